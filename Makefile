@@ -1,0 +1,51 @@
+# The project's verbs. Every target installs what it needs into .venv first (Python 3.13).
+PYTHON ?= $(shell command -v python3.13 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint typecheck validate build local seed token bench deploy clean
+
+$(STAMP): requirements-dev.txt layers/handoff/requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 13), "Python 3.13 is needed (see .python-version)"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+demo: $(STAMP)
+	$(PY) -m handoff_local.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+validate: $(STAMP)
+	$(VENV)/bin/sam validate --lint
+
+build: $(STAMP)
+	$(VENV)/bin/sam build
+
+local: $(STAMP)
+	$(PY) -m handoff_local.server
+
+seed: $(STAMP)
+	$(PY) -m handoff_local.seed $(or $(HANDOFF_CONFIG),examples/config.yaml)
+
+token: $(STAMP)
+	$(PY) -m handoff_local.token $(TENANT) $(AGENT)
+
+bench: $(STAMP)
+	$(PY) -m bench.throughput
+
+deploy: build
+	$(VENV)/bin/sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

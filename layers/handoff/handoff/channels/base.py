@@ -1,0 +1,47 @@
+"""What every channel adapter offers: verify a delivery, parse it into canonical messages, render replies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from handoff.config.models import Channel
+from handoff.engine.model import Conversation, Frozen, MessageKind, Outbound, UserAddress
+
+
+class ChannelMessage(Frozen):
+    """A user message parsed from a webhook, before it is routed to a tenant.
+
+    `account_id` is the channel account it reached (WhatsApp phone_number_id, page id, IG id);
+    the shell looks the tenant up by it and turns this into an engine `UserMessage`.
+    """
+
+    channel: Channel
+    account_id: str
+    user_id: str
+    event_id: str
+    sent_at: datetime
+    kind: MessageKind
+    text: str | None = None
+    payload: str | None = None
+    user_name: str | None = None
+    address: UserAddress = UserAddress()
+
+
+class GraphRequest(Frozen):
+    """One Graph API call: POST `{GRAPH_API_URL}/{path}` with `body` as JSON."""
+
+    path: str
+    body: dict[str, Any]
+
+
+class ChannelAdapter(Protocol):
+    channel: Channel
+
+    def parse(self, body: dict[str, Any]) -> list[ChannelMessage]:
+        """Every user message in a delivery, batched entries included; all else is left out."""
+        ...
+
+    def render(self, outbound: Outbound, conversation: Conversation) -> GraphRequest:
+        """The Graph API request that delivers `outbound` to the conversation's user."""
+        ...

@@ -1,0 +1,223 @@
+"""The engine's vocabulary: conversations, the events that change them and the effects they owe.
+
+Everything here is plain data (pydantic, frozen): the engine reads these and returns new ones,
+and the shell around it turns effects into DynamoDB writes and Graph API requests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from handoff.config.models import Channel, Language
+
+MessageKind = Literal[
+    "text", "choice", "image", "video", "audio", "document", "sticker", "location",
+    "contacts", "order", "unsupported", "other",
+]  # fmt: skip
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ConversationRef(Frozen):
+    """One user on one channel account: the conversation's identity and FIFO message group."""
+
+    tenant_id: str
+    channel: Channel
+    account_id: str
+    user_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.tenant_id}#{self.channel}#{self.account_id}#{self.user_id}"
+
+
+class UserAddress(Frozen):
+    """How to reach the user on the channel (WhatsApp: phone and/or BSUID; Meta platform: PSID/IGSID)."""
+
+    phone: str | None = None
+    bsuid: str | None = None
+    scoped_id: str | None = None
+
+
+# --- events -------------------------------------------------------------------------------------
+
+
+class UserMessage(Frozen):
+    """A message the user wrote (or a button they tapped), parsed from a channel webhook."""
+
+    type: Literal["user_message"] = "user_message"
+    ref: ConversationRef
+    event_id: str  # the channel's message id (wamid, mid): the dedupe key
+    sent_at: datetime  # the channel's own timestamp
+    kind: MessageKind
+    text: str | None = None
+    payload: str | None = None  # button / quick-reply payload or id, when the user tapped one
+    user_name: str | None = None
+    address: UserAddress = Field(default_factory=UserAddress)
+
+
+class AgentsAvailable(Frozen):
+    """The wake pass found an agent available for this conversation's channel."""
+
+    type: Literal["agents_available"] = "agents_available"
+    ref: ConversationRef
+    event_id: str
+
+
+class ExpiryCheck(Frozen):
+    """The wake pass asks whether a waiting conversation has been inactive for 24 hours."""
+
+    type: Literal["expiry_check"] = "expiry_check"
+    ref: ConversationRef
+    event_id: str
+
+
+class AgentTakes(Frozen):
+    type: Literal["agent_takes"] = "agent_takes"
+    ref: ConversationRef
+    event_id: str
+    agent_id: str
+
+
+class AgentReplies(Frozen):
+    type: Literal["agent_replies"] = "agent_replies"
+    ref: ConversationRef
+    event_id: str
+    agent_id: str
+    text: str
+
+
+class AgentCloses(Frozen):
+    type: Literal["agent_closes"] = "agent_closes"
+    ref: ConversationRef
+    event_id: str
+    agent_id: str
+
+
+Event = Annotated[
+    UserMessage | AgentsAvailable | ExpiryCheck | AgentTakes | AgentReplies | AgentCloses,
+    Field(discriminator="type"),
+]
+
+
+# --- state --------------------------------------------------------------------------------------
+
+State = Literal["bot", "offered", "queued", "with_agent"]
+Resolution = Literal["transferred", "while_waiting", "bot"]
+
+
+class BotSession(Frozen):
+    """A stretch of the conversation handled by the bot: one row of the chat report."""
+
+    number: int
+    started_at: datetime
+    after_hours: bool = False
+    direct: bool = False
+    offered: bool = False
+    declined: bool = False
+    handoff_repeated: bool = False
+    while_waiting: bool = False
+
+
+class Conversation(Frozen):
+    ref: ConversationRef
+    version: int = 0  # optimistic concurrency: the stored version this state was read at
+    state: State = "bot"
+    language: Language = "es"
+    user_name: str | None = None
+    address: UserAddress = Field(default_factory=UserAddress)
+    session: BotSession | None = None
+    sessions_started: int = 0
+    on_hold: bool = False  # queued after hours: the user accepted to wait
+    direct: bool = False  # the rule's `direct` at transfer time
+    queued_at: datetime | None = None  # when it entered Live's queue (the place in line)
+    notified_available: bool = False
+    agent_id: str | None = None
+    taken_at: datetime | None = None
+    last_activity_at: datetime | None = None  # user or agent message
+    last_user_message_at: datetime | None = None  # opens the channel's messaging window
+    recent_event_ids: tuple[str, ...] = ()
+
+
+# --- effects ------------------------------------------------------------------------------------
+
+
+class SendText(Frozen):
+    effect: Literal["send_text"] = "send_text"
+    text: str
+    author: Literal["bot", "agent", "system"] = "bot"
+
+
+class SendChoice(Frozen):
+    """A question with a YES and a NO the user can tap (WhatsApp reply buttons, quick replies)."""
+
+    effect: Literal["send_choice"] = "send_choice"
+    text: str
+    yes_title: str
+    no_title: str
+    author: Literal["bot", "agent", "system"] = "bot"
+
+
+class SendTemplate(Frozen):
+    effect: Literal["send_template"] = "send_template"
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+    author: Literal["bot", "agent", "system"] = "system"
+
+
+Outbound = SendText | SendChoice | SendTemplate
+
+YES_PAYLOAD = "HANDOFF_WAIT_YES"
+NO_PAYLOAD = "HANDOFF_WAIT_NO"
+
+
+class TranscriptEntry(Frozen):
+    """A line of the transcript agents read: who said what, when, and of which kind."""
+
+    effect: Literal["transcript"] = "transcript"
+    at: datetime
+    author: Literal["user", "bot", "agent", "system"]
+    kind: MessageKind
+    text: str | None = None
+    event_id: str | None = None
+
+
+class SessionClosed(Frozen):
+    """A bot session ended: its chat-report row."""
+
+    effect: Literal["session_closed"] = "session_closed"
+    session: BotSession
+    ended_at: datetime
+    resolution: Resolution
+
+
+class WaitEnded(Frozen):
+    """A stretch in Live's queue ended: taken by an agent, or expired after 24 h of inactivity."""
+
+    effect: Literal["wait_ended"] = "wait_ended"
+    queued_at: datetime
+    ended_at: datetime
+    outcome: Literal["taken", "expired"]
+    on_hold: bool
+
+
+BusinessMetric = Literal[
+    "HandoffOffered", "HandoffAccepted", "HandoffDeclined", "HandoffTransferred",
+    "UserWoken", "WaitExpired", "TimeToAgent",
+]  # fmt: skip
+
+
+class Metric(Frozen):
+    effect: Literal["metric"] = "metric"
+    name: BusinessMetric
+    value: float = 1.0
+    unit: Literal["Count", "Seconds"] = "Count"
+
+
+Effect = Outbound | TranscriptEntry | SessionClosed | WaitEnded | Metric
