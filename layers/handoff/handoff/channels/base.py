@@ -42,6 +42,7 @@ class ChannelAdapter(Protocol):
         """Every user message in a delivery, batched entries included; all else is left out."""
         ...
 
-    def render(self, outbound: Outbound, conversation: Conversation) -> GraphRequest:
-        """The Graph API request that delivers `outbound` to the conversation's user."""
+    def render(self, outbound: Outbound, conversation: Conversation) -> list[GraphRequest]:
+        """The Graph API requests that deliver `outbound` to the conversation's user (a long text
+        may take several)."""
         ...

@@ -1,0 +1,469 @@
+"""WhatsApp Cloud API: webhook deliveries parsed into channel messages, replies rendered as Graph requests.
+
+Who the user is. Every messages webhook has carried the user's business-scoped user id (BSUID,
+`messages[].from_user_id`, `contacts[].user_id`, e.g. `US.13491208655302741918`) since April
+2026, while the phone number (`from`, `wa_id`) is left out once a user adopts a username and has
+not talked with the business for 30 days. So `user_id` is the BSUID when the delivery has one,
+else the phone number (payloads from before the rollout, dashboard tests): going forward the
+BSUID is the one identifier that is always there, so the conversation keeps one key. A BSUID
+always holds a `.` and a phone number never does, so the two cannot collide. The address keeps
+both, whichever are known. (A phone number change gives the user a new BSUID, announced by a
+`system` message; following it across is left to the store.)
+
+How the reply reaches the user. `to` = `+<phone>` whenever the phone number is known (Meta
+recommends phone numbers, so that they keep appearing in webhooks); otherwise the 2026
+`recipient` field with the BSUID, and no `to` (when both are sent, `to` wins). The v23.0 OpenAPI
+description predates `recipient` and still requires `to`: BSUID-only bodies follow the 2026 API,
+not that file.
+
+What becomes a message. Text, taps (reply buttons, list rows, template quick replies: kind
+`choice`), media, location, contacts, orders, Meta's `unsupported` and types this adapter does
+not know yet (kind `other`) reach the conversation. Statuses, `value.errors`, reactions,
+`system` messages, `request_welcome` (the user opened the chat; no content), group messages and
+webhook fields other than `messages` are counted in `ParsedDelivery.ignored` and left out. A
+malformed message is skipped and logged (without ids: a wamid encodes the phone number); the
+rest of the delivery still counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from handoff.channels.base import ChannelMessage, GraphRequest
+from handoff.config.models import Channel
+from handoff.engine.model import (
+    NO_PAYLOAD,
+    YES_PAYLOAD,
+    Conversation,
+    Frozen,
+    MessageKind,
+    Outbound,
+    SendChoice,
+    SendTemplate,
+    SendText,
+    UserAddress,
+)
+
+log = logging.getLogger(__name__)
+
+WHATSAPP_OBJECT = "whatsapp_business_account"
+TEXT_LIMIT = 4096
+INTERACTIVE_BODY_LIMIT = 1024
+BUTTON_TITLE_LIMIT = 20
+
+IgnoredReason = Literal[
+    "not_whatsapp", "other_field", "status", "error", "reaction", "system", "request_welcome",
+    "group", "malformed",
+]  # fmt: skip
+
+_IGNORED_TYPES: dict[str, IgnoredReason] = {
+    "reaction": "reaction",
+    "system": "system",
+    "request_welcome": "request_welcome",
+}
+_MEDIA_KINDS: dict[str, MessageKind] = {
+    "image": "image",
+    "video": "video",
+    "audio": "audio",  # voice notes (`voice: true`) and audio files alike
+    "document": "document",
+    "sticker": "sticker",
+}
+
+
+class ParsedDelivery(Frozen):
+    """The user messages of one webhook delivery, and how many other things it held, by reason."""
+
+    messages: list[ChannelMessage] = Field(default_factory=list)
+    ignored: dict[str, int] = Field(default_factory=dict)
+
+
+class _Ignored(Exception):
+    def __init__(self, reason: IgnoredReason, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class WhatsAppAdapter:
+    """The `ChannelAdapter` for WhatsApp, except that `render` returns a list (long texts split)."""
+
+    channel: Channel = "whatsapp"
+
+    def parse(self, body: dict[str, Any]) -> list[ChannelMessage]:
+        """Every user message in a delivery, batched entries included; all else is left out."""
+        return self.parse_delivery(body).messages
+
+    def parse_delivery(self, body: dict[str, Any]) -> ParsedDelivery:
+        """The user messages of a delivery, plus a count of what was left out and why."""
+        ignored: Counter[str] = Counter()
+        messages: list[ChannelMessage] = []
+        if not isinstance(body, dict) or body.get("object") != WHATSAPP_OBJECT:
+            ignored["not_whatsapp"] += 1
+            return ParsedDelivery(ignored=dict(ignored))
+        for e, entry in enumerate(_items(body.get("entry"), ignored, "entry")):
+            for c, change in enumerate(_items(entry.get("changes"), ignored, f"entry[{e}].changes")):
+                where = f"entry[{e}].changes[{c}]"
+                if change.get("field") != "messages":
+                    ignored["other_field"] += 1
+                    continue
+                value = change.get("value")
+                if not isinstance(value, dict):
+                    _malformed(ignored, where, "value is not an object")
+                    continue
+                messages.extend(_parse_value(value, ignored, where))
+        return ParsedDelivery(messages=messages, ignored=dict(ignored))
+
+    def render(self, outbound: Outbound, conversation: Conversation) -> list[GraphRequest]:
+        """The Graph API requests that deliver `outbound` to the conversation's user, in order.
+
+        One request, except a text over 4096 characters, split at whitespace into several.
+        Raises ValueError for what WhatsApp would refuse (empty text, a button title over 20
+        characters, an interactive body over 1024) rather than sending it to fail there.
+        """
+        ref = conversation.ref
+        if ref.channel != "whatsapp":
+            raise ValueError(f"cannot render for the {ref.channel} channel with the WhatsApp adapter")
+        path = f"{ref.account_id}/messages"
+        recipient = _recipient(conversation)
+        bodies: list[dict[str, Any]]
+        match outbound:
+            case SendText():
+                bodies = [_envelope(recipient, "text", {"body": part}) for part in split_text(outbound.text)]
+            case SendChoice():
+                bodies = [_envelope(recipient, "interactive", _reply_buttons(outbound))]
+            case SendTemplate():
+                bodies = [_envelope(recipient, "template", _template(outbound))]
+        return [GraphRequest(path=path, body=body) for body in bodies]
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def _items(value: Any, ignored: Counter[str], where: str) -> list[dict[str, Any]]:
+    """The objects of a JSON array; anything else in it (or instead of it) is counted as malformed."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        _malformed(ignored, where, "not an array")
+        return []
+    objects = [item for item in value if isinstance(item, dict)]
+    for _ in range(len(value) - len(objects)):
+        _malformed(ignored, where, "item is not an object")
+    return objects
+
+
+def _malformed(ignored: Counter[str], where: str, reason: str) -> None:
+    ignored["malformed"] += 1
+    log.warning("skipped part of a WhatsApp delivery at %s: %s", where, reason, extra={"reason": reason})
+
+
+def _parse_value(value: dict[str, Any], ignored: Counter[str], where: str) -> list[ChannelMessage]:
+    for name, reason in (("statuses", "status"), ("errors", "error")):
+        items = value.get(name)
+        if isinstance(items, list):
+            ignored[reason] += len(items)
+    raw_messages = value.get("messages")
+    if raw_messages is None:
+        return []
+    if not isinstance(raw_messages, list):
+        _malformed(ignored, f"{where}.value.messages", "not an array")
+        return []
+    metadata = value.get("metadata")
+    account_id = _id(metadata.get("phone_number_id")) if isinstance(metadata, dict) else None
+    raw_contacts = value.get("contacts")
+    contacts = [c for c in raw_contacts if isinstance(c, dict)] if isinstance(raw_contacts, list) else []
+    parsed: list[ChannelMessage] = []
+    for m, raw in enumerate(raw_messages):
+        try:
+            if account_id is None:
+                raise _Ignored("malformed", "no metadata.phone_number_id")
+            parsed.append(_parse_message(raw, account_id, contacts))
+        except _Ignored as skip:
+            if skip.reason == "malformed":
+                _malformed(ignored, f"{where}.value.messages[{m}]", skip.detail)
+            else:
+                ignored[skip.reason] += 1
+    return parsed
+
+
+def _parse_message(raw: Any, account_id: str, contacts: list[dict[str, Any]]) -> ChannelMessage:
+    if not isinstance(raw, dict):
+        raise _Ignored("malformed", "message is not an object")
+    msg_type = raw.get("type")
+    if not isinstance(msg_type, str) or not msg_type:
+        raise _Ignored("malformed", "no type")
+    if msg_type in _IGNORED_TYPES:
+        raise _Ignored(_IGNORED_TYPES[msg_type])
+    if raw.get("group_id"):
+        raise _Ignored("group")
+    event_id = _id(raw.get("id"))
+    if event_id is None:
+        raise _Ignored("malformed", "no id")
+    sent_at = _timestamp(raw.get("timestamp"))
+
+    phone = _id(raw.get("from"))
+    bsuid = _id(raw.get("from_user_id"))
+    contact = _sender_contact(contacts, phone, bsuid)
+    if contact is not None:
+        phone = phone or _id(contact.get("wa_id"))
+        bsuid = bsuid or _id(contact.get("user_id"))
+    user_id = bsuid or phone
+    if user_id is None:
+        raise _Ignored("malformed", "no sender (neither from_user_id nor from)")
+
+    kind, text, payload = _content(msg_type, raw)
+    return ChannelMessage(
+        channel="whatsapp",
+        account_id=account_id,
+        user_id=user_id,
+        event_id=event_id,
+        sent_at=sent_at,
+        kind=kind,
+        text=text,
+        payload=payload,
+        user_name=_profile_name(contact),
+        address=UserAddress(phone=phone, bsuid=bsuid),
+    )
+
+
+def _sender_contact(
+    contacts: list[dict[str, Any]], phone: str | None, bsuid: str | None
+) -> dict[str, Any] | None:
+    """The `contacts[]` entry of the message's sender: by BSUID, else by phone, else the only one.
+
+    `from` and `wa_id` may legitimately differ (number formats in Brazil, Mexico), so a lone
+    contact matches unless its BSUID says it is someone else.
+    """
+    if bsuid is not None:
+        for contact in contacts:
+            if _id(contact.get("user_id")) == bsuid:
+                return contact
+    if phone is not None:
+        for contact in contacts:
+            if _id(contact.get("wa_id")) == phone:
+                return contact
+    if len(contacts) == 1:
+        other = _id(contacts[0].get("user_id"))
+        if bsuid is None or other is None or other == bsuid:
+            return contacts[0]
+    return None
+
+
+def _profile_name(contact: dict[str, Any] | None) -> str | None:
+    profile = contact.get("profile") if contact else None
+    return _text(profile.get("name")) if isinstance(profile, dict) else None
+
+
+def _content(msg_type: str, raw: dict[str, Any]) -> tuple[MessageKind, str | None, str | None]:
+    """(kind, text, payload) of a message by its type; a tap carries the tapped id as payload."""
+    obj = raw.get(msg_type)
+    obj = obj if isinstance(obj, dict) else {}
+    if msg_type == "text":
+        body = obj.get("body")
+        if not isinstance(body, str):
+            raise _Ignored("malformed", "text without body")
+        return "text", body, None
+    if msg_type == "interactive":
+        reply_type = obj.get("type")
+        if reply_type in ("button_reply", "list_reply"):
+            reply = obj.get(reply_type)
+            reply_id = _id(reply.get("id")) if isinstance(reply, dict) else None
+            if reply_id is None or not isinstance(reply, dict):
+                raise _Ignored("malformed", f"{reply_type} without id")
+            return "choice", _text(reply.get("title")), reply_id
+        return "other", None, None  # flow replies (nfm_reply), call permission replies, ...
+    if msg_type == "button":
+        label = _text(obj.get("text"))
+        payload = _text(obj.get("payload")) or label  # Meta's payload is the label unless one was set
+        if payload is None:
+            raise _Ignored("malformed", "button without payload or text")
+        return "choice", label, payload
+    if msg_type in _MEDIA_KINDS:
+        return _MEDIA_KINDS[msg_type], _text(obj.get("caption")), None
+    if msg_type == "location":
+        parts = [_text(obj.get(key)) for key in ("name", "address")]
+        return "location", " — ".join(p for p in parts if p) or None, None
+    if msg_type == "contacts":
+        names: list[str] = []
+        shared = raw.get("contacts")  # the shared contact cards: a list, unlike other types' objects
+        for card in shared if isinstance(shared, list) else []:
+            card_name = card.get("name") if isinstance(card, dict) else None
+            formatted = _text(card_name.get("formatted_name")) if isinstance(card_name, dict) else None
+            if formatted:
+                names.append(formatted)
+        return "contacts", ", ".join(names) or None, None
+    if msg_type == "order":
+        return "order", _text(obj.get("text")), None
+    if msg_type == "unsupported":
+        return "unsupported", None, None
+    return "other", None, None
+
+
+def _id(value: Any) -> str | None:
+    """An id as a string: Meta sends strings, but numeric-looking ones are accepted as numbers too."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _timestamp(value: Any) -> datetime:
+    """WhatsApp's `timestamp`: Unix seconds, as a string (numbers accepted), to an aware UTC datetime."""
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            seconds = None
+    if seconds is None or seconds != seconds or seconds < 0:
+        raise _Ignored("malformed", "timestamp is not Unix seconds")
+    try:
+        return datetime.fromtimestamp(int(seconds), tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise _Ignored("malformed", "timestamp out of range") from exc
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+def _recipient(conversation: Conversation) -> dict[str, str]:
+    """`to` with the phone number when known, else `recipient` with the BSUID (see the module notes)."""
+    phone, bsuid = conversation.address.phone, conversation.address.bsuid
+    if not phone and not bsuid:
+        user_id = conversation.ref.user_id
+        if is_bsuid(user_id):
+            bsuid = user_id
+        else:
+            phone = user_id
+    if phone:
+        digits = phone.strip().lstrip("+")
+        if digits:
+            return {"to": f"+{digits}"}
+    if bsuid:
+        return {"recipient": bsuid}
+    raise ValueError("the conversation has no phone number nor BSUID to send to")
+
+
+def is_bsuid(user_id: str) -> bool:
+    """Whether a WhatsApp user id is a BSUID (`CC.<alphanumerics>`) rather than a phone number."""
+    return "." in user_id
+
+
+def _envelope(recipient: dict[str, str], msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        **recipient,
+        "type": msg_type,
+        msg_type: content,
+    }
+
+
+def _reply_buttons(choice: SendChoice) -> dict[str, Any]:
+    body = choice.text.strip()
+    if not body:
+        raise ValueError("a choice needs a question: the text is empty")
+    if text_length(body) > INTERACTIVE_BODY_LIMIT:
+        raise ValueError(
+            f"a choice's text is {text_length(body)} characters; WhatsApp allows {INTERACTIVE_BODY_LIMIT}"
+        )
+    titles = [choice.yes_title.strip(), choice.no_title.strip()]
+    for which, title in zip(("yes", "no"), titles, strict=True):
+        if not title:
+            raise ValueError(f"the {which} button's title is empty")
+        if text_length(title) > BUTTON_TITLE_LIMIT:
+            raise ValueError(
+                f"the {which} button's title {title!r} is {text_length(title)} characters; "
+                f"WhatsApp allows {BUTTON_TITLE_LIMIT}"
+            )
+    if titles[0] == titles[1]:
+        raise ValueError(
+            f"the yes and no buttons have the same title {titles[0]!r}; WhatsApp needs them unique"
+        )
+    return {
+        "type": "button",
+        "body": {"text": body},
+        "action": {
+            "buttons": [
+                {"type": "reply", "reply": {"id": payload, "title": title}}
+                for payload, title in zip((YES_PAYLOAD, NO_PAYLOAD), titles, strict=True)
+            ]
+        },
+    }
+
+
+def _template(template: SendTemplate) -> dict[str, Any]:
+    if not template.name.strip() or not template.language.strip():
+        raise ValueError("a template needs a name and a language")
+    for i, parameter in enumerate(template.parameters, start=1):
+        if not parameter.strip():
+            raise ValueError(f"template {template.name!r}: parameter {{{{{i}}}}} is empty")
+    content: dict[str, Any] = {
+        "name": template.name,
+        # `policy` is the legacy field the v23.0 description still requires; Meta accepts it.
+        "language": {"policy": "deterministic", "code": template.language},
+    }
+    if template.parameters:
+        content["components"] = [
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in template.parameters]}
+        ]
+    return content
+
+
+def text_length(text: str) -> int:
+    """Length in UTF-16 code units: never less than the character count, so a limit kept here holds
+    however Meta counts (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """`text` in parts of at most `limit` (UTF-16 units), cut at a paragraph, line or word break.
+
+    A break in the second half of the part is preferred to one in the first; a single word
+    longer than the limit (a URL) is cut where the limit falls. Raises ValueError on empty text.
+    """
+    rest = text.strip()
+    if not rest:
+        raise ValueError("cannot send an empty text")
+    parts: list[str] = []
+    while text_length(rest) > limit:
+        cut = min(len(rest), limit)
+        while text_length(rest[:cut]) > limit:
+            cut -= 1
+        head = rest[:cut]
+        at = _break_at(head) if not rest[cut].isspace() else cut
+        if at <= 0:
+            at = cut
+        parts.append(rest[:at].rstrip())
+        rest = rest[at:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _break_at(head: str) -> int:
+    """Where to cut `head`: the last paragraph break, else line break, in its second half; else the
+    last whitespace; 0 when there is none."""
+    half = len(head) // 2
+    for separator in ("\n\n", "\n"):
+        at = head.rfind(separator)
+        if at >= half:
+            return at
+    for at in range(len(head) - 1, 0, -1):
+        if head[at].isspace():
+            return at
+    return 0

@@ -1,0 +1,257 @@
+"""A fake Graph API on loopback: records every request, answers like Meta, and fails on demand.
+
+WhatsApp sends (`POST /{phone-number-id}/messages` with `messaging_product: whatsapp`) get
+Meta's `{"messaging_product", "contacts", "messages": [{"id": "wamid..."}]}`; Messenger and
+Instagram sends (`POST /me/messages` or `/{id}/messages` with a `recipient` object) get
+`{"recipient_id", "message_id"}`. A leading version segment (`/v23.0/...`) is accepted and
+ignored, so both `url` and `url + "/v23.0"` work as GRAPH_API_URL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+_VERSION = re.compile(r"^/v\d+(\.\d+)?(?=/)")
+_MESSAGES = re.compile(r"^/(?P<sender>[^/]+)/messages$")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received: `path` without the version segment nor the query string."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    json: Any
+    query: dict[str, str] = field(default_factory=dict)
+    raw_path: str = ""
+
+    @property
+    def channel(self) -> str:
+        if isinstance(self.json, dict) and self.json.get("messaging_product") == "whatsapp":
+            return "whatsapp"
+        return "messenger"
+
+
+@dataclass(frozen=True)
+class _ScriptedFailure:
+    status: int
+    body: Any
+
+
+class FakeGraphApi:
+    """`with FakeGraphApi() as graph:` serves on `graph.url` (127.0.0.1 only) until the block ends."""
+
+    def __init__(self, port: int = 0, printer: Callable[[RecordedRequest], None] | None = None) -> None:
+        self._requested_port = port
+        self.printer = printer
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._failures: deque[_ScriptedFailure] = deque()
+        self._ids = itertools.count(1)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> FakeGraphApi:
+        if self._server is not None:
+            return self
+        server = ThreadingHTTPServer(("127.0.0.1", self._requested_port), _handler_for(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-graph-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeGraphApi:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the fake Graph API is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # --- what the tests look at and script ------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def clear(self) -> None:
+        """Forget the recorded requests and any failures still scripted."""
+        with self._lock:
+            self._requests.clear()
+            self._failures.clear()
+
+    def fail_next(self, status: int, error_body: Any = None, times: int = 1) -> None:
+        """Answer the next `times` requests with `status` and `error_body` (JSON; None: an empty body)."""
+        with self._lock:
+            self._failures.extend(_ScriptedFailure(status, error_body) for _ in range(times))
+
+    # --- serving --------------------------------------------------------------------------------
+
+    def _handle(self, request: RecordedRequest) -> tuple[int, Any]:
+        with self._lock:
+            self._requests.append(request)
+            failure = self._failures.popleft() if self._failures else None
+        if failure is not None:
+            return failure.status, failure.body
+        status, body = self._answer(request)
+        if status == 200 and self.printer is not None:
+            self.printer(request)
+        return status, body
+
+    def _answer(self, request: RecordedRequest) -> tuple[int, Any]:
+        if request.method != "POST":
+            return 400, _graph_error(100, "Unsupported get request.", "GraphMethodException")
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not token and not request.query.get("access_token"):
+            return 401, _graph_error(190, "An active access token must be used.", "OAuthException")
+        match = _MESSAGES.match(request.path)
+        if match is None:
+            return 400, _graph_error(100, f"Unknown path components: {request.path}", "OAuthException")
+        body = request.json
+        if not isinstance(body, dict):
+            return 400, _graph_error(100, "The request body is not a JSON object.", "OAuthException")
+        n = next(self._ids)
+        if body.get("messaging_product") == "whatsapp" and match["sender"] != "me":
+            if body.get("status") == "read":
+                return 200, {"success": True}
+            return 200, _whatsapp_accepted(body, n)
+        recipient = body.get("recipient")
+        if isinstance(recipient, dict) and recipient.get("id"):
+            return 200, {"recipient_id": str(recipient["id"]), "message_id": f"m_FAKE{n:012d}"}
+        return 400, _graph_error(100, "(#100) The parameter recipient is required", "OAuthException")
+
+
+def _whatsapp_accepted(body: dict[str, Any], n: int) -> dict[str, Any]:
+    to = body.get("to")
+    if isinstance(to, str) and to:
+        contact = {"input": to, "wa_id": to.lstrip("+")}
+    else:
+        contact = {"input": str(body.get("recipient", "")), "user_id": str(body.get("recipient", ""))}
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [contact],
+        "messages": [{"id": f"wamid.FAKE{n:012d}"}],
+    }
+
+
+def _graph_error(code: int, message: str, error_type: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "code": code, "fbtrace_id": "AFakeTraceId"}}
+
+
+def _handler_for(fake: FakeGraphApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "FakeGraphApi/1"
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_DELETE(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            split = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode(errors="replace")
+            request = RecordedRequest(
+                method=self.command,
+                path=_VERSION.sub("", split.path),
+                headers={name.lower(): value for name, value in self.headers.items()},
+                json=body,
+                query={key: values[-1] for key, values in parse_qs(split.query).items()},
+                raw_path=self.path,
+            )
+            status, answer = fake._handle(request)
+            payload = b"" if answer is None else json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+def describe(request: RecordedRequest) -> str:
+    """One line saying what would reach the user, recipient masked: for the local run's printer."""
+    body = request.json if isinstance(request.json, dict) else {}
+    if request.channel == "whatsapp":
+        who = _mask(str(body.get("to") or body.get("recipient") or "?"))
+        kind = body.get("type")
+        content = body.get(kind) if isinstance(kind, str) else None
+        content = content if isinstance(content, dict) else {}
+        if kind == "text":
+            what = str(content.get("body", ""))
+        elif kind == "interactive":
+            inner = content.get("body")
+            buttons = content.get("action", {}).get("buttons", [])
+            titles = " | ".join(f"[{b.get('reply', {}).get('title', '')}]" for b in buttons)
+            what = f"{inner.get('text', '') if isinstance(inner, dict) else ''} {titles}".strip()
+        elif kind == "template":
+            params = [
+                p.get("text", "")
+                for c in content.get("components", [])
+                for p in c.get("parameters", [])
+                if isinstance(p, dict)
+            ]
+            what = f"template {content.get('name')} {params}" if params else f"template {content.get('name')}"
+        else:
+            what = f"({kind})"
+        return f"WhatsApp → {who}: {what}"
+    recipient = body.get("recipient")
+    who = _mask(str(recipient.get("id", "?")) if isinstance(recipient, dict) else "?")
+    message = body.get("message")
+    message = message if isinstance(message, dict) else {}
+    replies = " | ".join(f"[{q.get('title', '')}]" for q in message.get("quick_replies", []))
+    what = f"{message.get('text', '')} {replies}".strip() or str(body.get("sender_action", ""))
+    return f"Messenger/Instagram → {who}: {what}"
+
+
+def _mask(identifier: str) -> str:
+    return f"…{identifier[-4:]}" if len(identifier) > 4 else identifier

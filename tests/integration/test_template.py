@@ -1,0 +1,486 @@
+"""template.yaml: what the local run builds from it on moto, least privilege, and that SAM accepts it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handoff_local.aws import (
+    LOCAL_AWS_ENVIRONMENT,
+    LocalStack,
+    function_handlers,
+    function_routes,
+    function_triggers,
+    load_template,
+    provision,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+FUNCTIONS = ("WhatsappWebhookFunction", "ConversationFunction", "WakeFunction", "LiveApiFunction")
+DYNAMODB_WRITES = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PartiQLDelete",
+}
+# SAM policy templates that grant DynamoDB writes (or more) on a table.
+DYNAMODB_WRITE_TEMPLATES = {"DynamoDBCrudPolicy", "DynamoDBWritePolicy", "AmazonDynamoDBFullAccess"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield provision(TEMPLATE)
+
+
+def resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    properties: dict[str, Any] = template["Resources"][logical_id].get("Properties", {})
+    return properties
+
+
+def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    """The function's inline policy statements (SAM `Policies: - Statement: [...]`)."""
+    found: list[dict[str, Any]] = []
+    for policy in resource(template, function).get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            found.extend(policy["Statement"])
+    return found
+
+
+def policy_templates(template: dict[str, Any], function: str) -> set[str]:
+    """The SAM policy templates (or managed policy names) the function uses."""
+    names: set[str] = set()
+    for policy in resource(template, function).get("Policies", []):
+        if isinstance(policy, str):
+            names.add(policy)
+        elif isinstance(policy, dict) and "Statement" not in policy:
+            names |= set(policy)
+    return names
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def actions(template: dict[str, Any], function: str) -> set[str]:
+    return {action for statement in statements(template, function) for action in as_list(statement["Action"])}
+
+
+def resources_text(statement: dict[str, Any]) -> str:
+    """A statement's resources as text (intrinsics included), for substring checks."""
+    return json.dumps(statement["Resource"])
+
+
+# --- the local stack, built from the template ----------------------------------------------------
+
+
+def test_app_table_has_keys_both_sparse_indexes_and_ttl(stack: LocalStack) -> None:
+    dynamodb = boto3.client("dynamodb")
+
+    table = dynamodb.describe_table(TableName=stack.table_name)["Table"]
+    ttl = dynamodb.describe_time_to_live(TableName=stack.table_name)["TimeToLiveDescription"]
+
+    assert stack.table_name == "async-handoff-local-AppTable"
+    assert {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]} == {
+        ("pk", "HASH"),
+        ("sk", "RANGE"),
+    }
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"waiting", "live"}
+    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["waiting"]["KeySchema"]] == [
+        ("waiting_tenant", "HASH"),
+        ("waiting_since", "RANGE"),
+    ]
+    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["live"]["KeySchema"]] == [
+        ("live_tenant", "HASH"),
+        ("live_sort", "RANGE"),
+    ]
+    assert all(index["Projection"]["ProjectionType"] == "ALL" for index in indexes.values())
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+
+def test_idempotency_table_has_powertools_key_and_ttl(stack: LocalStack) -> None:
+    dynamodb = boto3.client("dynamodb")
+
+    table = dynamodb.describe_table(TableName=stack.idempotency_table_name)["Table"]
+    ttl = dynamodb.describe_time_to_live(TableName=stack.idempotency_table_name)["TimeToLiveDescription"]
+
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
+
+
+def test_inbound_queue_is_fifo_and_redrives_to_a_fifo_dead_letter_queue(stack: LocalStack) -> None:
+    sqs = boto3.client("sqs")
+
+    inbound = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["All"])["Attributes"]
+    dead = sqs.get_queue_attributes(QueueUrl=stack.dead_letter_queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+
+    assert stack.queue_url.endswith("/async-handoff-local-InboundQueue.fifo")
+    assert inbound["FifoQueue"] == "true"
+    assert inbound["ContentBasedDeduplication"] == "false"
+    assert inbound["DeduplicationScope"] == "messageGroup"
+    assert inbound["FifoThroughputLimit"] == "perMessageGroupId"
+    assert json.loads(inbound["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dead["QueueArn"],
+        "maxReceiveCount": 5,
+    }
+    assert dead["FifoQueue"] == "true"
+    assert dead["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+
+
+def test_bus_and_secret_placeholders_exist(stack: LocalStack) -> None:
+    events = boto3.client("events")
+    ssm = boto3.client("ssm")
+
+    bus = events.describe_event_bus(Name=stack.event_bus_name)
+    secret = ssm.get_parameter(Name=stack.app_secret_parameter, WithDecryption=True)["Parameter"]
+    token = ssm.get_parameter(Name=stack.verify_token_parameter, WithDecryption=True)["Parameter"]
+
+    assert bus["Name"] == "async-handoff-local-HandoffBus"
+    assert (secret["Type"], secret["Value"]) == ("SecureString", "local-app-secret")
+    assert (token["Type"], token["Value"]) == ("SecureString", "local-verify-token")
+    assert stack.app_secret_parameter == "/async-handoff/app-secret"
+
+
+def test_access_tokens_go_where_the_functions_may_read_them(stack: LocalStack) -> None:
+    name = stack.put_access_token("200000000000001", "token-1")
+
+    value = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+    assert name == "/async-handoff/access-tokens/200000000000001"
+    assert value == "token-1"
+
+
+def test_environment_is_exactly_the_template_globals(stack: LocalStack, template: dict[str, Any]) -> None:
+    declared = template["Globals"]["Function"]["Environment"]["Variables"]
+
+    environment = stack.environment("http://127.0.0.1:8081")
+
+    assert set(environment) == set(declared)
+    assert environment["TABLE_NAME"] == stack.table_name
+    assert environment["IDEMPOTENCY_TABLE_NAME"] == stack.idempotency_table_name
+    assert environment["INBOUND_QUEUE_URL"] == stack.queue_url
+    assert environment["EVENT_BUS_NAME"] == stack.event_bus_name
+    assert environment["GRAPH_API_URL"] == "http://127.0.0.1:8081"
+    assert environment["PARAMETER_PREFIX"] == stack.parameter_prefix
+    for name, value in declared.items():
+        if isinstance(value, str):
+            assert environment[name] == value
+    assert all(isinstance(value, str) for value in environment.values())
+
+
+def test_no_function_adds_environment_the_local_run_would_miss(template: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        assert "Environment" not in resource(template, function), function
+
+
+def test_parameter_overrides_reach_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        stack = provision(TEMPLATE, "demo", parameters={"ParameterPrefix": "/demo", "LogLevel": "DEBUG"})
+        stored = boto3.client("ssm").get_parameter(Name="/demo/verify-token", WithDecryption=True)
+
+    environment = stack.environment("http://127.0.0.1:1")
+
+    assert environment["PARAMETER_PREFIX"] == "/demo"
+    assert environment["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert environment["TABLE_NAME"] == "demo-AppTable"
+    assert stored["Parameter"]["Value"] == "local-verify-token"
+
+
+# --- routes, handlers and triggers read from the template ----------------------------------------
+
+
+def test_routes_are_the_two_webhooks_open_and_the_six_live_routes_authorized() -> None:
+    routes = {(route.method, route.path): route for route in function_routes(TEMPLATE)}
+
+    assert set(routes) == {
+        ("GET", "/webhooks/whatsapp"),
+        ("POST", "/webhooks/whatsapp"),
+        ("GET", "/live/conversations"),
+        ("GET", "/live/conversations/{conversation_id}"),
+        ("POST", "/live/conversations/{conversation_id}/take"),
+        ("POST", "/live/conversations/{conversation_id}/reply"),
+        ("POST", "/live/conversations/{conversation_id}/close"),
+        ("PUT", "/live/presence"),
+    }
+    for (_, path), route in routes.items():
+        if path.startswith("/webhooks/"):
+            assert (route.function, route.authorized) == ("WhatsappWebhookFunction", False)
+            assert route.code_uri == ROOT / "functions" / "whatsapp_webhook"
+        else:
+            assert (route.function, route.authorized) == ("LiveApiFunction", True)
+            assert route.code_uri == ROOT / "functions" / "live_api"
+
+
+def test_a_route_matches_its_path_parameters() -> None:
+    take = next(route for route in function_routes(TEMPLATE) if route.path.endswith("/take"))
+
+    assert take.match("POST", "/live/conversations/c-1/take") == {"conversation_id": "c-1"}
+    assert take.match("GET", "/live/conversations/c-1/take") is None
+    assert take.match("POST", "/live/conversations/c-1/close") is None
+
+
+def test_handlers_and_triggers_follow_the_template() -> None:
+    handlers = function_handlers(TEMPLATE)
+    triggers = {(trigger.function, trigger.kind): trigger for trigger in function_triggers(TEMPLATE)}
+
+    assert handlers == {
+        "WhatsappWebhookFunction": (ROOT / "functions" / "whatsapp_webhook", "app.handler"),
+        "ConversationFunction": (ROOT / "functions" / "conversation", "app.handler"),
+        "WakeFunction": (ROOT / "functions" / "wake", "app.handler"),
+        "LiveApiFunction": (ROOT / "functions" / "live_api", "app.handler"),
+    }
+    assert set(triggers) == {
+        ("ConversationFunction", "sqs"),
+        ("WakeFunction", "schedule"),
+        ("WakeFunction", "eventbridge"),
+    }
+    assert triggers[("ConversationFunction", "sqs")].source == "InboundQueue"
+    assert triggers[("ConversationFunction", "sqs")].batch_size == 10
+    assert triggers[("WakeFunction", "schedule")].schedule == "rate(1 minute)"
+    rule = triggers[("WakeFunction", "eventbridge")]
+    assert rule.source == "HandoffBus"
+    assert rule.matches({"source": "async-handoff.live", "detail-type": "AgentAvailable", "detail": {}})
+    assert not rule.matches({"source": "async-handoff.live", "detail-type": "AgentAway"})
+
+
+# --- least privilege and operational settings ----------------------------------------------------
+
+
+def test_webhook_routes_are_open_and_every_live_route_needs_the_jwt(template: dict[str, Any]) -> None:
+    api = resource(template, "HttpApi")
+    authorizer = api["Auth"]["Authorizers"]["AgentsAuthorizer"]
+
+    assert api["Auth"]["DefaultAuthorizer"] == "AgentsAuthorizer"
+    assert authorizer["IdentitySource"] == "$request.header.Authorization"
+    assert authorizer["JwtConfiguration"]["audience"] == [{"Ref": "AgentsUserPoolClient"}]
+    assert "${AgentsUserPool}" in authorizer["JwtConfiguration"]["issuer"]["Fn::Sub"]
+    for function in FUNCTIONS:
+        for event in resource(template, function).get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            path = event["Properties"]["Path"]
+            auth = event["Properties"].get("Auth", {}).get("Authorizer")
+            if path.startswith("/webhooks/"):
+                assert auth == "NONE", path
+            else:
+                assert path.startswith("/live/"), path
+                assert auth in (None, "AgentsAuthorizer"), path
+
+
+def test_webhook_cannot_write_data_nor_read_access_tokens(template: dict[str, Any]) -> None:
+    granted = actions(template, "WhatsappWebhookFunction")
+
+    assert not granted & DYNAMODB_WRITES
+    assert {a for a in granted if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert not policy_templates(template, "WhatsappWebhookFunction") & DYNAMODB_WRITE_TEMPLATES
+    assert "events:PutEvents" not in granted
+    ssm = [
+        s
+        for s in statements(template, "WhatsappWebhookFunction")
+        if "ssm:GetParameter" in as_list(s["Action"])
+    ]
+    assert ssm
+    for statement in ssm:
+        text = resources_text(statement)
+        assert "access-tokens" not in text
+        assert "/app-secret" in text
+        assert "/verify-token" in text
+    for statement in statements(template, "WhatsappWebhookFunction"):
+        assert "IdempotencyTable" not in resources_text(statement)
+
+
+def test_wake_only_reads_data_and_reads_no_secrets(template: dict[str, Any]) -> None:
+    granted = actions(template, "WakeFunction")
+
+    assert not granted & DYNAMODB_WRITES
+    assert not any(a.startswith(("ssm:", "kms:")) for a in granted)
+    assert not policy_templates(template, "WakeFunction") & DYNAMODB_WRITE_TEMPLATES
+    assert policy_templates(template, "WakeFunction") == {"SQSSendMessagePolicy"}
+
+
+def test_only_the_conversation_function_touches_the_idempotency_table(template: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        mentions = any("IdempotencyTable" in resources_text(s) for s in statements(template, function))
+        assert mentions == (function == "ConversationFunction"), function
+
+
+def test_no_wildcard_actions_no_scan_and_secrets_only_under_the_prefix(template: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        granted = actions(template, function)
+        assert "dynamodb:Scan" not in granted, function
+        assert not any(a == "*" or a.endswith(":*") for a in granted), function
+        assert not policy_templates(template, function) & DYNAMODB_WRITE_TEMPLATES, function
+        for statement in statements(template, function):
+            if any(action.startswith("ssm:") for action in as_list(statement["Action"])):
+                for arn in as_list(statement["Resource"]):
+                    assert ":parameter${ParameterPrefix}/" in arn["Fn::Sub"], function
+            if "kms:Decrypt" in as_list(statement["Action"]):
+                condition = statement["Condition"]["StringEquals"]["kms:ViaService"]
+                assert condition == {"Fn::Sub": "ssm.${AWS::Region}.${AWS::URLSuffix}"}, function
+
+
+def test_functions_that_send_have_the_secrets_they_need(template: dict[str, Any]) -> None:
+    for function in ("ConversationFunction", "LiveApiFunction"):
+        ssm = [s for s in statements(template, function) if "ssm:GetParameter" in as_list(s["Action"])]
+        assert [resources_text(s) for s in ssm] == [
+            json.dumps(
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+                    ":parameter${ParameterPrefix}/access-tokens/*"
+                }
+            )
+        ], function
+        assert "EventBridgePutEventsPolicy" in policy_templates(template, function)
+
+
+def test_queue_visibility_is_at_least_six_times_the_consumer_timeout(template: dict[str, Any]) -> None:
+    timeout = resource(template, "ConversationFunction").get(
+        "Timeout", template["Globals"]["Function"]["Timeout"]
+    )
+    queue = resource(template, "InboundQueue")
+    event = resource(template, "ConversationFunction")["Events"]["Inbound"]["Properties"]
+
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["BatchSize"] == 10
+
+
+def test_every_function_logs_to_its_own_group_with_retention(template: dict[str, Any]) -> None:
+    for function in FUNCTIONS:
+        group = resource(template, function)["LoggingConfig"]["LogGroup"]["Ref"]
+        properties = resource(template, group)
+        assert template["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
+        assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        assert properties["LogGroupName"]["Fn::Sub"].startswith("/aws/lambda/")
+
+
+def test_every_function_has_error_and_throttle_alarms_to_the_topic(template: dict[str, Any]) -> None:
+    alarms = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    watched = {
+        (a["MetricName"], a["Dimensions"][0]["Value"]["Ref"])
+        for a in alarms
+        if a.get("Namespace") == "AWS/Lambda"
+    }
+
+    for function in FUNCTIONS:
+        assert ("Errors", function) in watched
+        assert ("Throttles", function) in watched
+    assert {(a.get("Namespace"), a.get("MetricName")) for a in alarms} >= {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/ApiGateway", "5xx"),
+    }
+    assert any("Metrics" in a for a in alarms)  # the DynamoDB throttle alarm (metric math)
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+def test_dashboard_shows_the_business_metrics_as_powertools_emits_them(template: dict[str, Any]) -> None:
+    body = resource(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body))["widgets"]
+    rows = [row for widget in widgets for row in widget["properties"]["metrics"]]
+    business = {
+        row[1]
+        for row in rows
+        if row[0] in ("AsyncHandoff", ".") and row[2:4] in (["service", "async-handoff"], [".", "."])
+    }
+
+    assert business >= {
+        "HandoffOffered",
+        "HandoffAccepted",
+        "HandoffDeclined",
+        "HandoffTransferred",
+        "UserWoken",
+        "WaitExpired",
+        "TimeToAgent",
+    }
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "async-handoff"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "AsyncHandoff"
+
+
+# --- SAM itself ------------------------------------------------------------------------------------
+
+
+def _sam(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    bin_dir = Path(sys.executable).parent
+    environment = {
+        **os.environ,
+        "SAM_CLI_TELEMETRY": "0",
+        # `sam build` looks for python3.13 on PATH: use this interpreter's.
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    return subprocess.run(
+        [str(bin_dir / "sam"), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_sam_validate_lint_is_clean() -> None:
+    result = _sam("validate", "--lint", "--template-file", str(TEMPLATE), cwd=ROOT, timeout=300)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sam_build_builds_the_layer_with_the_handoff_package(tmp_path: Path) -> None:
+    build_dir = tmp_path / "build"
+    started = time.monotonic()
+
+    # Run from tmp_path: sam keeps its scratch (.aws-sam/deps) under the working directory.
+    result = _sam(
+        "build",
+        "--template-file",
+        str(TEMPLATE),
+        "--build-dir",
+        str(build_dir),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        cwd=tmp_path,
+        timeout=1200,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    layer = build_dir / "HandoffLayer" / "python"
+    assert (layer / "handoff" / "__init__.py").is_file()
+    assert (layer / "aws_lambda_powertools").is_dir()
+    assert list(layer.glob("pydantic_core/*aarch64*.so")), "pydantic-core must be built for arm64"
+    for function in FUNCTIONS:
+        assert (build_dir / function).is_dir()
+    print(f"sam build took {time.monotonic() - started:.0f} s")
