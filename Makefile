@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.13 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+export PYTHONPATH := $(CURDIR)/layers/handoff:$(CURDIR)/local
 
 .PHONY: demo test lint typecheck validate build local seed token bench deploy clean
 
@@ -39,7 +40,7 @@ seed: $(STAMP)
 	$(PY) -m handoff_local.seed $(or $(HANDOFF_CONFIG),examples/config.yaml)
 
 token: $(STAMP)
-	$(PY) -m handoff_local.token $(TENANT) $(AGENT)
+	$(PY) -m handoff_local.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1)
 
 bench: $(STAMP)
 	$(PY) -m bench.throughput

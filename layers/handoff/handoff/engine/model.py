@@ -35,6 +35,17 @@ class ConversationRef(Frozen):
     def key(self) -> str:
         return f"{self.tenant_id}#{self.channel}#{self.account_id}#{self.user_id}"
 
+    @classmethod
+    def from_key(cls, key: str) -> ConversationRef:
+        """The reverse of `key`; ValueError for anything that is not one."""
+        parts = key.split("#", 3)
+        if len(parts) != 4:
+            raise ValueError("not a conversation key")
+        tenant_id, channel, account_id, user_id = parts
+        return cls.model_validate(
+            {"tenant_id": tenant_id, "channel": channel, "account_id": account_id, "user_id": user_id}
+        )
+
 
 class UserAddress(Frozen):
     """How to reach the user on the channel (WhatsApp: phone and/or BSUID; Meta platform: PSID/IGSID)."""
@@ -116,6 +127,7 @@ class BotSession(Frozen):
 
     number: int
     started_at: datetime
+    last_activity_at: datetime | None = None
     after_hours: bool = False
     direct: bool = False
     offered: bool = False
@@ -198,12 +210,12 @@ class SessionClosed(Frozen):
 
 
 class WaitEnded(Frozen):
-    """A stretch in Live's queue ended: taken by an agent, or expired after 24 h of inactivity."""
+    """A stretch in Live's queue ended: taken or closed by an agent, or expired after 24 h of inactivity."""
 
     effect: Literal["wait_ended"] = "wait_ended"
     queued_at: datetime
     ended_at: datetime
-    outcome: Literal["taken", "expired"]
+    outcome: Literal["taken", "closed", "expired"]
     on_hold: bool
 
 

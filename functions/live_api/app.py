@@ -1,0 +1,87 @@
+"""Live API: agents' presence, the conversation list, transcripts, take, reply, close."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from handoff.agents import Agent, NotAuthorized, agent_from_claims
+from handoff.engine.errors import FlowError
+from handoff.live import ConversationDetail, ConversationSummary, NotFound
+from handoff.observability import logger, metrics, tracer
+from handoff.store.directory import AgentPresence
+from handoff.wiring import live
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+
+class PresenceBody(BaseModel):
+    online: bool
+
+
+class ReplyBody(BaseModel):
+    text: str = Field(min_length=1, max_length=4096)
+
+
+def _agent() -> Agent:
+    return agent_from_claims(app.current_event.request_context.authorizer.jwt_claim)
+
+
+@app.put("/live/presence")
+def set_presence(body: Annotated[PresenceBody, Body()]) -> AgentPresence:
+    agent = _agent()
+    return live().set_presence(agent.tenant_id, agent.agent_id, online=body.online)
+
+
+@app.get("/live/conversations")
+def list_conversations() -> dict[str, list[ConversationSummary]]:
+    return {"conversations": live().list(_agent().tenant_id)}
+
+
+@app.get("/live/conversations/<conversation_id>")
+def read_conversation(conversation_id: str) -> ConversationDetail:
+    return live().read(_agent().tenant_id, conversation_id)
+
+
+@app.post("/live/conversations/<conversation_id>/take")
+def take(conversation_id: str) -> ConversationSummary:
+    agent = _agent()
+    return live().take(agent.tenant_id, agent.agent_id, conversation_id)
+
+
+@app.post("/live/conversations/<conversation_id>/reply")
+def reply(conversation_id: str, body: Annotated[ReplyBody, Body()]) -> ConversationSummary:
+    agent = _agent()
+    return live().reply(agent.tenant_id, agent.agent_id, conversation_id, body.text)
+
+
+@app.post("/live/conversations/<conversation_id>/close")
+def close(conversation_id: str) -> ConversationSummary:
+    agent = _agent()
+    return live().close(agent.tenant_id, agent.agent_id, conversation_id)
+
+
+@app.exception_handler(NotAuthorized)
+def _not_authorized(error: NotAuthorized) -> Response[dict[str, str]]:
+    return Response(status_code=403, content_type="application/json", body={"message": str(error)})
+
+
+@app.exception_handler(NotFound)
+def _not_found(error: NotFound) -> Response[dict[str, str]]:
+    return Response(status_code=404, content_type="application/json", body={"message": str(error)})
+
+
+@app.exception_handler(FlowError)
+def _refused(error: FlowError) -> Response[dict[str, str]]:
+    return Response(status_code=409, content_type="application/json", body={"message": str(error)})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

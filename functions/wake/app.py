@@ -1,0 +1,21 @@
+"""The wake pass, every minute and whenever an agent comes online; it also sweeps the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handoff.observability import logger, metrics, tracer
+from handoff.wiring import conversations, wake_pass
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # an AgentAvailable event names its tenant; the schedule's event passes every tenant
+    tenant_id = (event.get("detail") or {}).get("tenant_id")
+    summary = wake_pass().run([tenant_id] if tenant_id else None)
+    swept = conversations().sweep_outbox() if tenant_id is None else 0
+    return {**summary.model_dump(), "outbox_sent": swept}

@@ -1,0 +1,152 @@
+"""Applying events to conversations: load, step the engine, commit with the outbox, deliver.
+
+This is the imperative shell around `engine.flow.step`. The same path serves the FIFO consumer
+(user messages, wake-ups, expiry) and the Live API (agents' actions), so every change to a
+conversation goes through one conditional write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from handoff import clock
+from handoff.assistant.intents import IntentBot
+from handoff.channels import adapter_for
+from handoff.channels.graph import GraphClient, GraphError
+from handoff.config.models import TenantConfig
+from handoff.config.texts import texts_for
+from handoff.engine.flow import StepContext, step
+from handoff.engine.model import Conversation, Event, Metric, Outbound, UserMessage
+from handoff.observability import logger, metrics, pseudonym
+from handoff.store.conversations import ConversationStore, OutboxMessage, StaleConversation
+from handoff.store.directory import Directory
+
+COMMIT_ATTEMPTS = 5
+SWEEP_AFTER = timedelta(minutes=2)
+"""The outbox sweep leaves younger messages to the invocation that wrote them (it flushes at once)."""
+SWEEP_LEASE = timedelta(minutes=1)
+
+
+class UnknownTenant(Exception):
+    pass
+
+
+class DeliveryDeferred(Exception):
+    """Meta asked us to retry later (throttling, a 5xx): the rest of the outbox waits, in order."""
+
+
+class Conversations:
+    def __init__(
+        self,
+        store: ConversationStore,
+        directory: Directory,
+        graph: GraphClient,
+        access_token: Callable[[str], str],
+        now: Callable[[], datetime] = clock.now,
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.graph = graph
+        self.access_token = access_token
+        self.now = now
+
+    def apply(self, event: Event) -> Conversation | None:
+        """Apply one event and deliver what it owes; None when it concerns no known conversation.
+
+        Raises the engine's FlowError for an action the flow refuses (nothing is written), and
+        DeliveryDeferred when the commit succeeded but Meta asked to retry the sending.
+        """
+        ref = event.ref
+        tenant = self.directory.tenant(ref.tenant_id)
+        if tenant is None:
+            raise UnknownTenant(ref.tenant_id)
+        for _ in range(COMMIT_ATTEMPTS):
+            now = self.now()
+            conversation = self.store.load(ref)
+            if conversation is None:
+                if not isinstance(event, UserMessage):
+                    return None
+                conversation = Conversation(ref=ref, language=tenant.language)
+            if event.event_id in conversation.recent_event_ids:
+                # a redelivery: the first attempt committed; finish what it may not have sent
+                self.deliver(self.store.pending(ref.key))
+                return conversation
+            changed, effects = step(conversation, event, self._context(tenant, ref.tenant_id, now))
+            adapter = adapter_for(ref.channel)
+            requests = [
+                request
+                for effect in effects
+                if isinstance(effect, Outbound)
+                for request in adapter.render(effect, changed)
+            ]
+            try:
+                stored, outbox = self.store.commit(changed, effects, requests, now=now)
+            except StaleConversation:
+                logger.info("conversation changed meanwhile; stepping again", extra=_log(ref.key))
+                continue
+            for effect in effects:
+                if isinstance(effect, Metric):
+                    metrics.add_metric(name=effect.name, unit=effect.unit, value=effect.value)
+            logger.info(
+                "event applied",
+                extra={**_log(ref.key), "event": event.type, "state": stored.state, "sends": len(outbox)},
+            )
+            self.deliver(outbox)
+            return stored
+        raise StaleConversation(ref.key)
+
+    def _context(self, tenant: TenantConfig, tenant_id: str, now: datetime) -> StepContext:
+        fallback = {language: texts_for(tenant, None, language).fallback for language in ("es", "pt", "en")}
+        return StepContext(
+            now=now,
+            tenant=tenant,
+            agents_online=lambda: self.directory.any_agent_online(tenant_id, now),
+            assistant=IntentBot(tenant.bot, fallback),
+        )
+
+    def deliver(self, messages: Iterable[OutboxMessage]) -> int:
+        """Send in order; stop at the first retryable failure so nothing overtakes it. Returns sends."""
+        sent = 0
+        for message in messages:
+            try:
+                self.graph.post(message.request, self.access_token(message.account_id))
+            except GraphError as error:
+                if error.retryable:
+                    logger.warning(
+                        "Graph API asked to retry", extra={**_log(message.conversation_key), **_error(error)}
+                    )
+                    raise DeliveryDeferred(str(error)) from error
+                # refused for good (window closed, bad token...): retrying would only repeat it
+                logger.error(
+                    "Graph API refused a message", extra={**_log(message.conversation_key), **_error(error)}
+                )
+                metrics.add_metric(name="DeliveryFailed", unit="Count", value=1)
+            self.store.delivered(message)
+            sent += 1
+        return sent
+
+    def sweep_outbox(self) -> int:
+        """Send what earlier invocations left behind (crashed, or deferred past their retries)."""
+        now = self.now()
+        sent = 0
+        held: set[str] = set()  # a conversation whose older message failed sends nothing newer
+        for message in sorted(self.store.all_pending(), key=lambda m: m.sk):
+            if message.conversation_key in held or now - message.created_at < SWEEP_AFTER:
+                continue
+            if not self.store.claim(message, now=now, lease=SWEEP_LEASE):
+                held.add(message.conversation_key)
+                continue
+            try:
+                sent += self.deliver([message])
+            except DeliveryDeferred:
+                held.add(message.conversation_key)
+        return sent
+
+
+def _log(conversation_key: str) -> dict[str, str]:
+    return {"conversation": pseudonym(conversation_key)}
+
+
+def _error(error: GraphError) -> dict[str, object]:
+    return {"graph_code": error.code, "graph_subcode": error.subcode, "http_status": error.http_status}

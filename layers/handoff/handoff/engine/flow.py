@@ -1,0 +1,415 @@
+"""The after-hours handoff flow: `step(conversation, event, context) -> (conversation, effects)`.
+
+Pure: time comes from the context, the bot is a pure function of the text, and every outcome is
+returned as data for the shell to commit and deliver. SPEC.md "The flow" is the reference; the
+numbered comments below point at its steps.
+
+States:
+    bot         the bot answers (a bot session is open once the user has written)
+    offered     the after-hours offer is out; the next message is read as YES / NO / anything else
+    queued      transferred to Live, no agent yet; `on_hold` when the user accepted to wait after hours
+    with_agent  an agent took it; the bot is silent until the agent closes it
+
+A queued conversation leaves the queue only when an agent takes or closes it, or after 24 hours
+with no message from the user or an agent (step 7). That expiry is applied by the wake pass and,
+because the pass may lag, again by any event that finds the conversation already past it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from handoff.assistant.base import Assistant
+from handoff.assistant.choice import understand_choice
+from handoff.config.models import HandoffRule, TenantConfig
+from handoff.config.texts import ResolvedTexts, texts_for
+from handoff.engine.errors import Conflict, NotYours, WindowClosed
+from handoff.engine.model import (
+    AgentCloses,
+    AgentReplies,
+    AgentsAvailable,
+    AgentTakes,
+    BotSession,
+    Conversation,
+    Effect,
+    Event,
+    ExpiryCheck,
+    Metric,
+    Outbound,
+    SendChoice,
+    SendTemplate,
+    SendText,
+    SessionClosed,
+    TranscriptEntry,
+    UserMessage,
+    WaitEnded,
+)
+from handoff.hours import BusinessHours
+
+INACTIVITY_LIMIT = timedelta(hours=24)
+"""A queued conversation with no user or agent message for this long leaves the queue (step 7)."""
+
+MESSAGING_WINDOW = timedelta(hours=24)
+"""Meta accepts free-form automated messages only this long after the user's last message."""
+
+STALE_MESSAGE_AGE = timedelta(hours=24)
+"""A message this old is a redelivery of a backlog: kept in the transcript, never answered."""
+
+RECENT_EVENT_IDS = 32
+READABLE_KINDS = ("text", "choice")
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What the engine may know beyond the conversation: the time, the tenant, who is online.
+
+    `agents_online` is asked only when a handoff needs it, so the shell looks presence up for the
+    few messages that ask for an agent, not for every message.
+    """
+
+    now: datetime
+    tenant: TenantConfig
+    agents_online: Callable[[], bool]
+    assistant: Assistant
+
+
+@dataclass
+class _Step:
+    """The conversation being rewritten and the effects gathered along one step."""
+
+    conversation: Conversation
+    context: StepContext
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.context.now
+
+    @property
+    def rule(self) -> HandoffRule | None:
+        return self.context.tenant.rule_for(self.conversation.ref.channel)
+
+    @property
+    def texts(self) -> ResolvedTexts:
+        return texts_for(self.context.tenant, self.rule, self.conversation.language)
+
+    def update(self, **changes: object) -> None:
+        self.conversation = self.conversation.model_copy(update=changes)
+
+    def say(self, outbound: Outbound) -> None:
+        self.effects.append(outbound)
+        text = outbound.name if isinstance(outbound, SendTemplate) else outbound.text
+        author = outbound.author
+        self.effects.append(
+            TranscriptEntry(at=self.now, author=author, kind="text", text=text)  # type: ignore[arg-type]
+        )
+
+    def note(self, text: str) -> None:
+        self.effects.append(TranscriptEntry(at=self.now, author="system", kind="text", text=text))
+
+    def metric(self, name: str, value: float = 1.0, unit: str = "Count") -> None:
+        self.effects.append(Metric(name=name, value=value, unit=unit))  # type: ignore[arg-type]
+
+
+def is_available(rule: HandoffRule, now: datetime, agents_online: Callable[[], bool]) -> bool:
+    """Inside the rule's business hours (no hours set: no gate) and an agent online."""
+    hours_open = rule.business_hours is None or BusinessHours(rule.business_hours).is_open(now)
+    return hours_open and agents_online()
+
+
+def is_expired(conversation: Conversation, now: datetime) -> bool:
+    """A queued conversation whose last user or agent message is 24 hours old or more."""
+    last = conversation.last_activity_at or conversation.queued_at
+    return conversation.state == "queued" and last is not None and now - last >= INACTIVITY_LIMIT
+
+
+def window_open(conversation: Conversation, now: datetime) -> bool:
+    """Whether a free-form automated message can still reach the user on the channel."""
+    last = conversation.last_user_message_at
+    return last is not None and now - last < MESSAGING_WINDOW
+
+
+def step(conversation: Conversation, event: Event, context: StepContext) -> tuple[Conversation, list[Effect]]:
+    """Apply one event; a redelivered event (same id) changes nothing and owes nothing."""
+    if event.event_id in conversation.recent_event_ids:
+        return conversation, []
+    run = _Step(conversation, context)
+    run.update(recent_event_ids=(*conversation.recent_event_ids, event.event_id)[-RECENT_EVENT_IDS:])
+    if is_expired(run.conversation, run.now):
+        _expire(run)
+    match event:
+        case UserMessage():
+            _user_message(run, event)
+        case AgentsAvailable():
+            _agents_available(run)
+        case ExpiryCheck():
+            pass  # applied above, for every event kind alike
+        case AgentTakes():
+            _agent_takes(run, event)
+        case AgentReplies():
+            _agent_replies(run, event)
+        case AgentCloses():
+            _agent_closes(run, event)
+    return run.conversation, run.effects
+
+
+# --- user messages ------------------------------------------------------------------------------
+
+
+def _user_message(run: _Step, message: UserMessage) -> None:
+    conv = run.conversation
+    address = conv.address.model_copy(
+        update={k: v for k, v in message.address.model_dump().items() if v is not None}
+    )
+    run.update(
+        user_name=message.user_name or conv.user_name,
+        address=address,
+        last_activity_at=_latest(conv.last_activity_at, run.now),
+        last_user_message_at=_latest(conv.last_user_message_at, message.sent_at),
+    )
+    run.effects.append(
+        TranscriptEntry(
+            at=message.sent_at, author="user", kind=message.kind, text=message.text, event_id=message.event_id
+        )
+    )
+    if run.now - message.sent_at > STALE_MESSAGE_AGE:
+        run.note("An old message arrived late; the bot did not answer it.")
+        return
+    _close_stale_session(run)
+    match run.conversation.state:
+        case "with_agent":
+            return  # step 6: the agent answers
+        case "queued":
+            _while_queued(run, message)
+        case "offered":
+            _answer_to_offer(run, message)
+        case "bot":
+            _to_bot(run, message)
+
+
+def _close_stale_session(run: _Step) -> None:
+    """A bot session nobody wrote in for 24 hours has ended; the next message opens a new one."""
+    conv = run.conversation
+    if conv.state in ("bot", "offered") and conv.session is not None:
+        last = conv.session.last_activity_at or conv.session.started_at
+        if run.now - last >= INACTIVITY_LIMIT:
+            run.effects.append(SessionClosed(session=conv.session, ended_at=last, resolution="bot"))
+            run.update(session=None, state="bot")
+
+
+def _open_session(run: _Step, *, while_waiting: bool = False) -> BotSession:
+    conv = run.conversation
+    if conv.session is None:
+        number = conv.sessions_started + 1
+        session = BotSession(number=number, started_at=run.now, while_waiting=while_waiting)
+        run.update(session=session, sessions_started=number)
+    assert run.conversation.session is not None
+    return run.conversation.session
+
+
+def _touch_session(run: _Step, **changes: object) -> None:
+    session = _open_session(run)
+    run.update(session=session.model_copy(update={"last_activity_at": run.now, **changes}))
+
+
+def _to_bot(run: _Step, message: UserMessage) -> None:
+    """Step 1: the bot answers, or asks for a handoff."""
+    _touch_session(run)
+    if message.kind not in READABLE_KINDS:
+        run.say(SendText(text=run.texts.text_only))
+        return
+    turn = run.context.assistant.respond(message.text or message.payload or "", run.conversation.language)
+    if turn.handoff:
+        if turn.text:
+            run.say(SendText(text=turn.text))
+        _handoff_asked(run)
+    elif turn.text:
+        run.say(SendText(text=turn.text))
+
+
+def _handoff_asked(run: _Step) -> None:
+    """Step 2: nobody configured a rule / available / no agents / the after-hours offer."""
+    rule = run.rule
+    if rule is None:
+        run.say(SendText(text=run.texts.handoff_unavailable))
+        return
+    if is_available(rule, run.now, run.context.agents_online):
+        _transfer(run, rule, on_hold=False)
+    elif rule.after_hours:
+        texts = run.texts
+        run.say(SendChoice(text=texts.offer, yes_title=texts.offer_yes, no_title=texts.offer_no))
+        _touch_session(run, offered=True, after_hours=True)
+        run.update(state="offered")
+        run.metric("HandoffOffered")
+    else:
+        run.say(SendText(text=run.texts.no_agents))
+
+
+def _answer_to_offer(run: _Step, message: UserMessage) -> None:
+    """Steps 3 and 4: YES waits (or transfers if someone came online), NO and anything else go on."""
+    answer = understand_choice(message.text, message.payload) if message.kind in READABLE_KINDS else None
+    rule = run.rule
+    if answer == "yes" and rule is not None:
+        on_hold = not is_available(rule, run.now, run.context.agents_online)
+        _transfer(run, rule, on_hold=on_hold)
+        if on_hold:
+            run.metric("HandoffAccepted")
+        return
+    run.update(state="bot")
+    if answer == "no":
+        _touch_session(run, declined=True)
+        run.say(SendText(text=run.texts.declined))
+        run.metric("HandoffDeclined")
+        return
+    _to_bot(run, message)  # neither YES nor NO: the offer is dropped and the bot reads it
+
+
+def _transfer(run: _Step, rule: HandoffRule, *, on_hold: bool) -> None:
+    """Steps 2 (conventional) and 3.1-3.3: attention message, session `transferred`, into the queue."""
+    run.say(SendText(text=run.texts.attention))
+    session = _open_session(run).model_copy(update={"direct": rule.direct, "after_hours": on_hold})
+    run.effects.append(SessionClosed(session=session, ended_at=run.now, resolution="transferred"))
+    run.update(
+        state="queued",
+        session=None,
+        on_hold=on_hold,
+        direct=rule.direct,
+        queued_at=run.now,
+        notified_available=not on_hold,
+        agent_id=None,
+        taken_at=None,
+    )
+    run.metric("HandoffTransferred")
+    run.note("Waiting for an agent (after hours)." if on_hold else "Transferred to Live.")
+
+
+def _while_queued(run: _Step, message: UserMessage) -> None:
+    """Step 3.4: direct keeps everything for the agent; otherwise the bot chats in a new session."""
+    conv = run.conversation
+    if conv.direct or message.kind not in READABLE_KINDS:
+        return
+    _touch_session(run, while_waiting=True)
+    turn = run.context.assistant.respond(message.text or message.payload or "", conv.language)
+    if turn.handoff:
+        # already in the queue: the user sees the attention message again, Live gets nothing new
+        _touch_session(run, handoff_repeated=True)
+        run.say(SendText(text=run.texts.attention))
+    elif turn.text:
+        run.say(SendText(text=turn.text))
+
+
+# --- the wake pass ------------------------------------------------------------------------------
+
+
+def _agents_available(run: _Step) -> None:
+    """Step 5: each waiting user is told once that an agent is available."""
+    conv = run.conversation
+    rule = run.rule
+    if conv.state != "queued" or not conv.on_hold or conv.notified_available or rule is None:
+        return
+    if not is_available(rule, run.now, run.context.agents_online):
+        return
+    run.update(notified_available=True)
+    run.metric("UserWoken")
+    if window_open(conv, run.now):
+        run.say(SendText(text=run.texts.agent_available, author="system"))
+        return
+    template = rule.templates.get("agent_available")
+    if template is not None:
+        run.say(SendTemplate(name=template.name, language=template.language))
+    else:
+        run.note("Agent available, but the channel's 24-hour window is closed and no template is set.")
+
+
+def _expire(run: _Step) -> None:
+    """Step 7: 24 hours with no activity end the wait; the next message starts with the bot."""
+    conv = run.conversation
+    ended_at = (conv.last_activity_at or conv.queued_at or run.now) + INACTIVITY_LIMIT
+    if conv.session is not None:
+        run.effects.append(SessionClosed(session=conv.session, ended_at=ended_at, resolution="while_waiting"))
+    assert conv.queued_at is not None
+    run.effects.append(
+        WaitEnded(queued_at=conv.queued_at, ended_at=ended_at, outcome="expired", on_hold=conv.on_hold)
+    )
+    run.metric("WaitExpired")
+    run.effects.append(
+        TranscriptEntry(at=ended_at, author="system", kind="text", text="The wait expired after 24 hours.")
+    )
+    run.update(**_left_queue())
+
+
+def _left_queue() -> dict[str, object]:
+    return {
+        "state": "bot",
+        "session": None,
+        "on_hold": False,
+        "direct": False,
+        "queued_at": None,
+        "notified_available": False,
+        "agent_id": None,
+        "taken_at": None,
+    }
+
+
+# --- agents -------------------------------------------------------------------------------------
+
+
+def _agent_takes(run: _Step, event: AgentTakes) -> None:
+    conv = run.conversation
+    if conv.state == "with_agent" and conv.agent_id == event.agent_id:
+        return  # a repeated click
+    if conv.state == "with_agent":
+        raise Conflict("Another agent already took this conversation.")
+    if conv.state != "queued":
+        raise Conflict("This conversation is not waiting in Live's queue.")
+    assert conv.queued_at is not None
+    if conv.session is not None:
+        run.effects.append(SessionClosed(session=conv.session, ended_at=run.now, resolution="while_waiting"))
+    run.effects.append(
+        WaitEnded(queued_at=conv.queued_at, ended_at=run.now, outcome="taken", on_hold=conv.on_hold)
+    )
+    run.metric("TimeToAgent", (run.now - conv.queued_at).total_seconds(), "Seconds")
+    run.update(state="with_agent", agent_id=event.agent_id, taken_at=run.now, session=None)
+    run.note("An agent took the conversation.")
+
+
+def _agent_replies(run: _Step, event: AgentReplies) -> None:
+    conv = run.conversation
+    _require_own(conv, event.agent_id)
+    if not window_open(conv, run.now):
+        raise WindowClosed(
+            "The user's last message is more than 24 hours old: the channel only accepts an approved "
+            "template now."
+        )
+    run.update(last_activity_at=run.now)
+    run.say(SendText(text=event.text, author="agent"))
+
+
+def _agent_closes(run: _Step, event: AgentCloses) -> None:
+    conv = run.conversation
+    if conv.state == "queued":
+        assert conv.queued_at is not None
+        if conv.session is not None:
+            run.effects.append(
+                SessionClosed(session=conv.session, ended_at=run.now, resolution="while_waiting")
+            )
+        run.effects.append(
+            WaitEnded(queued_at=conv.queued_at, ended_at=run.now, outcome="closed", on_hold=conv.on_hold)
+        )
+    else:
+        _require_own(conv, event.agent_id)
+    run.update(**_left_queue())
+    run.note("The agent closed the conversation.")
+
+
+def _require_own(conv: Conversation, agent_id: str) -> None:
+    if conv.state != "with_agent":
+        raise Conflict("Take the conversation before replying to it or closing it.")
+    if conv.agent_id != agent_id:
+        raise NotYours("This conversation is with another agent.")
+
+
+def _latest(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate > current else current

@@ -1,0 +1,141 @@
+"""Live, the agents' side: presence, the conversation list, transcripts, take, reply, close.
+
+Every action on a conversation is an engine event applied through `Conversations.apply`, with
+the same conditional write as the user's messages: two agents taking at once, one wins.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from handoff.conversations import Conversations
+from handoff.engine.flow import INACTIVITY_LIMIT, MESSAGING_WINDOW
+from handoff.engine.model import (
+    AgentCloses,
+    AgentReplies,
+    AgentTakes,
+    Conversation,
+    Event,
+    TranscriptEntry,
+)
+from handoff.store import keys
+from handoff.store.conversations import ConversationStore
+from handoff.store.directory import AgentPresence, Directory
+
+
+class NotFound(Exception):
+    """No such conversation for this tenant (another tenant's is not found either)."""
+
+
+class ConversationSummary(BaseModel):
+    id: str
+    channel: str
+    state: str
+    on_hold: bool
+    direct: bool
+    user_name: str | None
+    agent_id: str | None
+    queued_at: datetime | None
+    waited_seconds: int | None
+    last_user_message_at: datetime | None
+    window_closes_at: datetime | None
+    wait_expires_at: datetime | None
+    notified_available: bool
+
+
+class ConversationDetail(ConversationSummary):
+    transcript: list[TranscriptEntry]
+
+
+class Live:
+    def __init__(
+        self,
+        conversations: Conversations,
+        store: ConversationStore,
+        directory: Directory,
+        announce_agent_available: Callable[[str], None],
+        now: Callable[[], datetime],
+    ) -> None:
+        self.conversations = conversations
+        self.store = store
+        self.directory = directory
+        self.announce_agent_available = announce_agent_available
+        self.now = now
+
+    def set_presence(self, tenant_id: str, agent_id: str, *, online: bool) -> AgentPresence:
+        presence = self.directory.set_presence(tenant_id, agent_id, online=online, at=self.now())
+        if online:
+            self.announce_agent_available(tenant_id)
+        return presence
+
+    def list(self, tenant_id: str) -> list[ConversationSummary]:
+        now = self.now()
+        return [summarize(c, now) for c in self.store.in_live(tenant_id)]
+
+    def read(self, tenant_id: str, conversation_id: str) -> ConversationDetail:
+        conversation = self._find(tenant_id, conversation_id)
+        summary = summarize(conversation, self.now())
+        return ConversationDetail(**summary.model_dump(), transcript=self.store.transcript(conversation.ref))
+
+    def take(self, tenant_id: str, agent_id: str, conversation_id: str) -> ConversationSummary:
+        ref = self._find(tenant_id, conversation_id).ref
+        return self._apply(AgentTakes(ref=ref, event_id=_action_id(), agent_id=agent_id))
+
+    def reply(self, tenant_id: str, agent_id: str, conversation_id: str, text: str) -> ConversationSummary:
+        ref = self._find(tenant_id, conversation_id).ref
+        return self._apply(AgentReplies(ref=ref, event_id=_action_id(), agent_id=agent_id, text=text))
+
+    def close(self, tenant_id: str, agent_id: str, conversation_id: str) -> ConversationSummary:
+        ref = self._find(tenant_id, conversation_id).ref
+        return self._apply(AgentCloses(ref=ref, event_id=_action_id(), agent_id=agent_id))
+
+    def _apply(self, event: Event) -> ConversationSummary:
+        stored = self.conversations.apply(event)
+        if stored is None:
+            raise NotFound("conversation not found")
+        return summarize(stored, self.now())
+
+    def _find(self, tenant_id: str, conversation_id: str) -> Conversation:
+        try:
+            key = keys.conversation_key(conversation_id)
+        except ValueError as exc:
+            raise NotFound("conversation not found") from exc
+        if not key.startswith(f"{tenant_id}#"):
+            raise NotFound("conversation not found")
+        conversation = self.store.load_key(key)
+        if conversation is None:
+            raise NotFound("conversation not found")
+        return conversation
+
+
+def summarize(conversation: Conversation, now: datetime) -> ConversationSummary:
+    queued_at = conversation.queued_at
+    last_user = conversation.last_user_message_at
+    last_activity = conversation.last_activity_at or queued_at
+    return ConversationSummary(
+        id=keys.conversation_id(conversation.ref.key),
+        channel=conversation.ref.channel,
+        state=conversation.state,
+        on_hold=conversation.on_hold,
+        direct=conversation.direct,
+        user_name=conversation.user_name,
+        agent_id=conversation.agent_id,
+        queued_at=queued_at,
+        waited_seconds=int((now - queued_at).total_seconds()) if queued_at else None,
+        last_user_message_at=last_user,
+        window_closes_at=last_user + MESSAGING_WINDOW if last_user else None,
+        wait_expires_at=(
+            last_activity + INACTIVITY_LIMIT
+            if conversation.state == "queued" and last_activity is not None
+            else None
+        ),
+        notified_available=conversation.notified_available,
+    )
+
+
+def _action_id() -> str:
+    return f"live#{uuid.uuid4()}"

@@ -1,0 +1,339 @@
+"""Conversations in DynamoDB: load, and commit state with everything it owes in one transaction.
+
+`commit` is the transactional outbox: the new state (conditional on the version it was read
+at), its transcript lines, its chat-report rows and the Graph API requests it owes the user are
+written by one `TransactWriteItems`, or not at all. Requests are flushed after the commit and
+deleted once Meta accepted them, so a crash anywhere leaves them in the outbox to be sent later,
+and a stale writer changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from handoff.aws import client
+from handoff.channels.base import GraphRequest
+from handoff.engine.model import (
+    Conversation,
+    ConversationRef,
+    Effect,
+    Frozen,
+    SessionClosed,
+    TranscriptEntry,
+    WaitEnded,
+)
+from handoff.store import keys
+
+TRANSCRIPT_RETENTION = timedelta(days=30)
+REPORT_RETENTION = timedelta(days=400)
+IDLE_CONVERSATION_RETENTION = timedelta(days=30)
+QUEUED_CONVERSATION_RETENTION = timedelta(hours=48)
+"""DynamoDB's TTL only tidies up: expiry is decided in logic at 24 h, long before this."""
+
+
+class StaleConversation(Exception):
+    """Someone else committed this conversation since it was read: read again and redo the step."""
+
+
+class OutboxMessage(Frozen):
+    """A Graph API request the conversation owes its user, waiting in the outbox to be sent."""
+
+    pk: str
+    sk: str
+    conversation_key: str
+    channel: str
+    account_id: str
+    request: GraphRequest
+    created_at: datetime
+
+
+class ConversationStore:
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    @property
+    def _db(self) -> Any:
+        return client("dynamodb")
+
+    # --- conversations ---------------------------------------------------------------------------
+
+    def load(self, ref: ConversationRef) -> Conversation | None:
+        item = self._db.get_item(
+            TableName=self.table_name,
+            Key=_key(keys.conversation_pk(ref.key), keys.STATE),
+            ConsistentRead=True,
+        ).get("Item")
+        return _conversation(item) if item else None
+
+    def load_key(self, key: str) -> Conversation | None:
+        """Load by key; None for a key that names no conversation (or is not a key at all)."""
+        try:
+            ref = ConversationRef.from_key(key)
+        except ValueError:
+            return None
+        return self.load(ref)
+
+    def commit(
+        self,
+        conversation: Conversation,
+        effects: Iterable[Effect],
+        outbox: Iterable[GraphRequest] = (),
+        *,
+        now: datetime,
+    ) -> tuple[Conversation, list[OutboxMessage]]:
+        """Write the new state, its records and its outbox atomically; returns them as stored.
+
+        `conversation.version` is the version it was read at (0 for a new one); the stored copy
+        gets the next. Raises StaleConversation when that version is no longer the stored one.
+        """
+        read_version = conversation.version
+        stored = conversation.model_copy(update={"version": read_version + 1})
+        key = conversation.ref.key
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if read_version == 0
+            else {
+                "ConditionExpression": "version = :read",
+                "ExpressionAttributeValues": {":read": {"N": str(read_version)}},
+            }
+        )
+        writes: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table_name, "Item": _conversation_item(stored, now), **condition}}
+        ]
+        for n, effect in enumerate(effects):
+            item = self._record_item(stored, effect, n, now)
+            if item is not None:
+                writes.append({"Put": {"TableName": self.table_name, "Item": item}})
+        messages = [
+            OutboxMessage(
+                pk=keys.outbox_pk(key),
+                sk=keys.outbox_sk(key, now, stored.version, n),
+                conversation_key=key,
+                channel=conversation.ref.channel,
+                account_id=conversation.ref.account_id,
+                request=request,
+                created_at=now,
+            )
+            for n, request in enumerate(outbox)
+        ]
+        writes += [{"Put": {"TableName": self.table_name, "Item": _outbox_item(m)}} for m in messages]
+        if len(writes) > 100:  # DynamoDB's limit; one step owes a handful of writes
+            raise ValueError("a step produced more than 100 writes")
+        try:
+            self._db.transact_write_items(TransactItems=writes)
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise StaleConversation(key) from exc
+            raise
+        return stored, messages
+
+    def _record_item(
+        self, conversation: Conversation, effect: Effect, n: int, now: datetime
+    ) -> dict[str, Any] | None:
+        ref = conversation.ref
+        key = ref.key
+        if isinstance(effect, TranscriptEntry):
+            # ordered as the conversation applied them (its FIFO order), each line keeping its own
+            # time: a reply then always follows the message it answers
+            return {
+                **_key(keys.conversation_pk(key), keys.transcript_sk(now, conversation.version, n)),
+                "data": {"S": effect.model_dump_json()},
+                "expires_at": _epoch(effect.at + TRANSCRIPT_RETENTION),
+            }
+        if isinstance(effect, SessionClosed):
+            session = effect.session
+            return {
+                **_key(
+                    keys.report_pk(ref.tenant_id),
+                    f"SESSION#{keys.stamp(session.started_at)}#{key}#{session.number:06d}",
+                ),
+                "data": {"S": json.dumps(_report_row(ref, effect))},
+                "expires_at": _epoch(effect.ended_at + REPORT_RETENTION),
+            }
+        if isinstance(effect, WaitEnded):
+            return {
+                **_key(keys.report_pk(ref.tenant_id), f"WAIT#{keys.stamp(effect.queued_at)}#{key}"),
+                "data": {"S": effect.model_dump_json()},
+                "expires_at": _epoch(effect.ended_at + REPORT_RETENTION),
+            }
+        return None
+
+    # --- reading for Live --------------------------------------------------------------------------
+
+    def transcript(self, ref: ConversationRef) -> list[TranscriptEntry]:
+        return [
+            TranscriptEntry.model_validate_json(item["data"]["S"])
+            for item in self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.conversation_pk(ref.key)},
+                    ":msg": {"S": "MSG#"},
+                },
+            )
+        ]
+
+    def waiting(self, tenant_id: str) -> list[Conversation]:
+        """Queued conversations of a tenant, the longest waiting first (the `waiting` index)."""
+        return [
+            _conversation(item)
+            for item in self._query(
+                IndexName="waiting",
+                KeyConditionExpression="waiting_tenant = :t",
+                ExpressionAttributeValues={":t": {"S": tenant_id}},
+            )
+        ]
+
+    def in_live(self, tenant_id: str) -> list[Conversation]:
+        """Every conversation of a tenant in Live: queued ones first, the longest waiting first."""
+        return [
+            _conversation(item)
+            for item in self._query(
+                IndexName="live",
+                KeyConditionExpression="live_tenant = :t",
+                ExpressionAttributeValues={":t": {"S": tenant_id}},
+            )
+        ]
+
+    def report_rows(self, tenant_id: str) -> list[dict[str, Any]]:
+        return [
+            json.loads(item["data"]["S"])
+            for item in self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+                ExpressionAttributeValues={":pk": {"S": keys.report_pk(tenant_id)}, ":s": {"S": "SESSION#"}},
+            )
+        ]
+
+    # --- the outbox ---------------------------------------------------------------------------------
+
+    def pending(self, conversation_key: str) -> list[OutboxMessage]:
+        """What this conversation still owes, oldest first."""
+        return [
+            _outbox_message(item)
+            for item in self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :k)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": keys.outbox_pk(conversation_key)},
+                    ":k": {"S": f"{conversation_key}#"},
+                },
+            )
+        ]
+
+    def all_pending(self) -> list[OutboxMessage]:
+        """Everything in the outbox, for the sweep (a few Query calls, one per shard)."""
+        found: list[OutboxMessage] = []
+        for shard in range(keys.OUTBOX_SHARDS):
+            found += [
+                _outbox_message(item)
+                for item in self._query(
+                    KeyConditionExpression="pk = :pk",
+                    ExpressionAttributeValues={":pk": {"S": f"OUTBOX#{shard}"}},
+                )
+            ]
+        return found
+
+    def claim(self, message: OutboxMessage, *, now: datetime, lease: timedelta) -> bool:
+        """Take a lease on a message so two senders never send it at once; False if someone holds it."""
+        try:
+            self._db.update_item(
+                TableName=self.table_name,
+                Key=_key(message.pk, message.sk),
+                UpdateExpression="SET lease_until = :until",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+                ),
+                ExpressionAttributeValues={":until": _epoch(now + lease), ":now": _epoch(now)},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delivered(self, message: OutboxMessage) -> None:
+        self._db.delete_item(TableName=self.table_name, Key=_key(message.pk, message.sk))
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        kwargs["TableName"] = self.table_name
+        while True:
+            page = self._db.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- items ------------------------------------------------------------------------------------------
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _epoch(at: datetime) -> dict[str, str]:
+    return {"N": str(int(at.timestamp()))}
+
+
+def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, Any]:
+    key = conversation.ref.key
+    tenant = conversation.ref.tenant_id
+    item: dict[str, Any] = {
+        **_key(keys.conversation_pk(key), keys.STATE),
+        "data": {"S": conversation.model_dump_json()},
+        "version": {"N": str(conversation.version)},
+        "tenant_id": {"S": tenant},
+        "state": {"S": conversation.state},
+    }
+    last = conversation.last_activity_at or now
+    if conversation.state == "queued" and conversation.queued_at is not None:
+        since = f"{keys.stamp(conversation.queued_at)}#{key}"
+        item["waiting_tenant"] = {"S": tenant}
+        item["waiting_since"] = {"S": since}
+        item["live_tenant"] = {"S": tenant}
+        item["live_sort"] = {"S": f"0#{since}"}
+        item["expires_at"] = _epoch(last + QUEUED_CONVERSATION_RETENTION)
+    elif conversation.state == "with_agent" and conversation.taken_at is not None:
+        item["live_tenant"] = {"S": tenant}
+        item["live_sort"] = {"S": f"1#{keys.stamp(conversation.taken_at)}#{key}"}
+    else:
+        item["expires_at"] = _epoch(last + IDLE_CONVERSATION_RETENTION)
+    return item
+
+
+def _conversation(item: dict[str, Any]) -> Conversation:
+    conversation = Conversation.model_validate_json(item["data"]["S"])
+    return conversation.model_copy(update={"version": int(item["version"]["N"])})
+
+
+def _outbox_item(message: OutboxMessage) -> dict[str, Any]:
+    return {
+        **_key(message.pk, message.sk),
+        "data": {"S": message.model_dump_json(exclude={"pk", "sk"})},
+    }
+
+
+def _outbox_message(item: dict[str, Any]) -> OutboxMessage:
+    data = json.loads(item["data"]["S"])
+    return OutboxMessage.model_validate({**data, "pk": item["pk"]["S"], "sk": item["sk"]["S"]})
+
+
+def _report_row(ref: ConversationRef, closed: SessionClosed) -> dict[str, Any]:
+    session = closed.session
+    return {
+        "tenant_id": ref.tenant_id,
+        "channel": ref.channel,
+        "conversation_id": keys.conversation_id(ref.key),
+        "session": session.number,
+        "started_at": session.started_at.isoformat(),
+        "ended_at": closed.ended_at.isoformat(),
+        "resolution": closed.resolution,
+        "after_hours": session.after_hours,
+        "direct": session.direct,
+        "offered": session.offered,
+        "declined": session.declined,
+        "handoff_repeated": session.handoff_repeated,
+        "while_waiting": session.while_waiting,
+    }

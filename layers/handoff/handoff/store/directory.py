@@ -1,0 +1,124 @@
+"""Tenants, the channel accounts that route webhooks to them, and agents' presence."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from handoff.aws import client
+from handoff.config.models import TenantConfig
+from handoff.engine.model import Frozen
+from handoff.store import keys
+
+PRESENCE_TIMEOUT = timedelta(minutes=15)
+"""An agent whose console has not reported presence for this long is taken as offline."""
+
+CONFIG_CACHE_SECONDS = 60.0
+
+
+class AgentPresence(Frozen):
+    tenant_id: str
+    agent_id: str
+    online: bool
+    seen_at: datetime
+
+    def is_online(self, now: datetime) -> bool:
+        return self.online and now - self.seen_at < PRESENCE_TIMEOUT
+
+
+class Directory:
+    """Reads are cached per process for a minute: config changes reach every function within it."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+        self._cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+
+    @property
+    def _db(self) -> Any:
+        return client("dynamodb")
+
+    def save_tenant(self, tenant: TenantConfig) -> None:
+        """Store a tenant's config, its directory entry and its channel accounts in one transaction."""
+        pk = keys.tenant_pk(tenant.tenant_id)
+        writes = [
+            _put(self.table_name, pk, "CONFIG", data={"S": tenant.model_dump_json()}),
+            _put(self.table_name, "TENANTS", tenant.tenant_id),
+        ]
+        writes += [
+            _put(
+                self.table_name,
+                keys.account_pk(account.channel, account.account_id),
+                "ACCOUNT",
+                tenant_id={"S": tenant.tenant_id},
+            )
+            for account in tenant.accounts
+        ]
+        self._db.transact_write_items(TransactItems=writes)
+        self._cache.clear()
+
+    def tenant(self, tenant_id: str) -> TenantConfig | None:
+        def read() -> TenantConfig | None:
+            item = self._db.get_item(
+                TableName=self.table_name, Key=_key(keys.tenant_pk(tenant_id), "CONFIG")
+            ).get("Item")
+            return TenantConfig.model_validate_json(item["data"]["S"]) if item else None
+
+        return self._cached(("tenant", tenant_id), read)
+
+    def tenant_for_account(self, channel: str, account_id: str) -> str | None:
+        def read() -> str | None:
+            item = self._db.get_item(
+                TableName=self.table_name, Key=_key(keys.account_pk(channel, account_id), "ACCOUNT")
+            ).get("Item")
+            return item["tenant_id"]["S"] if item else None
+
+        return self._cached(("account", channel, account_id), read)
+
+    def tenant_ids(self) -> list[str]:
+        page = self._db.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "TENANTS"}},
+        )
+        return [item["sk"]["S"] for item in page.get("Items", [])]
+
+    # --- presence -----------------------------------------------------------------------------------
+
+    def set_presence(self, tenant_id: str, agent_id: str, *, online: bool, at: datetime) -> AgentPresence:
+        presence = AgentPresence(tenant_id=tenant_id, agent_id=agent_id, online=online, seen_at=at)
+        self._db.put_item(
+            TableName=self.table_name,
+            Item={
+                **_key(keys.tenant_pk(tenant_id), f"AGENT#{agent_id}"),
+                "data": {"S": presence.model_dump_json()},
+            },
+        )
+        return presence
+
+    def agents(self, tenant_id: str) -> list[AgentPresence]:
+        page = self._db.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :a)",
+            ExpressionAttributeValues={":pk": {"S": keys.tenant_pk(tenant_id)}, ":a": {"S": "AGENT#"}},
+        )
+        return [AgentPresence.model_validate_json(item["data"]["S"]) for item in page.get("Items", [])]
+
+    def any_agent_online(self, tenant_id: str, now: datetime) -> bool:
+        return any(agent.is_online(now) for agent in self.agents(tenant_id))
+
+    def _cached(self, key: tuple[str, ...], read: Any) -> Any:
+        hit = self._cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < CONFIG_CACHE_SECONDS:
+            return hit[1]
+        value = read()
+        self._cache[key] = (time.monotonic(), value)
+        return value
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _put(table: str, pk: str, sk: str, **attributes: Any) -> dict[str, Any]:
+    return {"Put": {"TableName": table, "Item": {**_key(pk, sk), **attributes}}}

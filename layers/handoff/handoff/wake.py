@@ -1,0 +1,77 @@
+"""The wake pass: tell waiting users an agent is available, and end waits 24 hours idle.
+
+It only finds the conversations (the sparse `waiting` index: no Scan) and queues an event for
+each into its FIFO group; the engine decides, in order with the user's own messages, so a user
+is told once and an expiry never races a message that just arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
+
+from handoff.engine.flow import is_available, is_expired
+from handoff.engine.model import AgentsAvailable, Conversation, Event, ExpiryCheck, Frozen
+from handoff.observability import logger
+from handoff.queue import enqueue
+from handoff.store import keys
+from handoff.store.conversations import ConversationStore
+from handoff.store.directory import Directory
+
+
+class WakeSummary(Frozen):
+    tenants: int = 0
+    waiting: int = 0
+    to_wake: int = 0
+    to_expire: int = 0
+
+
+class WakePass:
+    def __init__(
+        self, store: ConversationStore, directory: Directory, queue_url: str, now: Callable[[], datetime]
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.queue_url = queue_url
+        self.now = now
+
+    def run(self, tenant_ids: list[str] | None = None) -> WakeSummary:
+        now = self.now()
+        tenants = tenant_ids if tenant_ids is not None else self.directory.tenant_ids()
+        waiting = to_wake = to_expire = 0
+        for tenant_id in tenants:
+            queued = self.store.waiting(tenant_id)
+            events = self._events(tenant_id, queued, now)
+            enqueue(self.queue_url, events)
+            waiting += len(queued)
+            to_wake += sum(isinstance(e, AgentsAvailable) for e in events)
+            to_expire += sum(isinstance(e, ExpiryCheck) for e in events)
+        summary = WakeSummary(tenants=len(tenants), waiting=waiting, to_wake=to_wake, to_expire=to_expire)
+        logger.info("wake pass", extra=summary.model_dump())
+        return summary
+
+    def _events(self, tenant_id: str, queued: list[Conversation], now: datetime) -> list[Event]:
+        tenant = self.directory.tenant(tenant_id)
+        if tenant is None or not queued:
+            return []
+        # one presence lookup per tenant, and only when a waiting user could be told
+        agents_online = cache(lambda: self.directory.any_agent_online(tenant_id, now))
+        events: list[Event] = []
+        for conversation in queued:
+            ref = conversation.ref
+            # one id per conversation per minute: FIFO dedupe absorbs a schedule and an
+            # agent-online event landing together, and a later pass can still try again
+            since = f"{keys.stamp(conversation.queued_at or now)}#{now:%Y%m%d%H%M}"
+            if is_expired(conversation, now):
+                events.append(ExpiryCheck(ref=ref, event_id=f"expire#{ref.key}#{since}"))
+                continue
+            rule = tenant.rule_for(ref.channel)
+            if (
+                conversation.on_hold
+                and not conversation.notified_available
+                and rule is not None
+                and is_available(rule, now, agents_online)
+            ):
+                events.append(AgentsAvailable(ref=ref, event_id=f"wake#{ref.key}#{since}"))
+        return events

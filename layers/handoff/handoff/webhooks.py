@@ -1,0 +1,87 @@
+"""Meta's webhook deliveries: verify, parse into user messages, route to tenants, queue, answer fast."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+
+from handoff.channels import adapter_for
+from handoff.channels.meta import verify_handshake, verify_signature
+from handoff.config.models import Channel
+from handoff.engine.model import ConversationRef, Frozen, UserMessage
+from handoff.observability import logger
+from handoff.queue import enqueue
+from handoff.store.directory import Directory
+
+
+class WebhookResponse(Frozen):
+    status: int
+    body: str
+
+
+class Webhooks:
+    def __init__(
+        self,
+        directory: Directory,
+        queue_url: str,
+        app_secret: Callable[[], str],
+        verify_token: Callable[[], str],
+    ) -> None:
+        self.directory = directory
+        self.queue_url = queue_url
+        self.app_secret = app_secret
+        self.verify_token = verify_token
+
+    def handshake(self, params: Mapping[str, str]) -> WebhookResponse:
+        """Meta's GET subscription check: echo the challenge verbatim when the token matches."""
+        challenge = verify_handshake(params, self.verify_token())
+        if challenge is None:
+            logger.warning("webhook verification refused", extra={"mode": params.get("hub.mode")})
+            return WebhookResponse(status=403, body="verification failed")
+        return WebhookResponse(status=200, body=challenge)
+
+    def delivery(self, channel: Channel, raw_body: bytes, signature: str | None) -> WebhookResponse:
+        """A POST from Meta. 200 once every user message in it is safely queued.
+
+        The signature is checked on the raw bytes before anything is parsed. A delivery for an
+        account no tenant owns is acknowledged (Meta would retry it for days) and logged.
+        """
+        if not verify_signature(raw_body, signature, self.app_secret()):
+            logger.warning("webhook signature invalid", extra={"channel": channel, "bytes": len(raw_body)})
+            return WebhookResponse(status=401, body="invalid or missing X-Hub-Signature-256")
+        try:
+            body = json.loads(raw_body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return WebhookResponse(status=400, body=f"body is not valid JSON: {exc}")
+        if not isinstance(body, dict):
+            return WebhookResponse(status=400, body="body must be a JSON object")
+        events: list[UserMessage] = []
+        unknown: set[str] = set()
+        for message in adapter_for(channel).parse(body):
+            tenant_id = self.directory.tenant_for_account(channel, message.account_id)
+            if tenant_id is None:
+                unknown.add(message.account_id)
+                continue
+            ref = ConversationRef(
+                tenant_id=tenant_id, channel=channel, account_id=message.account_id, user_id=message.user_id
+            )
+            events.append(
+                UserMessage(
+                    ref=ref,
+                    event_id=message.event_id,
+                    sent_at=message.sent_at,
+                    kind=message.kind,
+                    text=message.text,
+                    payload=message.payload,
+                    user_name=message.user_name,
+                    address=message.address,
+                )
+            )
+        for account_id in sorted(unknown):
+            logger.warning(
+                "delivery for an unknown channel account ignored",
+                extra={"channel": channel, "account_id": account_id},
+            )
+        enqueue(self.queue_url, events)
+        logger.info("delivery queued", extra={"channel": channel, "messages": len(events)})
+        return WebhookResponse(status=200, body="EVENT_RECEIVED")

@@ -1,0 +1,86 @@
+"""Builds the application's parts from the settings, once per process (the composition root)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+from handoff import aws, clock
+from handoff.channels.graph import GraphClient
+from handoff.conversations import Conversations
+from handoff.live import Live
+from handoff.secrets import forget, secret
+from handoff.settings import settings
+from handoff.store.conversations import ConversationStore
+from handoff.store.directory import Directory
+from handoff.wake import WakePass
+from handoff.webhooks import Webhooks
+
+AGENT_AVAILABLE_SOURCE = "async-handoff.live"
+AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
+
+
+@cache
+def conversation_store() -> ConversationStore:
+    return ConversationStore(settings().table_name)
+
+
+@cache
+def directory() -> Directory:
+    return Directory(settings().table_name)
+
+
+@cache
+def conversations() -> Conversations:
+    config = settings()
+    return Conversations(
+        conversation_store(),
+        directory(),
+        GraphClient(config.graph_api_url),
+        access_token=lambda account_id: secret(config.access_token_parameter(account_id)),
+        now=clock.now,
+    )
+
+
+@cache
+def webhooks() -> Webhooks:
+    config = settings()
+    return Webhooks(
+        directory(),
+        config.inbound_queue_url,
+        app_secret=lambda: secret(config.app_secret_parameter),
+        verify_token=lambda: secret(config.verify_token_parameter),
+    )
+
+
+@cache
+def wake_pass() -> WakePass:
+    return WakePass(conversation_store(), directory(), settings().inbound_queue_url, now=clock.now)
+
+
+def announce_agent_available(tenant_id: str) -> None:
+    """Publish the event the wake function's EventBridge rule listens for."""
+    aws.client("events").put_events(
+        Entries=[
+            {
+                "Source": AGENT_AVAILABLE_SOURCE,
+                "DetailType": AGENT_AVAILABLE_DETAIL_TYPE,
+                "Detail": json.dumps({"tenant_id": tenant_id}),
+                "EventBusName": settings().event_bus_name,
+            }
+        ]
+    )
+
+
+@cache
+def live() -> Live:
+    return Live(conversations(), conversation_store(), directory(), announce_agent_available, now=clock.now)
+
+
+def reset() -> None:
+    """Forget every part, client and cached secret (tests and the local run restart moto)."""
+    for part in (conversation_store, directory, conversations, webhooks, wake_pass, live):
+        part.cache_clear()
+    settings.cache_clear()
+    aws.reset()
+    forget()

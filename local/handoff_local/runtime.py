@@ -1,0 +1,349 @@
+"""The embedded default: the real handlers on moto, with resources made from template.yaml.
+
+`LocalRun` starts moto, creates the template's tables, queues and bus, seeds a config file,
+starts a fake Graph API (or points at `graph_api_url`) and then plays the parts AWS plays:
+API Gateway (HTTP API events, the JWT authorizer), the SQS event source (FIFO batches, partial
+failures, redelivery), EventBridge (the minute schedule and the agent-online rule). One lock
+runs one handler at a time, as one Lambda instance per function would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import importlib.util
+import json
+import os
+import threading
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlencode
+
+from handoff_local import tokens
+from handoff_local.aws import LOCAL_AWS_ENVIRONMENT, LocalStack, Route, function_handlers, function_routes, provision
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+@dataclass
+class HttpResult:
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class _LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class LocalRun:
+    """`with LocalRun(config) as run:` the whole application, in this process, on moto."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        graph_api_url: str | None = None,
+        graph_printer: Callable[[Any], None] | None = None,
+        log_level: str = "WARNING",
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.external_graph_api_url = graph_api_url
+        self.graph_printer = graph_printer
+        self.log_level = log_level
+        self.lock = threading.RLock()
+        self.graph: Any = None
+        self.stack: LocalStack | None = None
+        self._mock: Any = None
+        self._saved_environment: dict[str, str | None] = {}
+        self._functions: dict[str, ModuleType] = {}
+        self._routes: list[Route] = []
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalRun:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalRun:
+        from moto import mock_aws
+
+        from handoff import clock, wiring
+        from handoff.config.loader import load_config
+        from handoff.observability import logger
+
+        tenants = load_config(self.config_path)  # a bad config fails before anything starts
+        # metrics are off locally; Powertools still warns that each invocation published none
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        self._set_environment(
+            {
+                **LOCAL_AWS_ENVIRONMENT,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": self.log_level,
+                "POWERTOOLS_DEV": "false",
+            }
+        )
+        self._mock = mock_aws()
+        self._mock.start()
+        clock.reset()
+        self.stack = provision(TEMPLATE)
+        if self.external_graph_api_url is None:
+            from handoff_local.fake_graph import FakeGraphApi
+
+            self.graph = FakeGraphApi(printer=self.graph_printer).start()
+            graph_api_url = self.graph.url
+        else:
+            graph_api_url = self.external_graph_api_url
+        self._set_environment({**self.stack.environment(graph_api_url), "POWERTOOLS_LOG_LEVEL": self.log_level})
+        logger.setLevel(self.log_level)  # the shared Logger may predate this run's environment
+        wiring.reset()
+        wiring.announce_agent_available = self._agent_available  # EventBridge's rule, played here
+        directory = wiring.directory()
+        for tenant in tenants:
+            directory.save_tenant(tenant)
+            for account in tenant.accounts:
+                self.stack.put_access_token(account.account_id)
+        self._routes = function_routes(TEMPLATE)
+        self._functions = {
+            logical_id: _load_function(logical_id, code_uri, handler)
+            for logical_id, (code_uri, handler) in function_handlers(TEMPLATE).items()
+        }
+        return self
+
+    def stop(self) -> None:
+        from handoff import clock, wiring
+
+        if self.graph is not None:
+            self.graph.stop()
+            self.graph = None
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        wiring.reset()
+        clock.reset()
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_environment.clear()
+
+    def _set_environment(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_environment.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # --- API Gateway --------------------------------------------------------------------------------
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: str | bytes | Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        """One request to the HTTP API, routed like the template's routes, JWT checked like the authorizer."""
+        for route in self._routes:
+            parameters = route.match(method, path)
+            if parameters is None:
+                continue
+            headers = {k.lower(): v for k, v in (headers or {}).items()}
+            claims = None
+            if route.authorized:
+                claims = tokens.verify(headers.get("authorization", ""))
+                if claims is None:
+                    return HttpResult(401, json.dumps({"message": "Unauthorized"}))
+            event = _http_event(route, method, path, parameters, body, headers, query or {}, claims)
+            response = self.invoke(route.function, event)
+            return HttpResult(
+                int(response.get("statusCode", 200)),
+                _response_body(response),
+                dict(response.get("headers") or {}),
+            )
+        return HttpResult(404, json.dumps({"message": "Not Found"}))
+
+    def webhook(self, channel: str, body: bytes | str | Mapping[str, Any], *, signed: bool = True) -> HttpResult:
+        """A delivery as Meta sends it: the raw bytes, signed with the app secret."""
+        assert self.stack is not None
+        raw = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
+        headers = {"content-type": "application/json"}
+        if signed:
+            digest = hmac.new(self.stack.app_secret.encode(), raw, hashlib.sha256).hexdigest()
+            headers["x-hub-signature-256"] = f"sha256={digest}"
+        return self.http("POST", f"/webhooks/{channel}", body=raw, headers=headers)
+
+    def agent_token(self, tenant_id: str, agent_id: str) -> str:
+        return tokens.issue(tenant_id, agent_id)
+
+    def as_agent(self, tenant_id: str, agent_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.agent_token(tenant_id, agent_id)}"}
+
+    # --- SQS and EventBridge ------------------------------------------------------------------------
+
+    def invoke(self, function: str, event: Mapping[str, Any]) -> Any:
+        with self.lock:
+            return self._functions[function].handler(dict(event), _LambdaContext(function))
+
+    def drain(self) -> int:
+        """Deliver queued events to the conversation function until the queue is empty; returns how many."""
+        import boto3
+
+        assert self.stack is not None
+        sqs = boto3.client("sqs")
+        processed = 0
+        while True:
+            with self.lock:
+                received = sqs.receive_message(
+                    QueueUrl=self.stack.queue_url,
+                    MaxNumberOfMessages=10,
+                    AttributeNames=["All"],
+                    MessageSystemAttributeNames=["All"],
+                    VisibilityTimeout=30,
+                ).get("Messages", [])
+                if not received:
+                    return processed
+                result = self.invoke("ConversationFunction", _sqs_event(self.stack.queue_url, received))
+                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                for message in received:
+                    if message["MessageId"] in failed:
+                        # back on the queue at once (Lambda would wait for the visibility timeout)
+                        sqs.change_message_visibility(
+                            QueueUrl=self.stack.queue_url,
+                            ReceiptHandle=message["ReceiptHandle"],
+                            VisibilityTimeout=0,
+                        )
+                    else:
+                        sqs.delete_message(QueueUrl=self.stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                        processed += 1
+
+    def dead_letters(self) -> int:
+        import boto3
+
+        assert self.stack is not None
+        attributes = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=self.stack.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def tick(self) -> dict[str, Any]:
+        """The minute schedule, now: the wake pass and the outbox sweep, then the queue drained."""
+        result = self.invoke(
+            "WakeFunction", {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        )
+        self.drain()
+        return dict(result)
+
+    def _agent_available(self, tenant_id: str) -> None:
+        self.invoke(
+            "WakeFunction",
+            {"source": "async-handoff.live", "detail-type": "AgentAvailable", "detail": {"tenant_id": tenant_id}},
+        )
+
+    def advance(self, seconds: float) -> None:
+        from handoff import clock
+
+        clock.advance(seconds)
+
+
+def _load_function(logical_id: str, code_uri: Path, handler: str) -> ModuleType:
+    module_name, _, _function = handler.rpartition(".")
+    path = code_uri / f"{module_name.replace('.', '/')}.py"
+    spec = importlib.util.spec_from_file_location(f"functions_{logical_id}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _http_event(
+    route: Route,
+    method: str,
+    path: str,
+    parameters: Mapping[str, str],
+    body: str | bytes | Mapping[str, Any] | None,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    claims: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    if isinstance(body, Mapping):
+        body = json.dumps(body)
+        headers = {"content-type": "application/json", **headers}
+    raw_body = body.decode() if isinstance(body, bytes) else body
+    route_key = f"{route.method} {route.path}"
+    context: dict[str, Any] = {
+        "accountId": "123456789012",
+        "apiId": "local",
+        "domainName": "127.0.0.1",
+        "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+        "requestId": str(uuid.uuid4()),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": "",
+        "timeEpoch": 0,
+    }
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
+    return {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": urlencode(query),
+        "headers": dict(headers),
+        "queryStringParameters": dict(query) or None,
+        "pathParameters": dict(parameters) or None,
+        "requestContext": context,
+        "body": raw_body,
+        "isBase64Encoded": False,
+    }
+
+
+def _response_body(response: Mapping[str, Any]) -> str:
+    body = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        return base64.b64decode(body).decode()
+    return str(body)
+
+
+def _sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    queue_name = queue_url.rsplit("/", 1)[-1]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue_name}",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }

@@ -1,0 +1,108 @@
+"""Builders for engine tests: a tenant, a scripted bot, events and a driver that keeps the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from handoff.assistant.base import BotTurn
+from handoff.config.models import Language, TenantConfig
+from handoff.engine.flow import StepContext, step
+from handoff.engine.model import (
+    AgentCloses,
+    AgentReplies,
+    AgentsAvailable,
+    AgentTakes,
+    Conversation,
+    ConversationRef,
+    Effect,
+    Event,
+    ExpiryCheck,
+    MessageKind,
+    UserMessage,
+)
+
+START = datetime(2026, 3, 4, 23, 0, tzinfo=UTC)
+REF = ConversationRef(
+    tenant_id="acme", channel="whatsapp", account_id="200000000000001", user_id="15550002222"
+)
+
+
+class KeywordBot:
+    """A bot that asks for a handoff when the text mentions an agent, and echoes anything else."""
+
+    def respond(self, text: str, language: Language) -> BotTurn:
+        if "agent" in text.lower():
+            return BotTurn(handoff=True, intent="handoff")
+        return BotTurn(text=f"bot: {text}", intent="echo")
+
+
+def tenant(*, rule: dict[str, Any] | None = None, language: Language = "en") -> TenantConfig:
+    accounts = [{"channel": "whatsapp", "account_id": REF.account_id}]
+    return TenantConfig.model_validate(
+        {"tenant_id": "acme", "language": language, "accounts": accounts, "rules": [rule] if rule else []}
+    )
+
+
+def after_hours_rule(*, direct: bool = False, **extra: Any) -> dict[str, Any]:
+    return {"channel": "whatsapp", "type": "live", "after_hours": True, "direct": direct, **extra}
+
+
+_ids = count(1)
+
+
+@dataclass
+class Driver:
+    """Feeds events to the engine one by one, advancing a fake clock, and keeps what came out."""
+
+    tenant: TenantConfig
+    online: bool = False
+    now: datetime = START
+    conversation: Conversation = field(default_factory=lambda: Conversation(ref=REF, language="en"))
+    effects: list[Effect] = field(default_factory=list)
+
+    def context(self) -> StepContext:
+        return StepContext(
+            now=self.now, tenant=self.tenant, agents_online=lambda: self.online, assistant=KeywordBot()
+        )
+
+    def apply(self, event: Event) -> list[Effect]:
+        self.conversation, effects = step(self.conversation, event, self.context())
+        self.effects += effects
+        return effects
+
+    def wait(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+    def user(
+        self, text: str | None = None, *, payload: str | None = None, kind: MessageKind = "text"
+    ) -> list[Effect]:
+        if payload is not None and kind == "text":
+            kind = "choice"
+        return self.apply(
+            UserMessage(
+                ref=REF,
+                event_id=f"wamid.{next(_ids)}",
+                sent_at=self.now,
+                kind=kind,
+                text=text,
+                payload=payload,
+            )
+        )
+
+    def wake(self) -> list[Effect]:
+        return self.apply(AgentsAvailable(ref=REF, event_id=f"wake#{next(_ids)}"))
+
+    def expiry_check(self) -> list[Effect]:
+        return self.apply(ExpiryCheck(ref=REF, event_id=f"expire#{next(_ids)}"))
+
+    def take(self, agent: str = "agent-1") -> list[Effect]:
+        return self.apply(AgentTakes(ref=REF, event_id=f"take#{next(_ids)}", agent_id=agent))
+
+    def reply(self, text: str, agent: str = "agent-1") -> list[Effect]:
+        return self.apply(AgentReplies(ref=REF, event_id=f"reply#{next(_ids)}", agent_id=agent, text=text))
+
+    def close(self, agent: str = "agent-1") -> list[Effect]:
+        return self.apply(AgentCloses(ref=REF, event_id=f"close#{next(_ids)}", agent_id=agent))

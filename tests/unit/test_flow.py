@@ -1,0 +1,345 @@
+"""The after-hours flow, step by step as SPEC.md tells it (Given / When / Then)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flow_support import Driver, after_hours_rule, tenant
+
+from handoff.config.texts import texts_for
+from handoff.engine.errors import Conflict, NotYours, WindowClosed
+from handoff.engine.model import (
+    NO_PAYLOAD,
+    YES_PAYLOAD,
+    Effect,
+    Metric,
+    SendChoice,
+    SendTemplate,
+    SendText,
+    SessionClosed,
+    TranscriptEntry,
+    UserMessage,
+    WaitEnded,
+)
+
+TEXTS = texts_for(tenant(), None, "en")
+
+
+def sent(effects: list[Effect]) -> list[str]:
+    return [
+        e.text if isinstance(e, SendText | SendChoice) else f"template:{e.name}"
+        for e in effects
+        if isinstance(e, SendText | SendChoice | SendTemplate)
+    ]
+
+
+def of(kind: type, effects: list[Effect]) -> list:
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def metrics(effects: list[Effect]) -> list[str]:
+    return [e.name for e in of(Metric, effects)]
+
+
+def waiting_driver(*, direct: bool = False) -> Driver:
+    driver = Driver(tenant(rule=after_hours_rule(direct=direct)))
+    driver.user("hello")
+    driver.user("I want an agent")
+    driver.user(payload=YES_PAYLOAD, text="Yes")
+    assert driver.conversation.state == "queued" and driver.conversation.on_hold
+    return driver
+
+
+# --- step 1 and 2 -------------------------------------------------------------------------------
+
+
+def test_the_bot_answers_and_opens_a_session():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    effects = driver.user("hello")
+    assert sent(effects) == ["bot: hello"]
+    assert driver.conversation.session is not None and driver.conversation.session.number == 1
+    assert driver.conversation.state == "bot"
+
+
+def test_no_rule_for_the_channel_means_no_handoff_here():
+    driver = Driver(tenant(rule=None))
+    effects = driver.user("agent please")
+    assert sent(effects) == [TEXTS.handoff_unavailable]
+    assert driver.conversation.state == "bot"
+    assert not of(SessionClosed, effects)
+
+
+def test_available_is_the_conventional_handoff():
+    driver = Driver(tenant(rule=after_hours_rule()), online=True)
+    effects = driver.user("agent please")
+    assert sent(effects) == [TEXTS.attention]
+    [closed] = of(SessionClosed, effects)
+    assert closed.resolution == "transferred" and not closed.session.after_hours
+    assert driver.conversation.state == "queued" and not driver.conversation.on_hold
+    assert "HandoffTransferred" in metrics(effects)
+
+
+def test_not_available_without_after_hours_says_no_agents_and_goes_on():
+    driver = Driver(tenant(rule={"channel": "whatsapp", "after_hours": False}))
+    effects = driver.user("agent please")
+    assert sent(effects) == [TEXTS.no_agents]
+    assert driver.conversation.state == "bot"
+    assert driver.user("thanks") and sent(driver.effects[-3:]) == ["bot: thanks"]
+
+
+def test_not_available_with_after_hours_asks_whether_to_wait():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    effects = driver.user("agent please")
+    [choice] = of(SendChoice, effects)
+    assert choice.text == TEXTS.offer
+    assert (choice.yes_title, choice.no_title) == (TEXTS.offer_yes, TEXTS.offer_no)
+    assert driver.conversation.state == "offered"
+    assert metrics(effects) == ["HandoffOffered"]
+
+
+def test_closed_business_hours_make_it_unavailable_even_with_agents_online():
+    hours = {"timezone": "UTC", "weekly": {"mon": [{"start": "09:00", "end": "10:00"}]}}
+    driver = Driver(tenant(rule=after_hours_rule(business_hours=hours)), online=True)  # START is a Wednesday
+    effects = driver.user("agent please")
+    assert of(SendChoice, effects)
+
+
+# --- step 3: YES ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [{"payload": YES_PAYLOAD, "text": "Yes"}, {"text": "yes"}, {"text": "Sí"}])
+def test_yes_transfers_and_puts_the_user_on_hold(answer):
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("agent please")
+    effects = driver.user(**answer)
+    assert sent(effects) == [TEXTS.attention]
+    [closed] = of(SessionClosed, effects)
+    assert closed.resolution == "transferred" and closed.session.after_hours and closed.session.offered
+    conversation = driver.conversation
+    assert conversation.state == "queued" and conversation.on_hold
+    assert conversation.queued_at == driver.now and conversation.session is None
+    assert metrics(effects) == ["HandoffTransferred", "HandoffAccepted"]
+
+
+def test_yes_when_an_agent_came_online_meanwhile_is_the_conventional_handoff():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("agent please")
+    driver.online = True
+    effects = driver.user(payload=YES_PAYLOAD, text="Yes")
+    assert driver.conversation.state == "queued" and not driver.conversation.on_hold
+    assert "HandoffAccepted" not in metrics(effects)
+
+
+# --- step 4: NO and anything else ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", [{"payload": NO_PAYLOAD, "text": "No"}, {"text": "no"}, {"text": "não"}])
+def test_no_goes_on_with_the_bot(answer):
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("agent please")
+    effects = driver.user(**answer)
+    assert sent(effects) == [TEXTS.declined]
+    assert driver.conversation.state == "bot"
+    assert driver.conversation.session is not None and driver.conversation.session.declined
+    assert not of(SessionClosed, effects)
+    assert metrics(effects) == ["HandoffDeclined"]
+
+
+def test_a_reply_that_is_neither_drops_the_offer_and_goes_to_the_bot():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("agent please")
+    effects = driver.user("what time do you open")
+    assert sent(effects) == ["bot: what time do you open"]
+    assert driver.conversation.state == "bot"
+    driver.user("yes")  # the offer is gone: a later yes is just text for the bot
+    assert driver.conversation.state == "bot"
+
+
+# --- step 3.4: while waiting ---------------------------------------------------------------------
+
+
+def test_direct_keeps_everything_for_the_agent():
+    driver = waiting_driver(direct=True)
+    effects = driver.user("are you there?") + driver.user("agent!!") + driver.user(kind="image")
+    assert sent(effects) == []
+    assert [e.author for e in of(TranscriptEntry, effects)] == ["user", "user", "user"]
+    assert driver.conversation.state == "queued"
+
+
+def test_not_direct_chats_in_a_second_session_and_never_transfers_twice():
+    driver = waiting_driver()
+    queued_at = driver.conversation.queued_at
+    driver.wait(minutes=5)
+    effects = driver.user("where is my order")
+    assert sent(effects) == ["bot: where is my order"]
+    assert driver.conversation.session is not None
+    assert driver.conversation.session.number == 2 and driver.conversation.session.while_waiting
+    effects = driver.user("I still want an agent")
+    assert sent(effects) == [TEXTS.attention]  # shown the handoff message again...
+    assert not of(SessionClosed, effects)  # ...but Live gets no second transfer
+    assert "HandoffTransferred" not in metrics(effects)
+    assert driver.conversation.queued_at == queued_at
+    assert driver.conversation.session.handoff_repeated
+
+
+def test_media_while_waiting_is_kept_for_the_agent_without_a_bot_reply():
+    driver = waiting_driver()
+    effects = driver.user(kind="image", text="photo of the box")
+    assert sent(effects) == []
+    assert of(TranscriptEntry, effects)[0].kind == "image"
+
+
+def test_media_with_the_bot_gets_the_text_only_answer():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    effects = driver.user(kind="audio")
+    assert sent(effects) == [TEXTS.text_only]
+
+
+# --- step 5: an agent becomes available ----------------------------------------------------------
+
+
+def test_a_waiting_user_is_told_once_when_an_agent_is_available():
+    driver = waiting_driver()
+    assert driver.wake() == []  # nobody online yet
+    driver.online = True
+    effects = driver.wake()
+    assert sent(effects) == [TEXTS.agent_available]
+    assert metrics(effects) == ["UserWoken"]
+    assert driver.wake() == []
+    assert driver.conversation.notified_available
+
+
+def _window_closed_but_still_waiting(driver: Driver) -> Driver:
+    """The user's last message is 25 h old while the wait itself is fresh (e.g. late timestamps)."""
+    driver.conversation = driver.conversation.model_copy(
+        update={"last_user_message_at": driver.now - timedelta(hours=25), "last_activity_at": driver.now}
+    )
+    driver.online = True
+    return driver
+
+
+def test_outside_the_window_the_configured_template_is_sent_instead():
+    driver = waiting_driver()
+    driver.tenant = tenant(
+        rule=after_hours_rule(templates={"agent_available": {"name": "agent_ready", "language": "en_US"}})
+    )
+    assert sent(_window_closed_but_still_waiting(driver).wake()) == ["template:agent_ready"]
+
+
+def test_outside_the_window_without_a_template_nothing_is_sent_and_live_is_told():
+    driver = _window_closed_but_still_waiting(waiting_driver())
+    effects = driver.wake()
+    assert sent(effects) == []
+    assert "window" in (of(TranscriptEntry, effects)[0].text or "")
+    assert driver.conversation.notified_available
+
+
+# --- step 6: with an agent -----------------------------------------------------------------------
+
+
+def test_an_agent_takes_replies_and_closes():
+    driver = waiting_driver()
+    driver.user("still there?")  # second session, while waiting
+    driver.wait(minutes=30)
+    effects = driver.take()
+    [closed] = of(SessionClosed, effects)
+    assert closed.resolution == "while_waiting"
+    [ended] = of(WaitEnded, effects)
+    assert ended.outcome == "taken" and ended.on_hold
+    [time_to_agent] = [m for m in of(Metric, effects) if m.name == "TimeToAgent"]
+    assert time_to_agent.value == pytest.approx(30 * 60)
+    assert driver.conversation.state == "with_agent"
+
+    assert sent(driver.user("hello?")) == []  # the bot is silent with an agent
+    assert sent(driver.reply("Hi, I'm Ana")) == ["Hi, I'm Ana"]
+    driver.close()
+    assert driver.conversation.state == "bot"
+    effects = driver.user("one more thing")
+    assert sent(effects) == ["bot: one more thing"]
+    assert driver.conversation.session is not None and driver.conversation.session.number == 3
+
+
+def test_two_agents_taking_at_once_one_wins():
+    driver = waiting_driver()
+    driver.take("ana")
+    with pytest.raises(Conflict):
+        driver.take("bruno")
+    assert driver.take("ana") == []  # a repeated click by the winner changes nothing
+    with pytest.raises(NotYours):
+        driver.reply("hi", agent="bruno")
+
+
+def test_replying_before_taking_is_refused():
+    driver = waiting_driver()
+    with pytest.raises(Conflict):
+        driver.reply("hi")
+
+
+def test_an_agent_reply_outside_the_24_hour_window_is_refused():
+    driver = waiting_driver()
+    driver.take()
+    driver.wait(hours=24, seconds=1)
+    with pytest.raises(WindowClosed, match="template"):
+        driver.reply("sorry for the delay")
+
+
+# --- step 7: 24 hours with no activity -----------------------------------------------------------
+
+
+def test_a_wait_expires_after_24_hours_of_inactivity():
+    driver = waiting_driver()
+    driver.wait(hours=23, minutes=59)
+    assert driver.expiry_check() == []
+    driver.wait(minutes=1)
+    effects = driver.expiry_check()
+    [ended] = of(WaitEnded, effects)
+    assert ended.outcome == "expired"
+    assert metrics(effects) == ["WaitExpired"]
+    assert driver.conversation.state == "bot" and driver.conversation.queued_at is None
+
+
+def test_a_user_message_keeps_the_wait_alive():
+    driver = waiting_driver()
+    driver.wait(hours=20)
+    driver.user("still waiting")
+    driver.wait(hours=20)
+    assert driver.expiry_check() == []
+    assert driver.conversation.state == "queued"
+
+
+def test_expiry_is_enforced_even_if_the_wake_pass_lagged():
+    driver = waiting_driver(direct=True)
+    driver.wait(hours=30)
+    effects = driver.user("hello again")
+    assert of(WaitEnded, effects)[0].outcome == "expired"
+    assert sent(effects) == ["bot: hello again"]  # starts afresh with the bot
+    assert driver.conversation.state == "bot"
+
+
+# --- inbound that is not a fresh user message ----------------------------------------------------
+
+
+def test_a_redelivered_event_changes_nothing():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    message = UserMessage(
+        ref=driver.conversation.ref, event_id="wamid.same", sent_at=driver.now, kind="text", text="hi"
+    )
+    assert sent(driver.apply(message)) == ["bot: hi"]
+    before = driver.conversation
+    assert driver.apply(message) == []
+    assert driver.conversation == before
+
+
+def test_a_message_delivered_days_late_is_kept_but_not_answered():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    old = UserMessage(
+        ref=driver.conversation.ref,
+        event_id="wamid.old",
+        sent_at=driver.now - timedelta(days=3),
+        kind="text",
+        text="agent",
+    )
+    effects = driver.apply(old)
+    assert sent(effects) == []
+    assert of(TranscriptEntry, effects)[0].author == "user"
