@@ -9,7 +9,7 @@ Everything runs through the real handlers on moto, with resources made from temp
 from __future__ import annotations
 
 import sys
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +21,8 @@ from handoff_local.runtime import ROOT, LocalRun
 CONFIG = ROOT / "examples" / "config.yaml"
 TENANT = "acme"
 PHONE_NUMBER_ID = "200000000000001"
-ZONE = ZoneInfo("America/Bogota")
+ZONE_NAME = "America/Bogota"
+ZONE = ZoneInfo(ZONE_NAME)
 YES = "HANDOFF_WAIT_YES"
 
 
@@ -75,16 +76,6 @@ class Story:
             print("    (empty)")
         return conversations
 
-    def advance_to(self, hour: int, *, days: int = 0) -> None:
-        local = self.now().astimezone(ZONE)
-        target = datetime.combine(local.date() + timedelta(days=days), time(hour), tzinfo=ZONE)
-        if target <= local:
-            target += timedelta(days=1)
-        self.run.advance((target - local).total_seconds())
-        while target.weekday() >= 5:  # the example's agents work weekdays: skip to Monday
-            self.run.advance(86400)
-            target += timedelta(days=1)
-
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
@@ -99,11 +90,11 @@ def main() -> int:
         story = Story(run)
         ana, bruno = "573001112233", "573004445566"
 
-        story.advance_to(22)
+        run.advance_to(22, ZONE_NAME, weekday=True)
         story.heading("Night: Ana writes to the shop on WhatsApp; no agent is online")
         story.user_says("Ana", ana, "Hola")
         story.user_says("Ana", ana, "Quiero hablar con un agente")
-        story.user_taps("Ana", ana, YES, "Sí, esperar")
+        story.user_taps("Ana", ana, YES, "Sí, quiero esperar")
         story.live_list("carla")
 
         story.heading("Ana goes on chatting with the bot while she waits")
@@ -112,7 +103,7 @@ def main() -> int:
         print("  (shown the handoff message again; Live got no second transfer:)")
         story.live_list("carla")
 
-        story.advance_to(9)
+        run.advance_to(9, ZONE_NAME, weekday=True)
         story.heading("Morning: agent Carla comes online in Live")
         story.agent("PUT", "/live/presence", "carla", {"online": True})
         [waiting] = story.live_list("carla")
@@ -127,10 +118,10 @@ def main() -> int:
         story.agent("POST", f"/live/conversations/{waiting['id']}/close", "carla")
         story.agent("PUT", "/live/presence", "carla", {"online": False})
 
-        story.advance_to(23)
+        run.advance_to(23, ZONE_NAME, weekday=True)
         story.heading("Night again: Bruno accepts to wait, and nobody comes for 24 hours")
         story.user_says("Bruno", bruno, "Necesito un agente")
-        story.user_taps("Bruno", bruno, YES, "Sí, esperar")
+        story.user_taps("Bruno", bruno, YES, "Sí, quiero esperar")
         run.advance(24 * 3600)
         story.heading("24 hours later: the minute schedule runs")
         summary = run.tick()

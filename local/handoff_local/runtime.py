@@ -20,10 +20,12 @@ import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from handoff_local import tokens
 from handoff_local.aws import LOCAL_AWS_ENVIRONMENT, LocalStack, Route, function_handlers, function_routes, provision
@@ -268,6 +270,16 @@ class LocalRun:
         from handoff import clock
 
         clock.advance(seconds)
+
+    def advance_to(self, hour: int, zone: str, *, weekday: bool = False) -> datetime:
+        """Move the clock to the next `hour`:00 in `zone` (a Monday-to-Friday one if `weekday`)."""
+        from handoff import clock
+
+        now = clock.now().astimezone(ZoneInfo(zone))
+        target = datetime.combine(now.date(), time(hour), tzinfo=ZoneInfo(zone))
+        while target <= now or (weekday and target.weekday() >= 5):
+            target = datetime.combine(target.date() + timedelta(days=1), time(hour), tzinfo=ZoneInfo(zone))
+        return clock.advance((target - now).total_seconds())
 
 
 def _load_function(logical_id: str, code_uri: Path, handler: str) -> ModuleType:

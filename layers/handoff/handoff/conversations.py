@@ -14,7 +14,7 @@ from handoff import clock
 from handoff.assistant.intents import IntentBot
 from handoff.channels import adapter_for
 from handoff.channels.graph import GraphClient, GraphError
-from handoff.config.models import TenantConfig
+from handoff.config.models import LANGUAGES, TenantConfig
 from handoff.config.texts import texts_for
 from handoff.engine.flow import StepContext, step
 from handoff.engine.model import Conversation, Event, Metric, Outbound, UserMessage
@@ -97,7 +97,7 @@ class Conversations:
         raise StaleConversation(ref.key)
 
     def _context(self, tenant: TenantConfig, tenant_id: str, now: datetime) -> StepContext:
-        fallback = {language: texts_for(tenant, None, language).fallback for language in ("es", "pt", "en")}
+        fallback = {language: texts_for(tenant, None, language).fallback for language in LANGUAGES}
         return StepContext(
             now=now,
             tenant=tenant,

@@ -2,40 +2,76 @@
 
 These models are the one schema for the YAML config file, the table's config items and (later)
 the admin API. Every rule in SPEC.md "Configuration rules" is enforced here, so an invalid config
-is refused before anything is saved.
+is refused before anything is saved. Checks that need the whole file (a channel account claimed by
+two tenants, a rule whose channel has no account) are in handoff.config.loader.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from handoff.hours import BusinessHoursConfig
 
 Channel = Literal["whatsapp", "messenger", "instagram", "web"]
 ASYNC_CHANNELS: tuple[Channel, ...] = ("whatsapp", "messenger", "instagram")
 Language = Literal["es", "pt", "en"]
+LANGUAGES: tuple[Language, ...] = ("es", "pt", "en")
+
+MAX_TEXT_BYTES = 1000
+"""The longest text every channel accepts: Instagram takes at most 1000 bytes of UTF-8 per message
+(Messenger under 2000 characters, WhatsApp 4096, and 1024 for the body of a message with buttons)."""
+
+MAX_BUTTON_TITLE = 20
+"""WhatsApp reply-button titles and Messenger/Instagram quick-reply titles: at most 20 characters."""
+
+_TENANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+TEMPLATE_PURPOSES = ("agent_available",)
+"""What a rule's approved WhatsApp templates stand in for, outside the 24-hour window."""
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _channel_text(field: str, value: str | None, *, has_default: bool = True) -> str | None:
+    """A text the bot sends: not blank, and short enough for every channel."""
+    if value is None:
+        return None
+    if not value.strip():
+        hint = "; leave it out to use the default text" if has_default else ""
+        raise ValueError(f"{field}: the text is empty{hint}")
+    size = len(value.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise ValueError(
+            f"{field}: the text is {size} bytes long; Instagram accepts at most {MAX_TEXT_BYTES} bytes "
+            "(UTF-8) per message"
+        )
+    return value
+
+
 class Template(Strict):
     """An approved WhatsApp template, sent instead of free text outside the 24-hour window."""
 
-    name: str
-    language: str
+    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    language: str = Field(pattern=r"^[a-z]{2,3}(_[A-Z0-9]{2,3})?$")
 
 
 class RuleMessages(Strict):
-    """Per-rule texts; any left out fall back to the tenant's messages for its language."""
+    """Per-rule texts, written in the tenant's language; any left out take the tenant's messages."""
 
     attention: str | None = None
     no_agents: str | None = None
     offer: str | None = None
     agent_available: str | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _sendable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _channel_text(str(info.field_name), value)
 
 
 class HandoffRule(Strict):
@@ -46,6 +82,15 @@ class HandoffRule(Strict):
     business_hours: BusinessHoursConfig | None = None
     messages: RuleMessages = Field(default_factory=RuleMessages)
     templates: dict[str, Template] = Field(default_factory=dict)
+
+    @field_validator("templates")
+    @classmethod
+    def _known_templates(cls, templates: dict[str, Template]) -> dict[str, Template]:
+        for purpose in templates:
+            if purpose not in TEMPLATE_PURPOSES:
+                known = ", ".join(TEMPLATE_PURPOSES)
+                raise ValueError(f"templates: unknown template purpose {purpose!r} (known: {known})")
+        return templates
 
     @model_validator(mode="after")
     def _after_hours_rules(self) -> HandoffRule:
@@ -73,26 +118,82 @@ class Messages(Strict):
     text_only: str | None = None
     fallback: str | None = None
 
+    @field_validator("*")
+    @classmethod
+    def _sendable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        field = str(info.field_name)
+        if field in ("offer_yes", "offer_no") and value is not None and len(value) > MAX_BUTTON_TITLE:
+            raise ValueError(
+                f"{field}: the button title {value!r} is {len(value)} characters long; WhatsApp reply "
+                f"buttons and Messenger/Instagram quick replies allow at most {MAX_BUTTON_TITLE}"
+            )
+        return _channel_text(field, value)
+
 
 class Intent(Strict):
-    name: str
+    """Something users ask for, recognised by keywords (words or phrases) and answered per language.
+
+    `handoff: true` makes the bot ask for a handoff to Live; its answer, if any, is said first.
+    """
+
+    name: str = Field(min_length=1, max_length=64)
     keywords: dict[Language, list[str]]
     answer: dict[Language, str] = Field(default_factory=dict)
     handoff: bool = False
+
+    @model_validator(mode="after")
+    def _usable(self) -> Intent:
+        if not any(self.keywords.values()):
+            raise ValueError(f"intent {self.name!r}: give it at least one keyword")
+        for language, phrases in self.keywords.items():
+            for phrase in phrases:
+                if not any(ch.isalnum() for ch in phrase):
+                    raise ValueError(
+                        f"intent {self.name!r}: keyword {phrase!r} ({language}) has no letters or digits, "
+                        "so it can never match"
+                    )
+        if not self.handoff and not self.answer:
+            raise ValueError(f"intent {self.name!r}: give it an answer (or set handoff: true)")
+        for language, text in self.answer.items():
+            _channel_text(f"intent {self.name!r}: answer ({language})", text, has_default=False)
+        return self
 
 
 class BotConfig(Strict):
     intents: list[Intent] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _unique_names(self) -> BotConfig:
+        seen: set[str] = set()
+        for intent in self.intents:
+            if intent.name in seen:
+                raise ValueError(f"intent {intent.name!r} is defined twice")
+            seen.add(intent.name)
+        return self
+
 
 class ChannelAccount(Strict):
+    """A WhatsApp phone_number_id, Facebook page id or Instagram account id that routes to the tenant."""
+
     channel: Channel
-    account_id: str
+    # YAML reads an unquoted id as a number: take it as the digits it is.
+    account_id: str = Field(coerce_numbers_to_str=True)
     name: str = ""
+
+    @model_validator(mode="after")
+    def _id_shape(self) -> ChannelAccount:
+        if self.channel in ASYNC_CHANNELS and not (self.account_id.isascii() and self.account_id.isdigit()):
+            raise ValueError(
+                f"{self.channel} account: account_id {self.account_id!r} must be the numeric id Meta gives "
+                "(phone_number_id, page id or Instagram account id)"
+            )
+        if not self.account_id or any(ch.isspace() for ch in self.account_id):
+            raise ValueError(f"{self.channel} account: account_id {self.account_id!r} must be one word")
+        return self
 
 
 class TenantConfig(Strict):
-    tenant_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    tenant_id: str
     name: str = ""
     language: Language = "es"
     accounts: list[ChannelAccount] = Field(default_factory=list)
@@ -101,13 +202,42 @@ class TenantConfig(Strict):
     bot: BotConfig = Field(default_factory=BotConfig)
     agent_seats: int = Field(default=3, ge=1, le=100)
 
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant_id_shape(cls, value: str) -> str:
+        if not _TENANT_ID.fullmatch(value):
+            raise ValueError(
+                f"tenant_id {value!r}: use lowercase letters, digits and '-', starting with a letter or "
+                "digit, at most 63 characters"
+            )
+        return value
+
     @model_validator(mode="after")
     def _one_rule_per_channel(self) -> TenantConfig:
-        seen: set[str] = set()
-        for rule in self.rules:
+        seen: dict[str, int] = {}
+        for index, rule in enumerate(self.rules):
             if rule.channel in seen:
-                raise ValueError(f"{rule.channel} channel: only one handoff rule per channel")
-            seen.add(rule.channel)
+                raise ValueError(
+                    f"{rule.channel} channel: only one handoff rule per channel "
+                    f"(rules[{seen[rule.channel]}] and rules[{index}])"
+                )
+            seen[rule.channel] = index
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_offer_titles(self) -> TenantConfig:
+        # the defaults live beside the texts; imported here because texts.py imports this module
+        from handoff.config.texts import DEFAULT_MESSAGES
+
+        for language, messages in self.messages.items():
+            default = DEFAULT_MESSAGES[language]
+            yes = messages.offer_yes or default.offer_yes
+            no = messages.offer_no or default.offer_no
+            if yes is not None and no is not None and yes.strip().casefold() == no.strip().casefold():
+                raise ValueError(
+                    f"messages ({language}): offer_yes and offer_no are both {yes!r}; the two buttons "
+                    "need different titles"
+                )
         return self
 
     def rule_for(self, channel: Channel) -> HandoffRule | None:
