@@ -216,7 +216,8 @@ class LocalRun:
         import boto3
 
         assert self.stack is not None
-        sqs = boto3.client("sqs")
+        with self.lock:  # boto3's default session is not thread-safe: clients are made one at a time
+            sqs = boto3.client("sqs")
         processed = 0
         while True:
             with self.lock:
@@ -229,8 +230,11 @@ class LocalRun:
                 ).get("Messages", [])
                 if not received:
                     return processed
-                result = self.invoke("ConversationFunction", _sqs_event(self.stack.queue_url, received))
-                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                try:
+                    result = self.invoke("ConversationFunction", _sqs_event(self.stack.queue_url, received))
+                    failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                except Exception:  # an invocation error returns the whole batch, as Lambda does
+                    failed = {m["MessageId"] for m in received}
                 for message in received:
                     if message["MessageId"] in failed:
                         # back on the queue at once (Lambda would wait for the visibility timeout)
@@ -247,10 +251,18 @@ class LocalRun:
         import boto3
 
         assert self.stack is not None
-        attributes = boto3.client("sqs").get_queue_attributes(
-            QueueUrl=self.stack.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
+        with self.lock:
+            attributes = boto3.client("sqs").get_queue_attributes(
+                QueueUrl=self.stack.dead_letter_queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"])
+
+    def pending_outbox(self) -> int:
+        """How many Graph API requests wait in the outbox (Meta refused them, or they are not sent yet)."""
+        from handoff.wiring import conversation_store
+
+        with self.lock:
+            return len(conversation_store().all_pending())
 
     def tick(self) -> dict[str, Any]:
         """The minute schedule, now: the wake pass and the outbox sweep, then the queue drained."""
@@ -269,7 +281,8 @@ class LocalRun:
     def advance(self, seconds: float) -> None:
         from handoff import clock
 
-        clock.advance(seconds)
+        with self.lock:  # never in the middle of an invocation
+            clock.advance(seconds)
 
     def advance_to(self, hour: int, zone: str, *, weekday: bool = False) -> datetime:
         """Move the clock to the next `hour`:00 in `zone` (a Monday-to-Friday one if `weekday`)."""

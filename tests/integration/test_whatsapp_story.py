@@ -1,0 +1,297 @@
+"""The after-hours story on WhatsApp through the real handlers, the FIFO queue and DynamoDB (moto)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ACME_NUMBER, BOGOTA, CONFIG, GLOBEX_NUMBER, Agent, WhatsAppUser
+
+from handoff.config.loader import load_config
+from handoff.config.texts import texts_for
+from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
+from handoff.store.keys import conversation_id
+from handoff.wiring import conversation_store
+from handoff_local import payloads
+from handoff_local.runtime import ROOT
+
+ACME = load_config(CONFIG)[0]
+TEXTS = texts_for(ACME, ACME.rule_for("whatsapp"), "es")
+
+
+def at_night(run) -> None:
+    run.advance_to(22, BOGOTA, weekday=True)
+
+
+def waiting_user(run, wa_id: str = "573001110001") -> WhatsAppUser:
+    user = WhatsAppUser(run, wa_id, name="Ana")
+    user.says("Quiero hablar con un agente")
+    user.taps(YES_PAYLOAD, "Sí, quiero esperar")
+    return user
+
+
+def report(tenant: str = "acme") -> list[dict]:
+    return sorted(conversation_store().report_rows(tenant), key=lambda r: (r["conversation_id"], r["session"]))
+
+
+def test_the_whole_story(run):
+    at_night(run)
+    ana = WhatsAppUser(run, "573001110001", name="Ana")
+    carla = Agent(run, "carla")
+
+    # Given no agent online at night, when Ana asks for an agent, then she is offered to wait
+    ana.says("Hola")
+    ana.says("Quiero hablar con un agente")
+    offer = ana.received()[-1]
+    assert offer["type"] == "interactive" and offer["interactive"]["type"] == "button"
+    buttons = [b["reply"] for b in offer["interactive"]["action"]["buttons"]]
+    assert [b["id"] for b in buttons] == [YES_PAYLOAD, NO_PAYLOAD]
+    assert offer["interactive"]["body"]["text"] == TEXTS.offer
+
+    # When she taps YES, then she gets the attention message and waits in Live, marked on hold
+    ana.taps(YES_PAYLOAD, "Sí, quiero esperar")
+    assert ana.texts()[-1] == TEXTS.attention
+    [waiting] = carla.conversations()
+    assert waiting["on_hold"] and waiting["state"] == "queued" and waiting["user_name"] == "Ana"
+
+    # She chats with the bot meanwhile; asking again shows the message again but no second transfer
+    ana.says("¿Cuál es el horario?")
+    assert "9:00" in ana.texts()[-1]
+    ana.says("Por favor, un agente")
+    assert ana.texts()[-1] == TEXTS.attention
+    assert [c["id"] for c in carla.conversations()] == [waiting["id"]]
+    assert carla.conversations()[0]["queued_at"] == waiting["queued_at"]
+
+    # In the morning Carla comes online: Ana is told, once
+    run.advance_to(9, BOGOTA, weekday=True)
+    before = len(ana.received())
+    assert carla.online().status == 200
+    assert ana.texts()[before:] == [TEXTS.agent_available]
+    run.tick()
+    run.tick()
+    assert len(ana.received()) == before + 1
+
+    # Carla takes it, reads everything, replies; the bot stays silent
+    assert carla.take(waiting["id"]).status == 200
+    transcript = carla.read(waiting["id"]).json()["transcript"]
+    user_lines = [line["text"] for line in transcript if line["author"] == "user"]
+    assert user_lines == [
+        "Hola",
+        "Quiero hablar con un agente",
+        "Sí, quiero esperar",
+        "¿Cuál es el horario?",
+        "Por favor, un agente",
+    ]
+    assert carla.reply(waiting["id"], "Hola Ana, soy Carla").status == 200
+    assert ana.texts()[-1] == "Hola Ana, soy Carla"
+    before = len(ana.received())
+    ana.says("Mi pedido no llegó")
+    assert len(ana.received()) == before
+    assert carla.close(waiting["id"]).status == 200
+    assert carla.conversations() == []
+
+    # The chat report: the first session transferred, the second was the chat while waiting
+    rows = report()
+    assert [(r["session"], r["resolution"], r["after_hours"]) for r in rows] == [
+        (1, "transferred", True),
+        (2, "while_waiting", False),
+    ]
+    assert rows[1]["handoff_repeated"]
+    assert run.dead_letters() == 0
+
+
+def test_no_goes_on_with_the_bot_and_nothing_is_transferred(run):
+    at_night(run)
+    user = WhatsAppUser(run, "573001110002")
+    user.says("agente")
+    user.taps(NO_PAYLOAD, "No, gracias")
+    assert user.texts()[-1] == TEXTS.declined
+    assert Agent(run, "carla").conversations() == []
+
+
+def test_typed_yes_in_spanish_is_a_yes(run):
+    at_night(run)
+    user = WhatsAppUser(run, "573001110003")
+    user.says("agente")
+    user.says("sí")
+    assert user.texts()[-1] == TEXTS.attention
+    assert len(Agent(run, "carla").conversations()) == 1
+
+
+def test_a_wait_expires_after_24_hours_without_activity(run):
+    at_night(run)
+    user = waiting_user(run, "573001110004")
+    run.advance(23 * 3600)
+    assert run.tick()["to_expire"] == 0
+    run.advance(3600)
+    assert run.tick()["to_expire"] == 1
+    assert Agent(run, "carla").conversations() == []
+    user.says("hola de nuevo")
+    assert user.texts()[-1] == TEXTS.fallback  # starts afresh with the bot
+
+
+def test_direct_handoff_keeps_the_bot_silent_while_waiting(run):
+    run.advance_to(22, "America/Sao_Paulo", weekday=True)
+    user = WhatsAppUser(run, "5511999990001", number=GLOBEX_NUMBER)
+    user.says("quero falar com um atendente")
+    user.taps(YES_PAYLOAD, "Sim")
+    before = len(user.received())
+    user.says("oi?")
+    user.says("atendente por favor")
+    assert len(user.received()) == before
+    [waiting] = Agent(run, "rui", tenant_id="globex").conversations()
+    assert waiting["direct"]
+
+
+# --- Meta's delivery semantics ------------------------------------------------------------------
+
+
+def test_the_same_delivery_twice_is_answered_once(run):
+    user = WhatsAppUser(run, "573001110005")
+    message = payloads.whatsapp_text(user.wa_id, "estado de mi pedido", user.now())
+    assert user.send(message).status == 200
+    assert user.send(message).status == 200
+    assert len(user.received()) == 1
+
+
+def test_a_batched_delivery_is_processed_whole(run):
+    first, second = WhatsAppUser(run, "573001110006"), WhatsAppUser(run, "573001110007")
+    body = payloads.whatsapp_delivery(
+        ACME_NUMBER,
+        payloads.whatsapp_text(first.wa_id, "hola", first.now()),
+        payloads.whatsapp_text(first.wa_id, "mi pedido", first.now()),
+    )
+    other = payloads.whatsapp_delivery(
+        ACME_NUMBER,
+        payloads.whatsapp_text(second.wa_id, "horario", second.now()),
+        payloads.whatsapp_text(second.wa_id, "gracias", second.now()),
+    )
+    body["entry"] += other["entry"]
+    assert run.webhook("whatsapp", body).status == 200
+    run.drain()
+    assert len(first.received()) == 2 and len(second.received()) == 2
+
+
+def test_an_unknown_phone_number_id_is_acknowledged_and_ignored(run):
+    user = WhatsAppUser(run, "573001110008", number="999999999999999")
+    assert user.says("hola").status == 200
+    assert run.graph.requests == []
+
+
+def test_a_bad_or_missing_signature_is_refused_and_nothing_is_queued(run):
+    body = payloads.whatsapp_delivery(ACME_NUMBER, payloads.whatsapp_text("573001110009", "hola", WhatsAppUser(run, "x").now()))
+    assert run.webhook("whatsapp", body, signed=False).status == 401
+    forged = run.http(
+        "POST", "/webhooks/whatsapp", body=b'{"object":"whatsapp_business_account","entry":[]}',
+        headers={"X-Hub-Signature-256": "sha256=" + "0" * 64},
+    )
+    assert forged.status == 401
+    assert run.drain() == 0
+
+
+def test_malformed_json_is_a_clear_400(run):
+    response = run.webhook("whatsapp", b'{"object": "whatsapp_business_account", "entry": [')
+    assert response.status == 400
+    assert "JSON" in response.body
+
+
+def test_statuses_are_acknowledged_and_drive_nothing(run):
+    body = json.loads((ROOT / "tests" / "fixtures" / "whatsapp" / "statuses_delivered_read.json").read_text())
+    assert run.webhook("whatsapp", body).status == 200
+    assert run.drain() == 0 and run.graph.requests == []
+
+
+def test_the_verification_handshake(run):
+    ok = run.http("GET", "/webhooks/whatsapp", query={"hub.mode": "subscribe", "hub.verify_token": "local-verify-token", "hub.challenge": "1158201444"})
+    assert (ok.status, ok.body) == (200, "1158201444")
+    wrong = run.http("GET", "/webhooks/whatsapp", query={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1158201444"})
+    assert wrong.status == 403 and "1158201444" not in wrong.body
+
+
+# --- nothing lost, nothing sent twice ------------------------------------------------------------
+
+
+def test_a_graph_api_outage_delays_the_answer_but_never_loses_or_repeats_it(run):
+    user = WhatsAppUser(run, "573001110010")
+    throttled = {"error": {"message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429}}
+    run.graph.fail_next(400, throttled, times=2)
+    user.says("estado de mi pedido")  # the first two sends are refused; the queue redelivers
+    answers = [r for r in run.graph.requests if r.json.get("to") == f"+{user.wa_id}"]
+    assert len(answers) == 3  # two refused attempts, then one accepted
+    assert run.dead_letters() == 0
+    assert conversation_store().pending(f"acme#whatsapp#{ACME_NUMBER}#{user.wa_id}") == []
+
+
+def test_a_send_that_keeps_failing_waits_in_the_outbox_and_the_sweep_sends_it_once(run):
+    user = WhatsAppUser(run, "573001110011")
+    down = {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}
+    run.graph.fail_next(503, down, times=5)  # every delivery attempt of the queue fails
+    user.says("estado de mi pedido")
+    key = f"acme#whatsapp#{ACME_NUMBER}#{user.wa_id}"
+    assert len(conversation_store().pending(key)) == 1
+    run.advance(180)
+    run.tick()
+    run.tick()
+    accepted = [r for r in run.graph.requests if r.json.get("to") == f"+{user.wa_id}"][5:]
+    assert len(accepted) == 1
+    assert conversation_store().pending(key) == []
+
+
+def test_a_message_refused_for_good_is_not_retried(run):
+    user = WhatsAppUser(run, "573001110012")
+    invalid = {"error": {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100}}
+    run.graph.fail_next(400, invalid)
+    user.says("estado de mi pedido")
+    run.advance(180)
+    run.tick()
+    assert len(user.received()) == 1
+    assert run.dead_letters() == 0
+
+
+# --- Live -----------------------------------------------------------------------------------------
+
+
+def test_two_agents_take_at_once_one_gets_a_409(run):
+    at_night(run)
+    waiting_user(run, "573001110013")
+    ana, bruno = Agent(run, "ana"), Agent(run, "bruno")
+    [conversation] = ana.conversations()
+    assert ana.take(conversation["id"]).status == 200
+    taken = bruno.take(conversation["id"])
+    assert taken.status == 409 and "Another agent" in taken.json()["message"]
+
+
+def test_another_tenant_sees_nothing_and_gets_404(run):
+    at_night(run)
+    waiting_user(run, "573001110014")
+    [conversation] = Agent(run, "carla").conversations()
+    outsider = Agent(run, "rui", tenant_id="globex")
+    assert outsider.conversations() == []
+    for response in (
+        outsider.read(conversation["id"]),
+        outsider.take(conversation["id"]),
+        outsider.reply(conversation["id"], "hi"),
+        outsider.close(conversation["id"]),
+    ):
+        assert response.status == 404
+
+
+def test_live_needs_a_valid_token(run):
+    assert run.http("GET", "/live/conversations").status == 401
+    assert run.http("GET", "/live/conversations", headers={"Authorization": "Bearer nope"}).status == 401
+
+
+def test_a_bad_reply_body_is_a_422_that_names_the_field(run):
+    at_night(run)
+    waiting_user(run, "573001110015")
+    carla = Agent(run, "carla")
+    [conversation] = carla.conversations()
+    carla.take(conversation["id"])
+    response = carla.call("POST", f"/live/conversations/{conversation['id']}/reply", {"txt": "hi"})
+    assert response.status == 422
+    assert "text" in response.body
+
+
+@pytest.mark.parametrize("conversation", ["not-base64!", conversation_id("acme#nope")])
+def test_an_unknown_conversation_is_a_404(run, conversation):
+    assert Agent(run, "carla").read(conversation).status == 404
