@@ -37,7 +37,7 @@ local: $(STAMP)
 	$(PY) -m handoff_local.server
 
 seed: $(STAMP)
-	$(PY) -m handoff_local.seed $(or $(HANDOFF_CONFIG),examples/config.yaml)
+	$(PY) -m handoff_local.seed $(or $(HANDOFF_CONFIG),examples/config.yaml) --stack $(or $(STACK),async-handoff)
 
 token: $(STAMP)
 	$(PY) -m handoff_local.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1)
