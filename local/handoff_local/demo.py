@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,7 +51,9 @@ class Story:
         self._deliver(payloads.whatsapp_button_reply(wa_id, button_id, title, self.now()), wa_id, name)
 
     def _deliver(self, message: dict[str, Any], wa_id: str, name: str) -> None:
-        body = payloads.whatsapp_delivery(PHONE_NUMBER_ID, message, contacts=[payloads.whatsapp_contact(wa_id, name)])
+        body = payloads.whatsapp_delivery(
+            PHONE_NUMBER_ID, message, contacts=[payloads.whatsapp_contact(wa_id, name)]
+        )
         response = self.run.webhook("whatsapp", body)
         if response.status != 200:
             raise SystemExit(f"the webhook answered {response.status}: {response.body}")
@@ -112,7 +113,12 @@ def main() -> int:
         detail = story.agent("GET", f"/live/conversations/{waiting['id']}", "carla")
         for line in detail["transcript"]:
             print(f"    {line['author']:>6}: {line['text'] or '(' + line['kind'] + ')'}")
-        story.agent("POST", f"/live/conversations/{waiting['id']}/reply", "carla", {"text": "¡Hola Ana! Soy Carla, ¿en qué te ayudo?"})
+        story.agent(
+            "POST",
+            f"/live/conversations/{waiting['id']}/reply",
+            "carla",
+            {"text": "¡Hola Ana! Soy Carla, ¿en qué te ayudo?"},
+        )
         story.user_says("Ana", ana, "Mi pedido no ha llegado")
         print("    (no bot reply: the conversation is with Carla)")
         story.agent("POST", f"/live/conversations/{waiting['id']}/close", "carla")
@@ -129,19 +135,24 @@ def main() -> int:
         story.live_list("carla")
 
         print("\n== Chat report (one row per bot session)")
+        from handoff.store.keys import conversation_id
         from handoff.wiring import conversation_store
 
-        from handoff.store.keys import conversation_id
-
-        names = {conversation_id(f"{TENANT}#whatsapp#{PHONE_NUMBER_ID}#{wa}"): n for n, wa in (("Ana", ana), ("Bruno", bruno))}
+        names = {
+            conversation_id(f"{TENANT}#whatsapp#{PHONE_NUMBER_ID}#{wa}"): n
+            for n, wa in (("Ana", ana), ("Bruno", bruno))
+        }
         rows = sorted(conversation_store().report_rows(TENANT), key=lambda r: r["started_at"])
-        print(f"  {'user':<8}{'session':>8}  {'resolution':<15}{'after hours':<13}{'direct':<8}{'offered':<9}")
+        print(
+            f"  {'user':<8}{'session':>8}  {'resolution':<15}{'after hours':<13}{'direct':<8}{'offered':<9}"
+        )
         for row in rows:
             print(
                 f"  {names.get(row['conversation_id'], '?'):<8}{row['session']:>8}  {row['resolution']:<15}"
                 f"{_yes(row['after_hours']):<13}{_yes(row['direct']):<8}{_yes(row['offered']):<9}"
             )
-        print(f"\nDead-letter queue: {run.dead_letters()} messages. Graph API requests: {len(run.graph.requests)}.")
+        sent = len(run.graph.requests)
+        print(f"\nDead-letter queue: {run.dead_letters()} messages. Graph API requests: {sent}.")
     return 0
 
 

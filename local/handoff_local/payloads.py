@@ -9,7 +9,9 @@ from typing import Any
 _sequence = itertools.count(1)
 
 
-def whatsapp_delivery(phone_number_id: str, *messages: dict[str, Any], contacts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def whatsapp_delivery(
+    phone_number_id: str, *messages: dict[str, Any], contacts: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """One WhatsApp Cloud API delivery (object `whatsapp_business_account`) carrying `messages`."""
     return {
         "object": "whatsapp_business_account",
@@ -21,7 +23,10 @@ def whatsapp_delivery(phone_number_id: str, *messages: dict[str, Any], contacts:
                         "field": "messages",
                         "value": {
                             "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone_number_id},
+                            "metadata": {
+                                "display_phone_number": "15550001111",
+                                "phone_number_id": phone_number_id,
+                            },
                             "contacts": contacts or [],
                             "messages": list(messages),
                         },
@@ -60,7 +65,13 @@ def whatsapp_image(wa_id: str, at: datetime, caption: str | None = None) -> dict
     image: dict[str, Any] = {"mime_type": "image/jpeg", "sha256": "c3ludGhldGlj", "id": "900000000000001"}
     if caption:
         image["caption"] = caption
-    return {"from": wa_id, "id": _wamid(), "timestamp": str(int(at.timestamp())), "type": "image", "image": image}
+    return {
+        "from": wa_id,
+        "id": _wamid(),
+        "timestamp": str(int(at.timestamp())),
+        "type": "image",
+        "image": image,
+    }
 
 
 def _wamid() -> str:

@@ -28,7 +28,14 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from handoff_local import tokens
-from handoff_local.aws import LOCAL_AWS_ENVIRONMENT, LocalStack, Route, function_handlers, function_routes, provision
+from handoff_local.aws import (
+    LOCAL_AWS_ENVIRONMENT,
+    LocalStack,
+    Route,
+    function_handlers,
+    function_routes,
+    provision,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -119,7 +126,9 @@ class LocalRun:
             graph_api_url = self.graph.url
         else:
             graph_api_url = self.external_graph_api_url
-        self._set_environment({**self.stack.environment(graph_api_url), "POWERTOOLS_LOG_LEVEL": self.log_level})
+        self._set_environment(
+            {**self.stack.environment(graph_api_url), "POWERTOOLS_LOG_LEVEL": self.log_level}
+        )
         logger.setLevel(self.log_level)  # the shared Logger may predate this run's environment
         wiring.reset()
         wiring.announce_agent_available = self._agent_available  # EventBridge's rule, played here
@@ -189,10 +198,16 @@ class LocalRun:
             )
         return HttpResult(404, json.dumps({"message": "Not Found"}))
 
-    def webhook(self, channel: str, body: bytes | str | Mapping[str, Any], *, signed: bool = True) -> HttpResult:
+    def webhook(
+        self, channel: str, body: bytes | str | Mapping[str, Any], *, signed: bool = True
+    ) -> HttpResult:
         """A delivery as Meta sends it: the raw bytes, signed with the app secret."""
         assert self.stack is not None
-        raw = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
+        raw = (
+            body
+            if isinstance(body, bytes)
+            else (body if isinstance(body, str) else json.dumps(body)).encode()
+        )
         headers = {"content-type": "application/json"}
         if signed:
             digest = hmac.new(self.stack.app_secret.encode(), raw, hashlib.sha256).hexdigest()
@@ -244,7 +259,9 @@ class LocalRun:
                             VisibilityTimeout=0,
                         )
                     else:
-                        sqs.delete_message(QueueUrl=self.stack.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                        sqs.delete_message(
+                            QueueUrl=self.stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                        )
                         processed += 1
 
     def dead_letters(self) -> int:
@@ -275,7 +292,11 @@ class LocalRun:
     def _agent_available(self, tenant_id: str) -> None:
         self.invoke(
             "WakeFunction",
-            {"source": "async-handoff.live", "detail-type": "AgentAvailable", "detail": {"tenant_id": tenant_id}},
+            {
+                "source": "async-handoff.live",
+                "detail-type": "AgentAvailable",
+                "detail": {"tenant_id": tenant_id},
+            },
         )
 
     def advance(self, seconds: float) -> None:
@@ -324,7 +345,13 @@ def _http_event(
         "accountId": "123456789012",
         "apiId": "local",
         "domainName": "127.0.0.1",
-        "http": {"method": method.upper(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+        "http": {
+            "method": method.upper(),
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": headers.get("user-agent", ""),
+        },
         "requestId": str(uuid.uuid4()),
         "routeKey": route_key,
         "stage": "$default",

@@ -43,7 +43,9 @@ def verify(authorization: str) -> dict[str, Any] | None:
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        claims: dict[str, Any] = jwt.decode(token, LOCAL_SIGNING_KEY, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER)
+        claims: dict[str, Any] = jwt.decode(
+            token, LOCAL_SIGNING_KEY, algorithms=["HS256"], audience=AUDIENCE, issuer=ISSUER
+        )
     except jwt.PyJWTError:
         return None
     return claims

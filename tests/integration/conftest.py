@@ -82,7 +82,9 @@ class Agent:
     tenant_id: str = "acme"
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> HttpResult:
-        response = self.run.http(method, path, body=body, headers=self.run.as_agent(self.tenant_id, self.agent_id))
+        response = self.run.http(
+            method, path, body=body, headers=self.run.as_agent(self.tenant_id, self.agent_id)
+        )
         self.run.drain()
         return response
 

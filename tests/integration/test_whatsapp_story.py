@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ACME_NUMBER, BOGOTA, CONFIG, GLOBEX_NUMBER, Agent, WhatsAppUser
 
+from conftest import ACME_NUMBER, BOGOTA, CONFIG, GLOBEX_NUMBER, Agent, WhatsAppUser
 from handoff.config.loader import load_config
 from handoff.config.texts import texts_for
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
@@ -31,7 +31,9 @@ def waiting_user(run, wa_id: str = "573001110001") -> WhatsAppUser:
 
 
 def report(tenant: str = "acme") -> list[dict]:
-    return sorted(conversation_store().report_rows(tenant), key=lambda r: (r["conversation_id"], r["session"]))
+    return sorted(
+        conversation_store().report_rows(tenant), key=lambda r: (r["conversation_id"], r["session"])
+    )
 
 
 def test_the_whole_story(run):
@@ -179,10 +181,14 @@ def test_an_unknown_phone_number_id_is_acknowledged_and_ignored(run):
 
 
 def test_a_bad_or_missing_signature_is_refused_and_nothing_is_queued(run):
-    body = payloads.whatsapp_delivery(ACME_NUMBER, payloads.whatsapp_text("573001110009", "hola", WhatsAppUser(run, "x").now()))
+    body = payloads.whatsapp_delivery(
+        ACME_NUMBER, payloads.whatsapp_text("573001110009", "hola", WhatsAppUser(run, "x").now())
+    )
     assert run.webhook("whatsapp", body, signed=False).status == 401
     forged = run.http(
-        "POST", "/webhooks/whatsapp", body=b'{"object":"whatsapp_business_account","entry":[]}',
+        "POST",
+        "/webhooks/whatsapp",
+        body=b'{"object":"whatsapp_business_account","entry":[]}',
         headers={"X-Hub-Signature-256": "sha256=" + "0" * 64},
     )
     assert forged.status == 401
@@ -202,9 +208,21 @@ def test_statuses_are_acknowledged_and_drive_nothing(run):
 
 
 def test_the_verification_handshake(run):
-    ok = run.http("GET", "/webhooks/whatsapp", query={"hub.mode": "subscribe", "hub.verify_token": "local-verify-token", "hub.challenge": "1158201444"})
+    ok = run.http(
+        "GET",
+        "/webhooks/whatsapp",
+        query={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "local-verify-token",
+            "hub.challenge": "1158201444",
+        },
+    )
     assert (ok.status, ok.body) == (200, "1158201444")
-    wrong = run.http("GET", "/webhooks/whatsapp", query={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1158201444"})
+    wrong = run.http(
+        "GET",
+        "/webhooks/whatsapp",
+        query={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1158201444"},
+    )
     assert wrong.status == 403 and "1158201444" not in wrong.body
 
 

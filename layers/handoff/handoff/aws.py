@@ -10,7 +10,7 @@ import boto3
 
 @cache
 def client(service: str) -> Any:
-    return boto3.client(service)
+    return boto3.client(service)  # type: ignore[call-overload]
 
 
 def reset() -> None:

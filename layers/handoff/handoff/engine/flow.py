@@ -32,11 +32,13 @@ from handoff.engine.model import (
     AgentsAvailable,
     AgentTakes,
     BotSession,
+    BusinessMetric,
     Conversation,
     Effect,
     Event,
     ExpiryCheck,
     Metric,
+    MetricUnit,
     Outbound,
     SendChoice,
     SendTemplate,
@@ -101,16 +103,13 @@ class _Step:
     def say(self, outbound: Outbound) -> None:
         self.effects.append(outbound)
         text = outbound.name if isinstance(outbound, SendTemplate) else outbound.text
-        author = outbound.author
-        self.effects.append(
-            TranscriptEntry(at=self.now, author=author, kind="text", text=text)  # type: ignore[arg-type]
-        )
+        self.effects.append(TranscriptEntry(at=self.now, author=outbound.author, kind="text", text=text))
 
     def note(self, text: str) -> None:
         self.effects.append(TranscriptEntry(at=self.now, author="system", kind="text", text=text))
 
-    def metric(self, name: str, value: float = 1.0, unit: str = "Count") -> None:
-        self.effects.append(Metric(name=name, value=value, unit=unit))  # type: ignore[arg-type]
+    def metric(self, name: BusinessMetric, value: float = 1.0, unit: MetricUnit = "Count") -> None:
+        self.effects.append(Metric(name=name, value=value, unit=unit))
 
 
 def is_available(rule: HandoffRule, now: datetime, agents_online: Callable[[], bool]) -> bool:

@@ -225,11 +225,14 @@ BusinessMetric = Literal[
 ]  # fmt: skip
 
 
+MetricUnit = Literal["Count", "Seconds"]
+
+
 class Metric(Frozen):
     effect: Literal["metric"] = "metric"
     name: BusinessMetric
     value: float = 1.0
-    unit: Literal["Count", "Seconds"] = "Count"
+    unit: MetricUnit = "Count"
 
 
 Effect = Outbound | TranscriptEntry | SessionClosed | WaitEnded | Metric

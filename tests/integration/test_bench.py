@@ -1,0 +1,54 @@
+"""The throughput bench on a small run: no Scan, one Graph request per message, DynamoDB requests bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = {"whatsapp_webhook", "conversation", "wake", "live_api"}
+
+# Measured: 5 requests per inbound text (the conversation's GetItem, its TransactWriteItems, the
+# outbox DeleteItem once Meta accepted the answer, Powertools idempotency's PutItem and UpdateItem)
+# plus the two directory reads each process caches (tenant config, channel account): 5.1 at 20
+# messages. 5.5 leaves room for those one-off reads and fails as soon as any step adds one request
+# per message (6.1).
+DYNAMODB_REQUESTS_PER_MESSAGE_BOUND = 5.5
+
+
+def test_a_small_bench_run(tmp_path: Path) -> None:
+    # Given a bench of 20 texts from 4 users, one import-time repetition per module
+    figures_path = tmp_path / "bench.json"
+    command = [sys.executable, "-m", "bench.throughput", "--messages", "20", "--users", "4"]
+    command += ["--import-repetitions", "1", "--json", str(figures_path)]
+
+    # When it runs as `make bench` runs it (its own process: it patches botocore and starts moto)
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/handoff"), str(ROOT / "local")]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=900,  # a guard against a hang, not a timing assertion
+        check=False,
+    )
+
+    # Then every check passed, nothing scanned, each message got one answer and few DynamoDB requests
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads(figures_path.read_text(encoding="utf-8"))
+    assert figures["ok"] and all(check["ok"] for check in figures["checks"].values())
+    assert figures["scans"] == 0
+    assert "Scan" not in figures["aws_requests"]["dynamodb"]
+    assert figures["graph_requests_per_message"] == 1
+    assert figures["dynamodb_per_message_total"] <= DYNAMODB_REQUESTS_PER_MESSAGE_BOUND
+    # and the import-time section has a ratio to `import boto3` for each handler
+    handlers = figures["import_time"]["handlers"]
+    assert set(handlers) == HANDLERS
+    assert all(handler["ratio_to_boto3"] > 0 for handler in handlers.values())
+    assert "noisy machine" in result.stdout

@@ -1,0 +1,469 @@
+"""`make local` over real HTTP: the server as a subprocess, the fake Graph API in this process.
+
+One server for the module (it takes seconds to start); each test has its own users, and moves the
+shared clock only forward, so the tests don't depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from handoff.config.loader import load_config
+from handoff.config.models import HandoffRule
+from handoff.config.texts import texts_for
+from handoff.engine.flow import is_available
+from handoff_local import payloads
+from handoff_local.fake_graph import FakeGraphApi
+from handoff_local.runtime import ROOT, HttpResult
+from handoff_local.server import MAX_BODY_BYTES, Background, LocalRoutes, LocalServer
+
+CONFIG = ROOT / "examples" / "config.yaml"
+ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml
+APP_SECRET = b"local-app-secret"
+VERIFY_TOKEN = "local-verify-token"
+YES = "HANDOFF_WAIT_YES"
+NO = "HANDOFF_WAIT_NO"
+BOGOTA = ZoneInfo("America/Bogota")
+STARTUP_TIMEOUT_SECONDS = 60.0
+
+ACME = load_config(CONFIG)[0]
+
+
+def _whatsapp_rule() -> HandoffRule:
+    rule = ACME.rule_for("whatsapp")
+    assert rule is not None
+    return rule
+
+
+WHATSAPP_RULE = _whatsapp_rule()
+TEXTS = texts_for(ACME, WHATSAPP_RULE, "es")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    raw = json.dumps(body).encode() if isinstance(body, dict) else body
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=raw, headers=headers or {})
+        answer = connection.getresponse()
+        return Response(answer.status, answer.read(), {k.lower(): v for k, v in answer.getheaders()})
+    finally:
+        connection.close()
+
+
+@dataclass
+class LocalServerProcess:
+    """The running `python -m handoff_local.server`, spoken to over HTTP only."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        return http_request(self.port, method, path, body, headers)
+
+    def drain(self) -> dict[str, int]:
+        response = self.request("POST", "/_local/drain")
+        assert response.status == 200, response.text
+        return response.json()
+
+    def now(self) -> datetime:
+        return datetime.fromisoformat(self.request("GET", "/_local/clock").json()["now"])
+
+    def advance(self, seconds: float) -> datetime:
+        response = self.request("POST", "/_local/clock", {"advance_seconds": seconds})
+        assert response.status == 200, response.text
+        return datetime.fromisoformat(response.json()["now"])
+
+    def advance_to(self, moment: datetime) -> datetime:
+        return self.advance(max(0.0, (moment - self.now()).total_seconds()))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_healthy(server: LocalServerProcess) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"the local server exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            if server.request("GET", "/_local/health").json() == {"status": "ok"}:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the local server was not healthy within {STARTUP_TIMEOUT_SECONDS:.0f} s:\n{server.log()}")
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraphApi]:
+    with FakeGraphApi() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(graph: FakeGraphApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServerProcess]:
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("local-server") / "server.log"
+    python_path = [str(ROOT / "layers" / "handoff"), str(ROOT / "local")]
+    if os.environ.get("PYTHONPATH"):
+        python_path.append(os.environ["PYTHONPATH"])
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "HANDOFF_CONFIG": str(CONFIG),
+        "GRAPH_API_URL": graph.url,
+        "PYTHONPATH": os.pathsep.join(python_path),
+    }
+    with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(
+            [sys.executable, "-m", "handoff_local.server"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    running = LocalServerProcess(port, process, log_path)
+    try:
+        _wait_until_healthy(running)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass
+class Phone:
+    """A WhatsApp user: every delivery signed over its exact bytes, as Meta signs them."""
+
+    server: LocalServerProcess
+    graph: FakeGraphApi
+    wa_id: str
+    name: str
+
+    def deliver(self, *messages: dict[str, Any]) -> Response:
+        body = payloads.whatsapp_delivery(
+            ACME_NUMBER, *messages, contacts=[payloads.whatsapp_contact(self.wa_id, self.name)]
+        )
+        return post_webhook(self.server, json.dumps(body, ensure_ascii=False).encode())
+
+    def says(self, text: str) -> Response:
+        at = self.server.advance(5)
+        return self.deliver(payloads.whatsapp_text(self.wa_id, text, at))
+
+    def taps(self, button_id: str, title: str) -> Response:
+        at = self.server.advance(5)
+        return self.deliver(payloads.whatsapp_button_reply(self.wa_id, button_id, title, at))
+
+    def received(self) -> list[dict[str, Any]]:
+        return [
+            r.json
+            for r in self.graph.requests
+            if isinstance(r.json, dict) and r.json.get("to") == f"+{self.wa_id}"
+        ]
+
+    def texts(self) -> list[str]:
+        out = []
+        for body in self.received():
+            if body["type"] == "text":
+                out.append(body["text"]["body"])
+            elif body["type"] == "interactive":
+                out.append(body["interactive"]["body"]["text"])
+            else:
+                out.append(f"{body['type']}:{body.get(body['type'])}")
+        return out
+
+
+@dataclass
+class LiveAgent:
+    server: LocalServerProcess
+    token: str
+
+    @classmethod
+    def signed_in(cls, server: LocalServerProcess, agent_id: str, tenant_id: str = "acme") -> LiveAgent:
+        response = server.request("POST", "/_local/token", {"tenant_id": tenant_id, "agent_id": agent_id})
+        assert response.status == 200, response.text
+        return cls(server, response.json()["token"])
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return self.server.request(method, path, body, headers)
+
+    def conversations(self) -> list[dict[str, Any]]:
+        response = self.call("GET", "/live/conversations")
+        assert response.status == 200, response.text
+        return response.json()["conversations"]
+
+
+def sign(raw: bytes, secret: bytes = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
+
+
+def post_webhook(server: LocalServerProcess, raw: bytes, signature: str | None = "sign") -> Response:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-Hub-Signature-256"] = sign(raw) if signature == "sign" else signature
+    return server.request("POST", "/webhooks/whatsapp", raw, headers)
+
+
+def next_night(after: datetime) -> datetime:
+    """The next 22:00 in Bogotá after which the next morning at 10:00 is open (so agents can be available)."""
+    night = after.astimezone(BOGOTA).replace(hour=22, minute=0, second=0, microsecond=0)
+    while True:
+        if night > after + timedelta(minutes=1) and is_available(
+            WHATSAPP_RULE, night + timedelta(hours=12), _yes
+        ):
+            assert not is_available(WHATSAPP_RULE, night, _yes)
+            return night
+        night = (night + timedelta(days=1)).replace(hour=22)
+
+
+def _yes() -> bool:
+    return True
+
+
+# --- the webhook -----------------------------------------------------------------------------------
+
+
+def test_a_signed_delivery_is_answered_by_the_bot(server, graph):
+    user = Phone(server, graph, "573005550001", "Lucía")
+    # non-ASCII, compact separators: the signature only holds if the server passes the exact bytes on
+    message = payloads.whatsapp_text(user.wa_id, "¿Cuál es el horario? 🙂", server.now())
+    raw = json.dumps(
+        payloads.whatsapp_delivery(ACME_NUMBER, message), ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+    assert post_webhook(server, raw).status == 200
+    drained = server.drain()
+
+    assert drained["pending_outbox"] == 0 and drained["dead_letters"] == 0
+    assert any("9:00" in text for text in user.texts()), user.texts()
+
+
+def test_an_unsigned_or_badly_signed_delivery_is_refused_and_nothing_is_sent(server, graph):
+    user = Phone(server, graph, "573005550002", "Mallory")
+    raw = json.dumps(
+        payloads.whatsapp_delivery(ACME_NUMBER, payloads.whatsapp_text(user.wa_id, "hola", server.now()))
+    )
+    raw_bytes = raw.encode()
+
+    assert post_webhook(server, raw_bytes, signature=None).status == 401
+    assert post_webhook(server, raw_bytes, signature=sign(raw_bytes, b"another-secret")).status == 401
+    assert post_webhook(server, raw_bytes + b" ", signature=sign(raw_bytes)).status == 401
+    server.drain()
+
+    assert user.received() == []
+
+
+def test_malformed_json_with_a_good_signature_is_a_400(server):
+    response = post_webhook(server, b'{"object": "whatsapp_business_account", "entry": [')
+
+    assert response.status == 400
+    assert "JSON" in response.text
+
+
+def test_the_subscription_handshake_echoes_the_challenge(server):
+    query = f"hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
+    response = server.request("GET", f"/webhooks/whatsapp?{query}")
+
+    assert (response.status, response.text) == (200, "1158201444")
+    wrong = server.request(
+        "GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"
+    )
+    assert wrong.status == 403
+
+
+def test_a_body_over_meta_cap_is_a_413(server):
+    response = post_webhook(server, b"x" * (MAX_BODY_BYTES + 1), signature=None)
+
+    assert response.status == 413
+    assert "3 MB" in response.json()["message"]
+
+
+# --- the after-hours story, through HTTP only ----------------------------------------------------
+
+
+def test_the_after_hours_story(server, graph):
+    night = server.advance_to(next_night(server.now()))
+    ana = Phone(server, graph, "573005550003", "Ana Local")
+    carla = LiveAgent.signed_in(server, "carla-local")
+
+    # Given no agent available at night, when Ana asks for an agent, she is offered to wait
+    assert ana.says("Quiero hablar con un agente").status == 200
+    server.drain()
+    offer = ana.received()[-1]
+    assert offer["type"] == "interactive" and offer["interactive"]["body"]["text"] == TEXTS.offer
+    assert [b["reply"]["id"] for b in offer["interactive"]["action"]["buttons"]] == [YES, NO]
+
+    # When she taps YES she waits in Live, on hold
+    assert ana.taps(YES, "Sí, quiero esperar").status == 200
+    server.drain()
+    assert ana.texts()[-1] == TEXTS.attention
+    [waiting] = [c for c in carla.conversations() if c["user_name"] == "Ana Local"]
+    assert waiting["on_hold"] and waiting["state"] == "queued"
+
+    # In the morning Carla comes online: Ana is told an agent is available
+    server.advance_to(night + timedelta(hours=12))
+    before = len(ana.received())
+    assert carla.call("PUT", "/live/presence", {"online": True}).status == 200
+    assert server.drain()["pending_outbox"] == 0
+    assert ana.texts()[before:] == [TEXTS.agent_available]
+
+    # Carla takes the conversation and replies; the reply reaches Ana
+    assert carla.call("POST", f"/live/conversations/{waiting['id']}/take").status == 200
+    reply = carla.call(
+        "POST", f"/live/conversations/{waiting['id']}/reply", {"text": "¡Hola Ana! Soy Carla."}
+    )
+    assert reply.status == 200, reply.text
+    server.drain()
+    assert ana.texts()[-1] == "¡Hola Ana! Soy Carla."
+
+    assert carla.call("POST", f"/live/conversations/{waiting['id']}/close").status == 200
+    assert carla.call("PUT", "/live/presence", {"online": False}).status == 200
+
+
+def test_a_wait_expires_after_24_hours(server, graph):
+    server.advance_to(next_night(server.now()))
+    bruno = Phone(server, graph, "573005550004", "Bruno Local")
+    carla = LiveAgent.signed_in(server, "carla-local")
+    bruno.says("Necesito un agente")
+    bruno.taps(YES, "Sí, quiero esperar")
+    server.drain()
+    assert [c["user_name"] for c in carla.conversations()].count("Bruno Local") == 1
+
+    server.advance(86400)
+    response = server.request("POST", "/_local/tick")
+
+    assert response.status == 200
+    assert response.json()["to_expire"] >= 1
+    assert "Bruno Local" not in [c["user_name"] for c in carla.conversations()]
+
+
+# --- the local routes and the authorizer ---------------------------------------------------------
+
+
+def test_live_without_a_valid_token_is_a_401(server):
+    assert server.request("GET", "/live/conversations").status == 401
+    assert (
+        server.request("GET", "/live/conversations", headers={"Authorization": "Bearer nope"}).status == 401
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"advance_seconds": -5}',
+        b'{"advance_seconds": "60"}',
+        b'{"advance_seconds": true}',
+        b'{"advance_seconds": NaN}',
+        b'{"advance_seconds": 1e300}',
+        b"{}",
+        b"[]",
+        b"soon",
+    ],
+)
+def test_a_bad_clock_body_is_a_400_with_a_clear_message(server, body):
+    before = server.now()
+    response = server.request("POST", "/_local/clock", body, {"Content-Type": "application/json"})
+
+    assert response.status == 400
+    assert "advance_seconds" in response.json()["message"]
+    assert server.now() - before < timedelta(seconds=30)
+
+
+def test_the_clock_moves_forward_on_request(server):
+    before = server.now()
+    after = server.advance(3600)
+
+    assert timedelta(hours=1) <= after - before < timedelta(hours=1, seconds=30)
+    assert server.now() >= after
+
+
+def test_unknown_local_routes_and_methods(server):
+    assert server.request("GET", "/_local/nothing").status == 404
+    wrong_method = server.request("GET", "/_local/drain")
+    assert wrong_method.status == 405 and wrong_method.headers["allow"] == "POST"
+    assert server.request("POST", "/_local/token", {"tenant_id": "acme"}).status == 400
+
+
+# --- a failing handler, in process -----------------------------------------------------------------
+
+
+class _BrokenRun:
+    lock = threading.RLock()
+
+    def http(self, method: str, path: str, **kwargs: Any) -> HttpResult:
+        if path == "/boom":
+            raise RuntimeError("the handler fell over")
+        return HttpResult(200, '{"fine": true}', {"Content-Type": "application/json"})
+
+
+def test_a_failing_handler_is_a_500_and_the_server_goes_on():
+    run: Any = _BrokenRun()
+    server = LocalServer(0, run, Background(run), LocalRoutes(run))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        port = int(server.server_address[1])
+        failed = http_request(port, "POST", "/boom", b"{}")
+        assert failed.status == 500
+        assert "the handler fell over" in failed.json()["message"]
+        assert http_request(port, "GET", "/fine").json() == {"fine": True}
+    finally:
+        server.shutdown()
+        server.server_close()
