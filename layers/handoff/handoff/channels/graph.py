@@ -10,7 +10,6 @@ the message twice (at-least-once, as everywhere in the outbox).
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +24,7 @@ from urllib3.exceptions import (
 
 from handoff.channels.base import GraphRequest
 from handoff.channels.meta import is_outside_window, is_retryable
-
-log = logging.getLogger(__name__)
+from handoff.observability import logger as log
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ rest of the delivery still counts.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -48,8 +47,8 @@ from handoff.engine.model import (
     SendText,
     UserAddress,
 )
+from handoff.observability import logger as log
 
-log = logging.getLogger(__name__)
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
 TEXT_LIMIT = 4096
