@@ -49,7 +49,6 @@ from handoff.engine.model import (
 )
 from handoff.observability import logger as log
 
-
 WHATSAPP_OBJECT = "whatsapp_business_account"
 TEXT_LIMIT = 4096
 INTERACTIVE_BODY_LIMIT = 1024
