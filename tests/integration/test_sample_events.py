@@ -57,7 +57,7 @@ def test_the_conversation_event_is_applied(run):
     run.graph.clear()
     assert run.invoke("ConversationFunction", event) == {"batchItemFailures": []}
     ref = ConversationRef.model_validate(body["ref"])
-    assert [line.text for line in conversation_store().transcript(ref)][0] == body["text"]
+    assert conversation_store().transcript(ref)[0].text == body["text"]
     assert len(run.graph.requests) == 1
 
 
