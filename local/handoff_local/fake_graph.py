@@ -255,3 +255,20 @@ def describe(request: RecordedRequest) -> str:
 
 def _mask(identifier: str) -> str:
     return f"…{identifier[-4:]}" if len(identifier) > 4 else identifier
+
+
+def whatsapp_sent_to(requests: list[RecordedRequest], phone: str) -> list[dict[str, Any]]:
+    """The WhatsApp message bodies sent to `phone` (digits, no `+`), oldest first."""
+    return [r.json for r in requests if isinstance(r.json, dict) and r.json.get("to") == f"+{phone}"]
+
+
+def shown_text(body: dict[str, Any]) -> str:
+    """What the user reads of a WhatsApp message body: its text, its question, or the template's name."""
+    kind = body.get("type")
+    if kind == "text":
+        return str(body["text"]["body"])
+    if kind == "interactive":
+        return str(body["interactive"]["body"]["text"])
+    if kind == "template":
+        return f"template:{body['template']['name']}"
+    return f"({kind})"

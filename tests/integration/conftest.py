@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from handoff_local import payloads
+from handoff_local.fake_graph import shown_text, whatsapp_sent_to
 from handoff_local.runtime import ROOT, HttpResult, LocalRun
 
 CONFIG = ROOT / "examples" / "config.yaml"
@@ -57,22 +58,10 @@ class WhatsAppUser:
 
     def received(self) -> list[dict[str, Any]]:
         """Every WhatsApp request body sent to this user, oldest first."""
-        return [
-            r.json
-            for r in self.run.graph.requests
-            if isinstance(r.json, dict) and r.json.get("to") == f"+{self.wa_id}"
-        ]
+        return whatsapp_sent_to(self.run.graph.requests, self.wa_id)
 
     def texts(self) -> list[str]:
-        out = []
-        for body in self.received():
-            if body["type"] == "text":
-                out.append(body["text"]["body"])
-            elif body["type"] == "interactive":
-                out.append(body["interactive"]["body"]["text"])
-            else:
-                out.append(f"template:{body['template']['name']}")
-        return out
+        return [shown_text(body) for body in self.received()]
 
 
 @dataclass

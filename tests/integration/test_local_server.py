@@ -30,7 +30,7 @@ from handoff.config.models import HandoffRule
 from handoff.config.texts import texts_for
 from handoff.engine.flow import is_available
 from handoff_local import payloads
-from handoff_local.fake_graph import FakeGraphApi
+from handoff_local.fake_graph import FakeGraphApi, shown_text, whatsapp_sent_to
 from handoff_local.runtime import ROOT, HttpResult
 from handoff_local.server import MAX_BODY_BYTES, Background, LocalRoutes, LocalServer
 
@@ -209,22 +209,10 @@ class Phone:
         return self.deliver(payloads.whatsapp_button_reply(self.wa_id, button_id, title, at))
 
     def received(self) -> list[dict[str, Any]]:
-        return [
-            r.json
-            for r in self.graph.requests
-            if isinstance(r.json, dict) and r.json.get("to") == f"+{self.wa_id}"
-        ]
+        return whatsapp_sent_to(self.graph.requests, self.wa_id)
 
     def texts(self) -> list[str]:
-        out = []
-        for body in self.received():
-            if body["type"] == "text":
-                out.append(body["text"]["body"])
-            elif body["type"] == "interactive":
-                out.append(body["interactive"]["body"]["text"])
-            else:
-                out.append(f"{body['type']}:{body.get(body['type'])}")
-        return out
+        return [shown_text(body) for body in self.received()]
 
 
 @dataclass

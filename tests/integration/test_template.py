@@ -25,9 +25,8 @@ from handoff_local.aws import (
     load_template,
     provision,
 )
+from handoff_local.runtime import ROOT, TEMPLATE
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 FUNCTIONS = ("WhatsappWebhookFunction", "ConversationFunction", "WakeFunction", "LiveApiFunction")
 DYNAMODB_WRITES = {
     "dynamodb:PutItem",
