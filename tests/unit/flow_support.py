@@ -63,6 +63,10 @@ class Driver:
     conversation: Conversation = field(default_factory=lambda: Conversation(ref=REF, language="en"))
     effects: list[Effect] = field(default_factory=list)
 
+    @property
+    def ref(self) -> ConversationRef:
+        return self.conversation.ref
+
     def context(self) -> StepContext:
         return StepContext(
             now=self.now, tenant=self.tenant, agents_online=lambda: self.online, assistant=KeywordBot()
@@ -93,16 +97,18 @@ class Driver:
         )
 
     def wake(self) -> list[Effect]:
-        return self.apply(AgentsAvailable(ref=REF, event_id=f"wake#{next(_ids)}"))
+        return self.apply(AgentsAvailable(ref=self.ref, event_id=f"wake#{next(_ids)}"))
 
     def expiry_check(self) -> list[Effect]:
-        return self.apply(ExpiryCheck(ref=REF, event_id=f"expire#{next(_ids)}"))
+        return self.apply(ExpiryCheck(ref=self.ref, event_id=f"expire#{next(_ids)}"))
 
     def take(self, agent: str = "agent-1") -> list[Effect]:
-        return self.apply(AgentTakes(ref=REF, event_id=f"take#{next(_ids)}", agent_id=agent))
+        return self.apply(AgentTakes(ref=self.ref, event_id=f"take#{next(_ids)}", agent_id=agent))
 
     def reply(self, text: str, agent: str = "agent-1") -> list[Effect]:
-        return self.apply(AgentReplies(ref=REF, event_id=f"reply#{next(_ids)}", agent_id=agent, text=text))
+        return self.apply(
+            AgentReplies(ref=self.ref, event_id=f"reply#{next(_ids)}", agent_id=agent, text=text)
+        )
 
     def close(self, agent: str = "agent-1") -> list[Effect]:
-        return self.apply(AgentCloses(ref=REF, event_id=f"close#{next(_ids)}", agent_id=agent))
+        return self.apply(AgentCloses(ref=self.ref, event_id=f"close#{next(_ids)}", agent_id=agent))

@@ -378,3 +378,10 @@ def test_the_loader_imports_without_pyyaml() -> None:
     code = "import sys; import handoff.config.loader; assert 'yaml' not in sys.modules"
     paths = str(ROOT / "layers" / "handoff")
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": paths})
+
+
+def test_templates_are_refused_outside_whatsapp():
+    with pytest.raises(ValidationError, match="templates are a WhatsApp feature"):
+        HandoffRule.model_validate(
+            {"channel": "messenger", "templates": {"agent_available": {"name": "x", "language": "en"}}}
+        )

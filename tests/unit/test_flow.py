@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flow_support import Driver, after_hours_rule, tenant
+from flow_support import REF, Driver, after_hours_rule, tenant
 
+from handoff.config.models import ChannelAccount, HandoffRule
 from handoff.config.texts import texts_for
 from handoff.engine.errors import Conflict, NotYours, WindowClosed
 from handoff.engine.model import (
     NO_PAYLOAD,
     YES_PAYLOAD,
+    Conversation,
     Effect,
     Metric,
     SendChoice,
@@ -343,3 +345,50 @@ def test_a_message_delivered_days_late_is_kept_but_not_answered():
     effects = driver.apply(old)
     assert sent(effects) == []
     assert of(TranscriptEntry, effects)[0].author == "user"
+
+
+# --- windows per channel -------------------------------------------------------------------------
+
+
+def messenger_driver() -> Driver:
+    ref = REF.model_copy(update={"channel": "messenger", "account_id": "300000000000001"})
+    config = tenant().model_copy(
+        update={
+            "accounts": [ChannelAccount(channel="messenger", account_id="300000000000001")],
+            "rules": [HandoffRule(channel="messenger", after_hours=True)],
+        }
+    )
+    return Driver(config, conversation=Conversation(ref=ref, language="en"))
+
+
+def test_on_messenger_a_person_may_answer_for_7_days_with_the_human_agent_tag():
+    driver = messenger_driver()
+    driver.user("agent please")
+    driver.user("yes")
+    driver.take()
+    driver.wait(hours=2)
+    [within] = of(SendText, driver.reply("hi"))
+    assert not within.human_agent_tag
+    driver.wait(days=3)
+    [tagged] = of(SendText, driver.reply("sorry for the wait"))
+    assert tagged.human_agent_tag and tagged.author == "agent"
+    driver.wait(days=4)
+    with pytest.raises(WindowClosed, match="7 days"):
+        driver.reply("anyone?")
+
+
+def test_on_messenger_no_automatic_message_goes_out_after_24_hours_and_live_is_told():
+    driver = _window_closed_but_still_waiting(messenger_driver_waiting())
+    effects = driver.wake()
+    assert sent(effects) == []
+    assert driver.conversation.notice is not None and "only an agent" in driver.conversation.notice
+    driver.user("hello?")
+    assert driver.conversation.notice is None
+
+
+def messenger_driver_waiting() -> Driver:
+    driver = messenger_driver()
+    driver.user("agent please")
+    driver.user("yes")
+    assert driver.conversation.state == "queued"
+    return driver

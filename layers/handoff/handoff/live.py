@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from handoff.conversations import Conversations
-from handoff.engine.flow import INACTIVITY_LIMIT, MESSAGING_WINDOW
+from handoff.engine.flow import HUMAN_AGENT_WINDOW, INACTIVITY_LIMIT, MESSAGING_WINDOW
 from handoff.engine.model import (
     AgentCloses,
     AgentReplies,
@@ -42,7 +42,9 @@ class ConversationSummary(BaseModel):
     queued_at: datetime | None
     waited_seconds: int | None
     last_user_message_at: datetime | None
-    window_closes_at: datetime | None
+    window_closes_at: datetime | None  # after this only a person may write (Messenger, Instagram)
+    reply_window_closes_at: datetime | None  # after this nobody may write until the user does
+    notice: str | None
     wait_expires_at: datetime | None
     notified_available: bool
 
@@ -128,6 +130,10 @@ def summarize(conversation: Conversation, now: datetime) -> ConversationSummary:
         waited_seconds=int((now - queued_at).total_seconds()) if queued_at else None,
         last_user_message_at=last_user,
         window_closes_at=last_user + MESSAGING_WINDOW if last_user else None,
+        reply_window_closes_at=(
+            last_user + HUMAN_AGENT_WINDOW[conversation.ref.channel] if last_user else None
+        ),
+        notice=conversation.notice,
         wait_expires_at=(
             last_activity + INACTIVITY_LIMIT
             if conversation.state == "queued" and last_activity is not None

@@ -101,6 +101,11 @@ class HandoffRule(Strict):
                 f"{self.channel} channel: the after-hours mode works only with the conventional "
                 f"handoff to Live (type 'live'), not with type {self.type!r}"
             )
+        if self.templates and self.channel != "whatsapp":
+            raise ValueError(
+                f"{self.channel} channel: templates are a WhatsApp feature; outside the 24-hour window "
+                "Messenger and Instagram accept only a person's reply"
+            )
         return self
 
 

@@ -56,6 +56,15 @@ INACTIVITY_LIMIT = timedelta(hours=24)
 MESSAGING_WINDOW = timedelta(hours=24)
 """Meta accepts free-form automated messages only this long after the user's last message."""
 
+HUMAN_AGENT_WINDOW = {
+    "whatsapp": MESSAGING_WINDOW,
+    "messenger": timedelta(days=7),
+    "instagram": timedelta(days=7),
+    "web": MESSAGING_WINDOW,
+}
+"""How long after the user's last message a person may still answer: on Messenger and Instagram,
+with the HUMAN_AGENT tag; WhatsApp makes no exception for people (a template is needed)."""
+
 STALE_MESSAGE_AGE = timedelta(hours=24)
 """A message this old is a redelivery of a backlog: kept in the transcript, never answered."""
 
@@ -167,6 +176,7 @@ def _user_message(run: _Step, message: UserMessage) -> None:
         address=address,
         last_activity_at=_latest(conv.last_activity_at, run.now),
         last_user_message_at=_latest(conv.last_user_message_at, message.sent_at),
+        notice=None,  # the user wrote: the window is open again
     )
     run.effects.append(
         TranscriptEntry(
@@ -315,11 +325,15 @@ def _agents_available(run: _Step) -> None:
     if window_open(conv, run.now):
         run.say(SendText(text=run.texts.agent_available, author="system"))
         return
-    template = rule.templates.get("agent_available")
+    template = rule.templates.get("agent_available") if conv.ref.channel == "whatsapp" else None
     if template is not None:
         run.say(SendTemplate(name=template.name, language=template.language))
-    else:
-        run.note("Agent available, but the channel's 24-hour window is closed and no template is set.")
+        return
+    # Meta forbids automated messages outside the window (the HUMAN_AGENT tag is for people only)
+    why = "no template is set" if conv.ref.channel == "whatsapp" else "only an agent may write now"
+    notice = f"Agent available, but the user was not told: the 24-hour window is closed and {why}."
+    run.update(notice=notice)
+    run.note(notice)
 
 
 def _expire(run: _Step) -> None:
@@ -349,6 +363,7 @@ def _left_queue() -> dict[str, object]:
         "notified_available": False,
         "agent_id": None,
         "taken_at": None,
+        "notice": None,
     }
 
 
@@ -377,13 +392,23 @@ def _agent_takes(run: _Step, event: AgentTakes) -> None:
 def _agent_replies(run: _Step, event: AgentReplies) -> None:
     conv = run.conversation
     _require_own(conv, event.agent_id)
-    if not window_open(conv, run.now):
+    channel = conv.ref.channel
+    last = conv.last_user_message_at
+    since = run.now - last if last is not None else None
+    if since is None or since >= HUMAN_AGENT_WINDOW[channel]:
+        if channel == "whatsapp":
+            raise WindowClosed(
+                "The user's last message is more than 24 hours old: WhatsApp only accepts an approved "
+                "template now."
+            )
         raise WindowClosed(
-            "The user's last message is more than 24 hours old: the channel only accepts an approved "
-            "template now."
+            "The user's last message is more than 7 days old: the channel accepts no message until "
+            "the user writes again."
         )
-    run.update(last_activity_at=run.now)
-    run.say(SendText(text=event.text, author="agent"))
+    run.update(last_activity_at=run.now, notice=None)
+    # between 24 hours and 7 days a person may still answer on Messenger and Instagram, tagged
+    tagged = since >= MESSAGING_WINDOW
+    run.say(SendText(text=event.text, author="agent", human_agent_tag=tagged))
 
 
 def _agent_closes(run: _Step, event: AgentCloses) -> None:

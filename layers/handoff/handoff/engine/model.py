@@ -153,6 +153,7 @@ class Conversation(Frozen):
     taken_at: datetime | None = None
     last_activity_at: datetime | None = None  # user or agent message
     last_user_message_at: datetime | None = None  # opens the channel's messaging window
+    notice: str | None = None  # why something the user is owed could not be sent, shown in Live
     recent_event_ids: tuple[str, ...] = ()
 
 
@@ -163,6 +164,7 @@ class SendText(Frozen):
     effect: Literal["send_text"] = "send_text"
     text: str
     author: Literal["bot", "agent", "system"] = "bot"
+    human_agent_tag: bool = False  # a person's reply 24 h-7 d after the user's last message (Meta platform)
 
 
 class SendChoice(Frozen):
