@@ -58,6 +58,8 @@ class Conversations:
         DeliveryDeferred when the commit succeeded but Meta asked to retry the sending.
         """
         ref = event.ref
+        # the correlation id of every log line from here on: the conversation, pseudonymised
+        logger.append_keys(conversation=pseudonym(ref.key))
         tenant = self.directory.tenant(ref.tenant_id)
         if tenant is None:
             raise UnknownTenant(ref.tenant_id)
@@ -83,14 +85,14 @@ class Conversations:
             try:
                 stored, outbox = self.store.commit(changed, effects, requests, now=now)
             except StaleConversation:
-                logger.info("conversation changed meanwhile; stepping again", extra=_log(ref.key))
+                logger.info("conversation changed meanwhile; stepping again")
                 continue
             for effect in effects:
                 if isinstance(effect, Metric):
                     metrics.add_metric(name=effect.name, unit=effect.unit, value=effect.value)
             logger.info(
                 "event applied",
-                extra={**_log(ref.key), "event": event.type, "state": stored.state, "sends": len(outbox)},
+                extra={"event": event.type, "state": stored.state, "sends": len(outbox)},
             )
             self.deliver(outbox)
             return stored
