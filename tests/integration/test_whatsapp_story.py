@@ -52,7 +52,7 @@ def test_the_whole_story(run):
 
     # When she taps YES, then she gets the attention message and waits in Live, marked on hold
     ana.taps(YES_PAYLOAD, "Sí, quiero esperar")
-    assert ana.texts()[-1] == TEXTS.attention
+    assert ana.texts()[-1] == f"{TEXTS.attention} Tu lugar en la fila: 1."
     [waiting] = carla.conversations()
     assert waiting["on_hold"] and waiting["state"] == "queued" and waiting["user_name"] == "Ana"
 
@@ -116,7 +116,7 @@ def test_typed_yes_in_spanish_is_a_yes(run):
     user = WhatsAppUser(run, "573001110003")
     user.says("agente")
     user.says("sí")
-    assert user.texts()[-1] == TEXTS.attention
+    assert user.texts()[-1].startswith(TEXTS.attention)
     assert len(Agent(run, "carla").conversations()) == 1
 
 
@@ -313,3 +313,53 @@ def test_a_bad_reply_body_is_a_422_that_names_the_field(run):
 @pytest.mark.parametrize("conversation", ["not-base64!", conversation_id("acme#nope")])
 def test_an_unknown_conversation_is_a_404(run, conversation):
     assert Agent(run, "carla").read(conversation).status == 404
+
+
+# --- capacity-aware wake-ups --------------------------------------------------------------------
+
+
+def test_users_are_told_in_line_order_as_seats_free_up(run):
+    at_night(run)
+    first, second, third = (waiting_user(run, f"57300111002{n}") for n in range(3))
+    assert first.texts()[-1].endswith("Tu lugar en la fila: 1.")
+    assert third.texts()[-1].endswith("Tu lugar en la fila: 3.")
+    run.advance_to(9, BOGOTA, weekday=True)
+    carla = Agent(run, "carla")
+    carla.online()  # acme's agents have 3 seats each: Carla alone can take all three
+    told = [u for u in (first, second, third) if u.texts()[-1] == TEXTS.agent_available]
+    assert told == [first, second, third]
+
+
+def test_with_one_seat_the_next_user_is_told_when_the_seat_frees(run):
+    at_night(run)
+    first, second = waiting_user(run, "573001110030"), waiting_user(run, "573001110031")
+    from handoff.wiring import directory
+
+    acme = directory().tenant("acme")
+    directory().save_tenant(acme.model_copy(update={"agent_seats": 1}))
+    run.advance_to(9, BOGOTA, weekday=True)
+    carla = Agent(run, "carla")
+    carla.online()
+    assert first.texts()[-1] == TEXTS.agent_available
+    assert second.texts()[-1] != TEXTS.agent_available  # one seat: only the first in line
+    run.tick()
+    assert second.texts()[-1] != TEXTS.agent_available  # still promised to the first
+    [waiting_first] = [c for c in carla.conversations() if c["notified_available"]]
+    carla.take(waiting_first["id"])
+    run.tick()
+    assert second.texts()[-1] != TEXTS.agent_available  # Carla's only seat is taken by the chat
+    carla.close(waiting_first["id"])
+    run.tick()
+    assert second.texts()[-1] == TEXTS.agent_available
+
+
+def test_everyone_mode_tells_every_waiting_user_at_once(run):
+    at_night(run)
+    users = [waiting_user(run, f"57300111004{n}") for n in range(4)]
+    from handoff.wiring import directory
+
+    acme = directory().tenant("acme")
+    directory().save_tenant(acme.model_copy(update={"agent_seats": 1, "wake_mode": "everyone"}))
+    run.advance_to(9, BOGOTA, weekday=True)
+    Agent(run, "carla").online()
+    assert all(u.texts()[-1] == TEXTS.agent_available for u in users)

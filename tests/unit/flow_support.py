@@ -59,6 +59,7 @@ class Driver:
 
     tenant: TenantConfig
     online: bool = False
+    place: int | None = None  # what the shell would answer for the place in line
     now: datetime = START
     conversation: Conversation = field(default_factory=lambda: Conversation(ref=REF, language="en"))
     effects: list[Effect] = field(default_factory=list)
@@ -69,7 +70,11 @@ class Driver:
 
     def context(self) -> StepContext:
         return StepContext(
-            now=self.now, tenant=self.tenant, agents_online=lambda: self.online, assistant=KeywordBot()
+            now=self.now,
+            tenant=self.tenant,
+            agents_online=lambda: self.online,
+            assistant=KeywordBot(),
+            place_in_line=None if self.place is None else (lambda: self.place or 0),
         )
 
     def apply(self, event: Event) -> list[Effect]:

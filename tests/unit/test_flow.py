@@ -124,6 +124,18 @@ def test_yes_transfers_and_puts_the_user_on_hold(answer):
     assert metrics(effects) == ["HandoffTransferred", "HandoffAccepted"]
 
 
+def test_the_waiting_acknowledgment_tells_the_place_in_line():
+    driver = Driver(tenant(rule=after_hours_rule()), place=4)
+    driver.user("agent please")
+    effects = driver.user(payload=YES_PAYLOAD, text="Yes")
+    assert sent(effects) == [f"{TEXTS.attention} Your place in line: 4."]
+
+
+def test_a_conventional_handoff_says_no_place_in_line():
+    driver = Driver(tenant(rule=after_hours_rule()), online=True, place=4)
+    assert sent(driver.user("agent please")) == [TEXTS.attention]
+
+
 def test_yes_when_an_agent_came_online_meanwhile_is_the_conventional_handoff():
     driver = Driver(tenant(rule=after_hours_rule()))
     driver.user("agent please")

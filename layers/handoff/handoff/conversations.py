@@ -105,6 +105,7 @@ class Conversations:
             tenant=tenant,
             agents_online=lambda: self.directory.any_agent_online(tenant_id, now),
             assistant=IntentBot(tenant.bot, fallback),
+            place_in_line=lambda: self.store.waiting_ahead(tenant_id, now) + 1,
         )
 
     def deliver(self, messages: Iterable[OutboxMessage]) -> int:

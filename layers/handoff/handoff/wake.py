@@ -1,5 +1,8 @@
 """The wake pass: tell waiting users an agent is available, and end waits 24 hours idle.
 
+Users are told in the order they began to wait, as many as the online agents have free seats
+(`wake_mode: capacity`, the default), or all at once (`wake_mode: everyone`).
+
 It only finds the conversations (the sparse `waiting` index: no Scan) and queues an event for
 each into its FIFO group; the engine decides, in order with the user's own messages, so a user
 is told once and an expiry never races a message that just arrived.
@@ -7,10 +10,12 @@ is told once and an expiry never races a message that just arrived.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 
+from handoff.config.models import TenantConfig
 from handoff.engine.flow import is_available, is_expired
 from handoff.engine.model import AgentsAvailable, Conversation, Event, ExpiryCheck, Frozen
 from handoff.observability import logger
@@ -57,8 +62,10 @@ class WakePass:
             return []
         # one presence lookup per tenant, and only when a waiting user could be told
         agents_online = cache(lambda: self.directory.any_agent_online(tenant_id, now))
+        seats = cache(lambda: self.free_seats(tenant, queued, now))
         events: list[Event] = []
-        for conversation in queued:
+        told = 0
+        for conversation in queued:  # oldest wait first: the order users are told in
             ref = conversation.ref
             # one id per conversation per minute: FIFO dedupe absorbs a schedule and an
             # agent-online event landing together, and a later pass can still try again
@@ -72,6 +79,22 @@ class WakePass:
                 and not conversation.notified_available
                 and rule is not None
                 and is_available(rule, now, agents_online)
+                and (tenant.wake_mode == "everyone" or told < seats())
             ):
                 events.append(AgentsAvailable(ref=ref, event_id=f"wake#{ref.key}#{since}"))
+                told += 1
         return events
+
+    def free_seats(self, tenant: TenantConfig, queued: list[Conversation], now: datetime) -> int:
+        """Seats of online agents not taken by a chat, less the users already told and not yet taken.
+
+        A user told "an agent is available" holds a seat until an agent takes the conversation, so
+        the next users are told only as seats free up, in the order they began to wait.
+        """
+        online = [a.agent_id for a in self.directory.agents(tenant.tenant_id) if a.is_online(now)]
+        if not online:
+            return 0
+        chats = Counter(c.agent_id for c in self.store.in_live(tenant.tenant_id) if c.state == "with_agent")
+        free = sum(max(0, tenant.agent_seats - chats[agent]) for agent in online)
+        promised = sum(1 for c in queued if c.on_hold and c.notified_available)
+        return max(0, free - promised)

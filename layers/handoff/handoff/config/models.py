@@ -122,6 +122,7 @@ class Messages(Strict):
     agent_available: str | None = None
     text_only: str | None = None
     fallback: str | None = None
+    place_in_line: str | None = None  # added to the waiting acknowledgment; `{place}` is the number
 
     @field_validator("*")
     @classmethod
@@ -206,6 +207,9 @@ class TenantConfig(Strict):
     messages: dict[Language, Messages] = Field(default_factory=dict)
     bot: BotConfig = Field(default_factory=BotConfig)
     agent_seats: int = Field(default=3, ge=1, le=100)
+    # capacity: tell waiting users in line order, as many as agents have free seats;
+    # everyone: tell every waiting user at once (the article's plain behaviour)
+    wake_mode: Literal["capacity", "everyone"] = "capacity"
 
     @field_validator("tenant_id")
     @classmethod

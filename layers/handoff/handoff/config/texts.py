@@ -38,6 +38,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         ),
         text_only="Por ahora solo puedo leer mensajes de texto. ¿Podrías escribirme tu consulta?",
         fallback="Disculpa, no estoy seguro de haberte entendido. ¿Puedes decírmelo con otras palabras?",
+        place_in_line="Tu lugar en la fila: {place}.",
     ),
     "pt": Messages(
         handoff_unavailable=(
@@ -64,6 +65,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         ),
         text_only="Por enquanto só consigo ler mensagens de texto. Pode escrever a sua dúvida?",
         fallback="Desculpe, não tenho certeza se entendi. Pode dizer de outra forma?",
+        place_in_line="Sua posição na fila: {place}.",
     ),
     "en": Messages(
         handoff_unavailable=(
@@ -82,6 +84,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         agent_available="Good news! An agent is available now and will reply to you here shortly.",
         text_only="For now I can only read text messages. Could you type your question?",
         fallback="Sorry, I'm not sure I understood. Could you say it another way?",
+        place_in_line="Your place in line: {place}.",
     ),
 }
 """The built-in texts: every field filled in every language."""
@@ -102,6 +105,7 @@ class ResolvedTexts(BaseModel):
     agent_available: str
     text_only: str
     fallback: str
+    place_in_line: str
 
 
 def texts_for(tenant: TenantConfig, rule: HandoffRule | None, language: Language) -> ResolvedTexts:
@@ -113,3 +117,10 @@ def texts_for(tenant: TenantConfig, rule: HandoffRule | None, language: Language
     if rule is not None and language == tenant.language:
         texts.update(rule.messages.model_dump(exclude_none=True))
     return ResolvedTexts.model_validate(texts)
+
+
+def with_place(attention: str, place_in_line: str, place: int | None) -> str:
+    """The waiting acknowledgment: the attention message, and the user's place in line when known."""
+    if place is None:
+        return attention
+    return f"{attention} {place_in_line.replace('{place}', str(place))}"

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from handoff.assistant.base import Assistant
 from handoff.assistant.choice import understand_choice
 from handoff.config.models import HandoffRule, TenantConfig
-from handoff.config.texts import ResolvedTexts, texts_for
+from handoff.config.texts import ResolvedTexts, texts_for, with_place
 from handoff.engine.errors import Conflict, NotYours, WindowClosed
 from handoff.engine.model import (
     AgentCloses,
@@ -69,7 +69,8 @@ STALE_MESSAGE_AGE = timedelta(hours=24)
 """A message this old is a redelivery of a backlog: kept in the transcript, never answered."""
 
 RECENT_EVENT_IDS = 32
-READABLE_KINDS = ("text", "choice")
+READABLE_KINDS = ("text", "choice", "story_reply")
+"""What the bot reads; any other kind is kept in the transcript and answered with "text only"."""
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,15 @@ class StepContext:
     """What the engine may know beyond the conversation: the time, the tenant, who is online.
 
     `agents_online` is asked only when a handoff needs it, so the shell looks presence up for the
-    few messages that ask for an agent, not for every message.
+    few messages that ask for an agent, not for every message; `place_in_line` likewise, only when
+    a user accepts to wait (how many are ahead in Live's queue, plus one).
     """
 
     now: datetime
     tenant: TenantConfig
     agents_online: Callable[[], bool]
     assistant: Assistant
+    place_in_line: Callable[[], int] | None = None  # asked only when a user begins to wait
 
 
 @dataclass
@@ -261,6 +264,7 @@ def _answer_to_offer(run: _Step, message: UserMessage) -> None:
     answer = understand_choice(message.text, message.payload) if message.kind in READABLE_KINDS else None
     rule = run.rule
     if answer == "yes" and rule is not None:
+        _touch_session(run, accepted=True)
         on_hold = not is_available(rule, run.now, run.context.agents_online)
         _transfer(run, rule, on_hold=on_hold)
         if on_hold:
@@ -277,7 +281,8 @@ def _answer_to_offer(run: _Step, message: UserMessage) -> None:
 
 def _transfer(run: _Step, rule: HandoffRule, *, on_hold: bool) -> None:
     """Steps 2 (conventional) and 3.1-3.3: attention message, session `transferred`, into the queue."""
-    run.say(SendText(text=run.texts.attention))
+    place = run.context.place_in_line() if on_hold and run.context.place_in_line else None
+    run.say(SendText(text=with_place(run.texts.attention, run.texts.place_in_line, place)))
     session = _open_session(run).model_copy(update={"direct": rule.direct, "after_hours": on_hold})
     run.effects.append(SessionClosed(session=session, ended_at=run.now, resolution="transferred"))
     run.update(
@@ -344,7 +349,13 @@ def _expire(run: _Step) -> None:
         run.effects.append(SessionClosed(session=conv.session, ended_at=ended_at, resolution="while_waiting"))
     assert conv.queued_at is not None
     run.effects.append(
-        WaitEnded(queued_at=conv.queued_at, ended_at=ended_at, outcome="expired", on_hold=conv.on_hold)
+        WaitEnded(
+            queued_at=conv.queued_at,
+            ended_at=ended_at,
+            outcome="expired",
+            on_hold=conv.on_hold,
+            woken=_woken(conv),
+        )
     )
     run.metric("WaitExpired")
     run.effects.append(
@@ -382,7 +393,13 @@ def _agent_takes(run: _Step, event: AgentTakes) -> None:
     if conv.session is not None:
         run.effects.append(SessionClosed(session=conv.session, ended_at=run.now, resolution="while_waiting"))
     run.effects.append(
-        WaitEnded(queued_at=conv.queued_at, ended_at=run.now, outcome="taken", on_hold=conv.on_hold)
+        WaitEnded(
+            queued_at=conv.queued_at,
+            ended_at=run.now,
+            outcome="taken",
+            on_hold=conv.on_hold,
+            woken=_woken(conv),
+        )
     )
     run.metric("TimeToAgent", (run.now - conv.queued_at).total_seconds(), "Seconds")
     run.update(state="with_agent", agent_id=event.agent_id, taken_at=run.now, session=None)
@@ -420,12 +437,23 @@ def _agent_closes(run: _Step, event: AgentCloses) -> None:
                 SessionClosed(session=conv.session, ended_at=run.now, resolution="while_waiting")
             )
         run.effects.append(
-            WaitEnded(queued_at=conv.queued_at, ended_at=run.now, outcome="closed", on_hold=conv.on_hold)
+            WaitEnded(
+                queued_at=conv.queued_at,
+                ended_at=run.now,
+                outcome="closed",
+                on_hold=conv.on_hold,
+                woken=_woken(conv),
+            )
         )
     else:
         _require_own(conv, event.agent_id)
     run.update(**_left_queue())
     run.note("The agent closed the conversation.")
+
+
+def _woken(conv: Conversation) -> bool:
+    # notified_available is set at transfer for a conventional handoff: only a wait on hold is woken
+    return conv.on_hold and conv.notified_available
 
 
 def _require_own(conv: Conversation, agent_id: str) -> None:

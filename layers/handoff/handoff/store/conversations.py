@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,10 +27,12 @@ from handoff.engine.model import (
     TranscriptEntry,
     WaitEnded,
 )
+from handoff.report import SessionRecord, WaitRecord
 from handoff.store import keys
 
 TRANSCRIPT_RETENTION = timedelta(days=30)
 REPORT_RETENTION = timedelta(days=400)
+"""The default; the stack's ReportRetentionDays parameter sets it (REPORT_RETENTION_DAYS)."""
 IDLE_CONVERSATION_RETENTION = timedelta(days=30)
 QUEUED_CONVERSATION_RETENTION = timedelta(hours=48)
 """DynamoDB's TTL only tidies up: expiry is decided in logic at 24 h, long before this."""
@@ -53,8 +55,9 @@ class OutboxMessage(Frozen):
 
 
 class ConversationStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, *, report_retention: timedelta = REPORT_RETENTION) -> None:
         self.table_name = table_name
+        self.report_retention = report_retention
 
     @property
     def _db(self) -> Any:
@@ -154,13 +157,13 @@ class ConversationStore:
                     f"SESSION#{keys.stamp(session.started_at)}#{key}#{session.number:06d}",
                 ),
                 "data": {"S": json.dumps(_report_row(ref, effect))},
-                "expires_at": _epoch(effect.ended_at + REPORT_RETENTION),
+                "expires_at": _epoch(effect.ended_at + self.report_retention),
             }
         if isinstance(effect, WaitEnded):
             return {
                 **_key(keys.report_pk(ref.tenant_id), f"WAIT#{keys.stamp(effect.queued_at)}#{key}"),
                 "data": {"S": effect.model_dump_json()},
-                "expires_at": _epoch(effect.ended_at + REPORT_RETENTION),
+                "expires_at": _epoch(effect.ended_at + self.report_retention),
             }
         return None
 
@@ -189,6 +192,23 @@ class ConversationStore:
             )
         ]
 
+    def waiting_ahead(self, tenant_id: str, since: datetime) -> int:
+        """How many conversations of a tenant began waiting before `since` and still wait."""
+        count = 0
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": "waiting",
+            "KeyConditionExpression": "waiting_tenant = :t AND waiting_since < :since",
+            "ExpressionAttributeValues": {":t": {"S": tenant_id}, ":since": {"S": keys.stamp(since)}},
+            "Select": "COUNT",
+        }
+        while True:
+            page = self._db.query(**request)
+            count += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return count
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def in_live(self, tenant_id: str) -> list[Conversation]:
         """Every conversation of a tenant in Live: queued ones first, the longest waiting first."""
         return [
@@ -208,6 +228,38 @@ class ConversationStore:
                 ExpressionAttributeValues={":pk": {"S": keys.report_pk(tenant_id)}, ":s": {"S": "SESSION#"}},
             )
         ]
+
+    # --- the chat report ----------------------------------------------------------------------------
+
+    def sessions(self, tenant_id: str, first_day: date, last_day: date) -> list[SessionRecord]:
+        """The bot sessions that started on these UTC days (both included), oldest first."""
+        return [
+            SessionRecord.model_validate_json(item["data"]["S"])
+            for item in self._report_range(
+                tenant_id, f"SESSION#{first_day.isoformat()}", f"SESSION#{last_day.isoformat()}T~"
+            )
+        ]
+
+    def waits(self, tenant_id: str, first_queued: datetime, last_queued: datetime) -> list[WaitRecord]:
+        """The ended waits that began between the two instants (both included)."""
+        records = []
+        for item in self._report_range(
+            tenant_id, f"WAIT#{keys.stamp(first_queued)}", f"WAIT#{keys.stamp(last_queued)}#~"
+        ):
+            key = item["sk"]["S"].split("#", 2)[2]
+            data = json.loads(item["data"]["S"])
+            records.append(WaitRecord.model_validate({**data, "conversation_id": keys.conversation_id(key)}))
+        return records
+
+    def _report_range(self, tenant_id: str, low: str, high: str) -> Iterator[dict[str, Any]]:
+        return self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.report_pk(tenant_id)},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+        )
 
     # --- the outbox ---------------------------------------------------------------------------------
 
@@ -333,6 +385,7 @@ def _report_row(ref: ConversationRef, closed: SessionClosed) -> dict[str, Any]:
         "after_hours": session.after_hours,
         "direct": session.direct,
         "offered": session.offered,
+        "accepted": session.accepted,
         "declined": session.declined,
         "handoff_repeated": session.handoff_repeated,
         "while_waiting": session.while_waiting,
