@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export PYTHONPATH := $(CURDIR)/layers/handoff:$(CURDIR)/local
 
-.PHONY: demo test lint typecheck validate build local seed token bench deploy clean
+.PHONY: demo test lint typecheck validate build local seed token bench deploy clean generate
 
 $(STAMP): requirements-dev.txt layers/handoff/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 13), "Python 3.13 is needed (see .python-version)"'
@@ -41,6 +41,12 @@ seed: $(STAMP)
 
 token: $(STAMP)
 	$(PY) -m handoff_local.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1)
+
+# the committed artefacts generated from the code: OpenAPI descriptions, the config's JSON Schema and
+# reference (tests fail when they are stale)
+generate: $(STAMP)
+	$(PY) -m handoff_local.openapi
+	$(PY) -m handoff_local.config schema
 
 bench: $(STAMP)
 	$(PY) -m bench.throughput

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from handoff.agents import Agent, NotAuthorized, agent_from_claims
+from handoff.api import ERRORS, field_problems, invalid, multipart_refusal, refused
 from handoff.engine.errors import FlowError
 from handoff.live import ConversationDetail, ConversationSummary, NotFound
 from handoff.observability import logger, metrics, tracer
@@ -17,6 +19,12 @@ from handoff.store.directory import AgentPresence
 from handoff.wiring import live
 
 app = APIGatewayHttpResolver(enable_validation=True)
+
+ACTION_ERRORS = {
+    **ERRORS,
+    404: refused("no such conversation in your tenant"),
+    409: refused("the conversation's state refuses it (taken by someone else, not yours, window closed)"),
+}
 
 
 class PresenceBody(BaseModel):
@@ -31,38 +39,43 @@ def _agent() -> Agent:
     return agent_from_claims(app.current_event.request_context.authorizer.jwt_claim)
 
 
-@app.put("/live/presence")
+@app.put("/live/presence", responses=ERRORS)
 def set_presence(body: Annotated[PresenceBody, Body()]) -> AgentPresence:
     agent = _agent()
     return live().set_presence(agent.tenant_id, agent.agent_id, online=body.online)
 
 
-@app.get("/live/conversations")
+@app.get("/live/conversations", responses=ERRORS)
 def list_conversations() -> dict[str, list[ConversationSummary]]:
     return {"conversations": live().list(_agent().tenant_id)}
 
 
-@app.get("/live/conversations/<conversation_id>")
+@app.get("/live/conversations/<conversation_id>", responses=ACTION_ERRORS)
 def read_conversation(conversation_id: str) -> ConversationDetail:
     return live().read(_agent().tenant_id, conversation_id)
 
 
-@app.post("/live/conversations/<conversation_id>/take")
+@app.post("/live/conversations/<conversation_id>/take", responses=ACTION_ERRORS)
 def take(conversation_id: str) -> ConversationSummary:
     agent = _agent()
     return live().take(agent.tenant_id, agent.agent_id, conversation_id)
 
 
-@app.post("/live/conversations/<conversation_id>/reply")
+@app.post("/live/conversations/<conversation_id>/reply", responses=ACTION_ERRORS)
 def reply(conversation_id: str, body: Annotated[ReplyBody, Body()]) -> ConversationSummary:
     agent = _agent()
     return live().reply(agent.tenant_id, agent.agent_id, conversation_id, body.text)
 
 
-@app.post("/live/conversations/<conversation_id>/close")
+@app.post("/live/conversations/<conversation_id>/close", responses=ACTION_ERRORS)
 def close(conversation_id: str) -> ConversationSummary:
     agent = _agent()
     return live().close(agent.tenant_id, agent.agent_id, conversation_id)
+
+
+@app.exception_handler(RequestValidationError)
+def _bad_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    return invalid(field_problems(error.errors(), lambda loc: loc))
 
 
 @app.exception_handler(NotAuthorized)
@@ -84,4 +97,4 @@ def _refused(error: FlowError) -> Response[dict[str, str]]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return multipart_refusal(event) or app.resolve(event, context)

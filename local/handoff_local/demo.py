@@ -1,14 +1,19 @@
 """`make demo`: the whole after-hours story on the embedded default, told as each party saw it.
 
-A WhatsApp user asks for an agent at night, is offered to wait, says yes, chats with the bot
-while waiting, asks again (no second transfer); an agent comes online in the morning, the user
-is told; the agent takes the conversation and replies. A second user's wait expires after 24 h.
+One shop, three channels, each with its own rule (examples/config.yaml): Ana on WhatsApp and Iván
+on Instagram ask for an agent at night, are offered to wait and say yes; Ana chats with the bot
+while she waits and asks again (no second transfer), while on Instagram (`direct`) the bot stays
+silent. Marta's Messenger has no after-hours mode: she hears that nobody is there, and is handed
+over the conventional way in the morning. When agent Carla comes online the waiting users are
+told; she takes and answers each, and two days later follows up with Iván, which Instagram only
+accepts as a person's reply tagged HUMAN_AGENT. Bruno's wait on WhatsApp expires after 24 hours.
 Everything runs through the real handlers on moto, with resources made from template.yaml.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,10 +24,40 @@ from handoff_local.runtime import ROOT, LocalRun
 
 CONFIG = ROOT / "examples" / "config.yaml"
 TENANT = "acme"
-PHONE_NUMBER_ID = "200000000000001"
+ACCOUNTS = {  # acme's channel accounts in examples/config.yaml
+    "whatsapp": "200000000000001",
+    "messenger": "300000000000001",
+    "instagram": "17841400000000001",
+}
+CHANNEL_NAMES = {"whatsapp": "WhatsApp", "messenger": "Messenger", "instagram": "Instagram"}
 ZONE_NAME = "America/Bogota"
 ZONE = ZoneInfo(ZONE_NAME)
 YES = "HANDOFF_WAIT_YES"
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user of one channel: `user_id` is the WhatsApp number, the Messenger PSID or the Instagram IGSID."""
+
+    name: str
+    channel: str
+    user_id: str
+
+    @property
+    def conversation_key(self) -> str:
+        return f"{TENANT}#{self.channel}#{ACCOUNTS[self.channel]}#{self.user_id}"
+
+    @property
+    def recipient(self) -> str:
+        """How the Graph API requests address them: `to` on WhatsApp, `recipient.id` on Meta's platform."""
+        return f"+{self.user_id}" if self.channel == "whatsapp" else self.user_id
+
+
+ANA = Person("Ana", "whatsapp", "573001112233")
+BRUNO = Person("Bruno", "whatsapp", "573004445566")
+MARTA = Person("Marta", "messenger", "4000000000000001")
+IVAN = Person("Iván", "instagram", "6000000000000001")
+PEOPLE = (ANA, BRUNO, MARTA, IVAN)
 
 
 class Story:
@@ -40,23 +75,43 @@ class Story:
         local = self.now().astimezone(ZONE)
         print(f"\n== {text}  [{local:%a %d %b %H:%M} America/Bogota]")
 
-    def user_says(self, name: str, wa_id: str, text: str) -> None:
+    def says(self, person: Person, text: str) -> None:
         self.run.advance(30)  # people take a moment to type
-        print(f"  {name} writes: {text}")
-        self._deliver(payloads.whatsapp_text(wa_id, text, self.now()), wa_id, name)
+        print(f"  {person.name} ({CHANNEL_NAMES[person.channel]}) writes: {text}")
+        if person.channel == "whatsapp":
+            self._deliver(person, payloads.whatsapp_text(person.user_id, text, self.now()))
+        else:
+            account = ACCOUNTS[person.channel]
+            self._deliver(person, payloads.meta_platform_text(person.user_id, account, text, self.now()))
 
-    def user_taps(self, name: str, wa_id: str, button_id: str, title: str) -> None:
+    def taps(self, person: Person, payload: str, title: str) -> None:
         self.run.advance(10)
-        print(f"  {name} taps: [{title}]")
-        self._deliver(payloads.whatsapp_button_reply(wa_id, button_id, title, self.now()), wa_id, name)
+        print(f"  {person.name} ({CHANNEL_NAMES[person.channel]}) taps: [{title}]")
+        if person.channel == "whatsapp":
+            self._deliver(person, payloads.whatsapp_button_reply(person.user_id, payload, title, self.now()))
+        else:
+            account = ACCOUNTS[person.channel]
+            tap = payloads.meta_platform_quick_reply(person.user_id, account, payload, title, self.now())
+            self._deliver(person, tap)
 
-    def _deliver(self, message: dict[str, Any], wa_id: str, name: str) -> None:
-        body = payloads.whatsapp_delivery(
-            PHONE_NUMBER_ID, message, contacts=[payloads.whatsapp_contact(wa_id, name)]
-        )
-        response = self.run.webhook("whatsapp", body)
+    def echo(self, person: Person, text: str) -> None:
+        """Meta sends the page's own message back (`message_echoes`): acknowledged, never answered."""
+        account = ACCOUNTS[person.channel]
+        self._deliver(person, payloads.meta_platform_echo(person.user_id, account, text, self.now()))
+        print("    (Meta echoes it back to the webhook: acknowledged, and the bot does not answer it)")
+
+    def _deliver(self, person: Person, message: dict[str, Any]) -> None:
+        if person.channel == "whatsapp":
+            body = payloads.whatsapp_delivery(
+                ACCOUNTS["whatsapp"],
+                message,
+                contacts=[payloads.whatsapp_contact(person.user_id, person.name)],
+            )
+        else:
+            body = payloads.meta_platform_delivery(person.channel, ACCOUNTS[person.channel], message)
+        response = self.run.webhook(person.channel, body)
         if response.status != 200:
-            raise SystemExit(f"the webhook answered {response.status}: {response.body}")
+            raise SystemExit(f"the {person.channel} webhook answered {response.status}: {response.body}")
         self.run.drain()
 
     def agent(self, method: str, path: str, agent_id: str, body: dict[str, Any] | None = None) -> Any:
@@ -70,12 +125,33 @@ class Story:
         conversations = self.agent("GET", "/live/conversations", agent_id)["conversations"]
         print(f"  Live, {agent_id}'s list:")
         for c in conversations:
-            mark = "ON HOLD" if c["on_hold"] else c["state"]
+            mark = (
+                f"with {c['agent_id']}"
+                if c["state"] == "with_agent"
+                else "ON HOLD"
+                if c["on_hold"]
+                else "queued"
+            )
             waited = f", waiting {c['waited_seconds'] // 60} min" if c["state"] == "queued" else ""
-            print(f"    - {c['user_name']} ({c['channel']}) [{mark}{waited}]")
+            direct = ", direct" if c["direct"] else ""
+            print(f"    - {name_of(c['id'])} ({c['channel']}) [{mark}{waited}{direct}]")
         if not conversations:
             print("    (empty)")
         return conversations
+
+    def conversation_of(self, person: Person, agent_id: str) -> str:
+        from handoff.store.keys import conversation_id
+
+        wanted = conversation_id(person.conversation_key)
+        listed = self.agent("GET", "/live/conversations", agent_id)["conversations"]
+        [found] = [c["id"] for c in listed if c["id"] == wanted]
+        return str(found)
+
+
+def name_of(conversation_id: str) -> str:
+    from handoff.store.keys import conversation_id as id_of
+
+    return next((p.name for p in PEOPLE if id_of(p.conversation_key) == conversation_id), "?")
 
 
 def _yes(flag: bool) -> str:
@@ -83,73 +159,113 @@ def _yes(flag: bool) -> str:
 
 
 def printer(request: RecordedRequest) -> None:
-    print(f"    {describe(request)}")
+    """What reaches each user, by name and channel (the fake Graph API's own line masks the id)."""
+    body = request.json if isinstance(request.json, dict) else {}
+    recipient = body.get("recipient")
+    address = recipient.get("id") if isinstance(recipient, dict) else body.get("to") or recipient
+    person = next((p for p in PEOPLE if p.recipient == address), None)
+    line = describe(request)
+    if person is not None:
+        line = f"{CHANNEL_NAMES[person.channel]} → {person.name}: {line.split(': ', 1)[1]}"
+    print(f"    {line}")
 
 
 def main() -> int:
     with LocalRun(CONFIG, graph_printer=printer) as run:
         story = Story(run)
-        ana, bruno = "573001112233", "573004445566"
 
         run.advance_to(22, ZONE_NAME, weekday=True)
-        story.heading("Night: Ana writes to the shop on WhatsApp; no agent is online")
-        story.user_says("Ana", ana, "Hola")
-        story.user_says("Ana", ana, "Quiero hablar con un agente")
-        story.user_taps("Ana", ana, YES, "Sí, quiero esperar")
+        story.heading("Night: three customers write to the shop; no agent is online")
+        story.says(ANA, "Hola")
+        story.says(ANA, "Quiero hablar con un agente")
+        story.taps(ANA, YES, "Sí, quiero esperar")
+        story.says(IVAN, "Hola, quiero hablar con un asesor")
+        story.taps(IVAN, YES, "Sí, quiero esperar")
+        story.says(MARTA, "Necesito hablar con una persona")
+        print("  (Messenger has no after-hours mode in this shop's rules: nothing is offered)")
         story.live_list("carla")
 
-        story.heading("Ana goes on chatting with the bot while she waits")
-        story.user_says("Ana", ana, "¿Cuál es el horario de atención?")
-        story.user_says("Ana", ana, "Por favor, un agente")
-        print("  (shown the handoff message again; Live got no second transfer:)")
+        story.heading("While they wait: Ana chats with the bot; on Instagram (direct) the bot is silent")
+        story.says(ANA, "¿Cuál es el horario de atención?")
+        story.says(ANA, "Por favor, un agente")
+        print("  (shown the handoff message again; Live got no second transfer)")
+        story.says(IVAN, "Es por un cambio de talla")
+        print("    (no bot reply: kept for the agent)")
         story.live_list("carla")
 
         run.advance_to(9, ZONE_NAME, weekday=True)
-        story.heading("Morning: agent Carla comes online in Live")
+        story.heading("Morning: agent Carla comes online in Live; the waiting users are told")
         story.agent("PUT", "/live/presence", "carla", {"online": True})
-        [waiting] = story.live_list("carla")
-        story.agent("POST", f"/live/conversations/{waiting['id']}/take", "carla")
+        story.live_list("carla")
+        ana = story.conversation_of(ANA, "carla")
+        story.agent("POST", f"/live/conversations/{ana}/take", "carla")
         print("  Carla takes Ana's conversation and reads the transcript:")
-        detail = story.agent("GET", f"/live/conversations/{waiting['id']}", "carla")
+        detail = story.agent("GET", f"/live/conversations/{ana}", "carla")
         for line in detail["transcript"]:
             print(f"    {line['author']:>6}: {line['text'] or '(' + line['kind'] + ')'}")
         story.agent(
             "POST",
-            f"/live/conversations/{waiting['id']}/reply",
+            f"/live/conversations/{ana}/reply",
             "carla",
             {"text": "¡Hola Ana! Soy Carla, ¿en qué te ayudo?"},
         )
-        story.user_says("Ana", ana, "Mi pedido no ha llegado")
+        story.says(ANA, "Mi pedido no ha llegado")
         print("    (no bot reply: the conversation is with Carla)")
-        story.agent("POST", f"/live/conversations/{waiting['id']}/close", "carla")
+        story.agent("POST", f"/live/conversations/{ana}/close", "carla")
+        ivan = story.conversation_of(IVAN, "carla")
+        story.agent("POST", f"/live/conversations/{ivan}/take", "carla")
+        story.agent(
+            "POST", f"/live/conversations/{ivan}/reply", "carla", {"text": "Hola Iván, ¿qué talla necesitas?"}
+        )
+
+        story.heading("Marta writes again on Messenger, now that someone is there")
+        story.says(MARTA, "Hola, ¿ya hay alguien? Quiero hablar con un agente")
+        marta = story.conversation_of(MARTA, "carla")
+        story.agent("POST", f"/live/conversations/{marta}/take", "carla")
+        story.agent(
+            "POST",
+            f"/live/conversations/{marta}/reply",
+            "carla",
+            {"text": "Hola Marta, soy Carla. Cuéntame."},
+        )
+        story.echo(MARTA, "Hola Marta, soy Carla. Cuéntame.")
+        story.agent("POST", f"/live/conversations/{marta}/close", "carla")
         story.agent("PUT", "/live/presence", "carla", {"online": False})
 
         run.advance_to(23, ZONE_NAME, weekday=True)
-        story.heading("Night again: Bruno accepts to wait, and nobody comes for 24 hours")
-        story.user_says("Bruno", bruno, "Necesito un agente")
-        story.user_taps("Bruno", bruno, YES, "Sí, quiero esperar")
+        story.heading("Night again: Bruno accepts to wait on WhatsApp, and nobody comes for 24 hours")
+        story.says(BRUNO, "Necesito un agente")
+        story.taps(BRUNO, YES, "Sí, quiero esperar")
         run.advance(24 * 3600)
         story.heading("24 hours later: the minute schedule runs")
         summary = run.tick()
         print(f"  wake pass: {summary['waiting']} waiting, {summary['to_expire']} expired")
         story.live_list("carla")
 
+        story.heading("Carla follows up with Iván, two days after his last message")
+        print("  (Instagram takes only a person's reply now, tagged HUMAN_AGENT, up to 7 days)")
+        story.agent(
+            "POST",
+            f"/live/conversations/{ivan}/reply",
+            "carla",
+            {"text": "Iván, ya tenemos tu talla. ¿Te la envío?"},
+        )
+
         print("\n== Chat report (one row per bot session)")
         from handoff.store.keys import conversation_id
         from handoff.wiring import conversation_store
 
-        names = {
-            conversation_id(f"{TENANT}#whatsapp#{PHONE_NUMBER_ID}#{wa}"): n
-            for n, wa in (("Ana", ana), ("Bruno", bruno))
-        }
+        names = {conversation_id(p.conversation_key): p.name for p in PEOPLE}
         rows = sorted(conversation_store().report_rows(TENANT), key=lambda r: r["started_at"])
         print(
-            f"  {'user':<8}{'session':>8}  {'resolution':<15}{'after hours':<13}{'direct':<8}{'offered':<9}"
+            f"  {'user':<7}{'channel':<11}{'session':>7}  {'resolution':<15}{'after hours':<13}{'direct':<8}"
+            f"{'offered':<9}"
         )
         for row in rows:
             print(
-                f"  {names.get(row['conversation_id'], '?'):<8}{row['session']:>8}  {row['resolution']:<15}"
-                f"{_yes(row['after_hours']):<13}{_yes(row['direct']):<8}{_yes(row['offered']):<9}"
+                f"  {names.get(row['conversation_id'], '?'):<7}{row['channel']:<11}{row['session']:>7}  "
+                f"{row['resolution']:<15}{_yes(row['after_hours']):<13}{_yes(row['direct']):<8}"
+                f"{_yes(row['offered']):<9}"
             )
         sent = len(run.graph.requests)
         print(f"\nDead-letter queue: {run.dead_letters()} messages. Graph API requests: {sent}.")

@@ -250,6 +250,8 @@ def describe(request: RecordedRequest) -> str:
     message = message if isinstance(message, dict) else {}
     replies = " | ".join(f"[{q.get('title', '')}]" for q in message.get("quick_replies", []))
     what = f"{message.get('text', '')} {replies}".strip() or str(body.get("sender_action", ""))
+    if body.get("messaging_type") == "MESSAGE_TAG":
+        what = f"{what}  (tag {body.get('tag')})"
     return f"Messenger/Instagram → {who}: {what}"
 
 
@@ -262,8 +264,23 @@ def whatsapp_sent_to(requests: list[RecordedRequest], phone: str) -> list[dict[s
     return [r.json for r in requests if isinstance(r.json, dict) and r.json.get("to") == f"+{phone}"]
 
 
+def meta_platform_sent_to(requests: list[RecordedRequest], scoped_id: str) -> list[dict[str, Any]]:
+    """The Messenger/Instagram Send API bodies sent to a PSID or IGSID, oldest first."""
+    return [
+        r.json
+        for r in requests
+        if isinstance(r.json, dict)
+        and isinstance(r.json.get("recipient"), dict)
+        and r.json["recipient"].get("id") == scoped_id
+    ]
+
+
 def shown_text(body: dict[str, Any]) -> str:
-    """What the user reads of a WhatsApp message body: its text, its question, or the template's name."""
+    """What the user reads of a message body: its text, its question, or the template's name
+    (WhatsApp, Messenger and Instagram bodies alike)."""
+    message = body.get("message")
+    if isinstance(message, dict):
+        return str(message.get("text", ""))
     kind = body.get("type")
     if kind == "text":
         return str(body["text"]["body"])

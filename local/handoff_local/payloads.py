@@ -76,3 +76,79 @@ def whatsapp_image(wa_id: str, at: datetime, caption: str | None = None) -> dict
 
 def _wamid() -> str:
     return f"wamid.LOCAL{next(_sequence):012d}"
+
+
+# --- Messenger and Instagram (the Meta Messaging Platform) ----------------------------------------
+
+WEBHOOK_OBJECTS = {"messenger": "page", "instagram": "instagram"}
+
+
+def meta_platform_delivery(
+    channel: str, account_id: str, *events: dict[str, Any], standby: bool = False
+) -> dict[str, Any]:
+    """One Messenger (object `page`) or Instagram (object `instagram`) delivery: one entry for the
+    page or Instagram account, its events under `messaging` (or `standby`, when another app owns
+    the thread)."""
+    return {
+        "object": WEBHOOK_OBJECTS[channel],
+        "entry": [
+            {
+                "id": account_id,
+                "time": max((e.get("timestamp", 0) for e in events), default=0) + 123,
+                "standby" if standby else "messaging": list(events),
+            }
+        ],
+    }
+
+
+def meta_platform_text(
+    user_id: str, account_id: str, text: str, at: datetime, mid: str | None = None
+) -> dict[str, Any]:
+    return _meta_event(user_id, account_id, at, message={"mid": mid or _mid(), "text": text})
+
+
+def meta_platform_quick_reply(
+    user_id: str, account_id: str, payload: str, title: str, at: datetime
+) -> dict[str, Any]:
+    """A quick-reply tap: the title as the message text, plus the payload the button was sent with."""
+    message = {"mid": _mid(), "text": title, "quick_reply": {"payload": payload}}
+    return _meta_event(user_id, account_id, at, message=message)
+
+
+def meta_platform_postback(
+    user_id: str, account_id: str, payload: str, title: str, at: datetime
+) -> dict[str, Any]:
+    return _meta_event(user_id, account_id, at, postback={"mid": _mid(), "title": title, "payload": payload})
+
+
+def meta_platform_attachment(user_id: str, account_id: str, kind: str, at: datetime) -> dict[str, Any]:
+    """A message with one attachment of `kind` (image, video, audio, file, story_mention, ...)."""
+    attachment = {"type": kind, "payload": {"url": "https://cdn.example.test/synthetic"}}
+    return _meta_event(user_id, account_id, at, message={"mid": _mid(), "attachments": [attachment]})
+
+
+def meta_platform_echo(user_id: str, account_id: str, text: str, at: datetime) -> dict[str, Any]:
+    """The page's own message coming back (`message_echoes`): sender is the account, recipient the user."""
+    return {
+        "sender": {"id": account_id},
+        "recipient": {"id": user_id},
+        "timestamp": _milliseconds(at),
+        "message": {"mid": _mid(), "is_echo": True, "text": text},
+    }
+
+
+def _meta_event(user_id: str, account_id: str, at: datetime, **content: Any) -> dict[str, Any]:
+    return {
+        "sender": {"id": user_id},
+        "recipient": {"id": account_id},
+        "timestamp": _milliseconds(at),
+        **content,
+    }
+
+
+def _milliseconds(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _mid() -> str:
+    return f"m_LOCAL{next(_sequence):012d}"

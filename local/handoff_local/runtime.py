@@ -220,6 +220,10 @@ class LocalRun:
     def as_agent(self, tenant_id: str, agent_id: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.agent_token(tenant_id, agent_id)}"}
 
+    def as_admin(self, tenant_id: str, admin_id: str = "admin-1") -> dict[str, str]:
+        """Headers of a tenant administrator (a token in the admins group)."""
+        return {"Authorization": f"Bearer {tokens.issue(tenant_id, admin_id, groups=tokens.ADMIN_GROUPS)}"}
+
     # --- SQS and EventBridge ------------------------------------------------------------------------
 
     def invoke(self, function: str, event: Mapping[str, Any]) -> Any:

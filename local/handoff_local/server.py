@@ -273,6 +273,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._serve()
 
+    def __getattr__(self, name: str) -> Any:
+        # any other method (TRACE, QUERY, ...) matches no route: a 404 as the HTTP API gives, not a 501
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _serve(self) -> None:
         started = time.perf_counter()
         self._responded = False
@@ -425,8 +431,8 @@ def banner(server: LocalServer, run: LocalRun, settings: Settings, tenants: list
         [
             f"async-handoff, local run: {url}",
             f"  config     {settings.config_path} (tenants: {', '.join(tenants)})",
-            f"  webhook    {url}/webhooks/whatsapp  (app secret {run.stack.app_secret!r},"
-            f" verify token {run.stack.verify_token!r})",
+            f"  webhooks   {url}/webhooks/whatsapp, /webhooks/messenger, /webhooks/instagram",
+            f"             (app secret {run.stack.app_secret!r}, verify token {run.stack.verify_token!r})",
             f"  Live API   {url}/live/conversations, /live/presence ...  (Authorization: Bearer <token>)",
             f"  token      make token TENANT=acme AGENT=agent-1, or POST /_local/token {token_body}",
             f"  outbound   {outbound}",

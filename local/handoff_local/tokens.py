@@ -2,7 +2,8 @@
 
 The deployed HTTP API's JWT authorizer validates Cognito's tokens and hands the function their
 claims; locally this module plays that part, so the Live API sees the same claims either way.
-`python -m handoff_local.tokens TENANT AGENT` prints a token for scripts and curl.
+`python -m handoff_local.tokens TENANT AGENT [--admin]` prints a token for scripts and curl
+(`--admin`: a tenant administrator's, in the admins group, for the admin API).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ LOCAL_SIGNING_KEY = "async-handoff-local-signing-key-not-for-production"
 ISSUER = "https://127.0.0.1/async-handoff-local"
 AUDIENCE = "async-handoff-local-console"
 LIFETIME_SECONDS = 12 * 3600
+ADMIN_GROUPS = ("admins", "agents")
 
 
 def issue(tenant_id: str, agent_id: str, *, groups: tuple[str, ...] = ("agents",)) -> str:
@@ -52,10 +54,12 @@ def verify(authorization: str) -> dict[str, Any] | None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m handoff_local.tokens TENANT_ID AGENT_ID", file=sys.stderr)
+    admin = "--admin" in argv
+    names = [arg for arg in argv if arg != "--admin"]
+    if len(names) != 2:
+        print("usage: python -m handoff_local.tokens TENANT_ID AGENT_ID [--admin]", file=sys.stderr)
         return 2
-    print(issue(argv[0], argv[1]))
+    print(issue(names[0], names[1], groups=ADMIN_GROUPS if admin else ("agents",)))
     return 0
 
 

@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 
 from handoff_local import payloads
-from handoff_local.fake_graph import shown_text, whatsapp_sent_to
+from handoff_local.fake_graph import meta_platform_sent_to, shown_text, whatsapp_sent_to
 from handoff_local.runtime import ROOT, HttpResult, LocalRun
 
 CONFIG = ROOT / "examples" / "config.yaml"
 ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml
 GLOBEX_NUMBER = "200000000000002"
+ACME_PAGE = "300000000000001"  # acme's Facebook page id (Messenger) in examples/config.yaml
+ACME_INSTAGRAM = "17841400000000001"  # acme's Instagram account id
+ACME_ACCOUNTS = {"whatsapp": ACME_NUMBER, "messenger": ACME_PAGE, "instagram": ACME_INSTAGRAM}
 BOGOTA = "America/Bogota"
 
 
@@ -59,6 +62,66 @@ class WhatsAppUser:
     def received(self) -> list[dict[str, Any]]:
         """Every WhatsApp request body sent to this user, oldest first."""
         return whatsapp_sent_to(self.run.graph.requests, self.wa_id)
+
+    def texts(self) -> list[str]:
+        return [shown_text(body) for body in self.received()]
+
+
+@dataclass
+class MetaPlatformUser:
+    """A Messenger or Instagram user: writes, taps quick replies, presses buttons, and reads what the
+    fake Graph API got for their PSID / IGSID."""
+
+    run: LocalRun
+    channel: str  # messenger or instagram
+    scoped_id: str
+    account_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.account_id = self.account_id or ACME_ACCOUNTS[self.channel]
+
+    def now(self) -> datetime:
+        from handoff import clock
+
+        return clock.now()
+
+    def delivery(self, *events: dict[str, Any]) -> dict[str, Any]:
+        return payloads.meta_platform_delivery(self.channel, self.account_id, *events)
+
+    def send(self, *events: dict[str, Any], drain: bool = True) -> HttpResult:
+        response = self.run.webhook(self.channel, self.delivery(*events))
+        if drain:
+            self.run.drain()
+        return response
+
+    def text(self, text: str, at: datetime | None = None) -> dict[str, Any]:
+        return payloads.meta_platform_text(self.scoped_id, self.account_id, text, at or self.now())
+
+    def says(self, text: str) -> HttpResult:
+        self.run.advance(5)
+        return self.send(self.text(text))
+
+    def taps(self, payload: str, title: str = "Sí") -> HttpResult:
+        """A quick-reply tap."""
+        self.run.advance(5)
+        return self.send(
+            payloads.meta_platform_quick_reply(self.scoped_id, self.account_id, payload, title, self.now())
+        )
+
+    def presses(self, payload: str, title: str) -> HttpResult:
+        """A postback button (persistent menu, button template, Instagram icebreaker)."""
+        self.run.advance(5)
+        return self.send(
+            payloads.meta_platform_postback(self.scoped_id, self.account_id, payload, title, self.now())
+        )
+
+    def attaches(self, kind: str) -> HttpResult:
+        self.run.advance(5)
+        return self.send(payloads.meta_platform_attachment(self.scoped_id, self.account_id, kind, self.now()))
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every Send API body sent to this user, oldest first."""
+        return meta_platform_sent_to(self.run.graph.requests, self.scoped_id)
 
     def texts(self) -> list[str]:
         return [shown_text(body) for body in self.received()]

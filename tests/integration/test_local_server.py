@@ -30,7 +30,7 @@ from handoff.config.models import HandoffRule
 from handoff.config.texts import texts_for
 from handoff.engine.flow import is_available
 from handoff_local import payloads
-from handoff_local.fake_graph import FakeGraphApi, shown_text, whatsapp_sent_to
+from handoff_local.fake_graph import FakeGraphApi, meta_platform_sent_to, shown_text, whatsapp_sent_to
 from handoff_local.runtime import ROOT, HttpResult
 from handoff_local.server import MAX_BODY_BYTES, Background, LocalRoutes, LocalServer
 
@@ -455,3 +455,23 @@ def test_a_failing_handler_is_a_500_and_the_server_goes_on():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("channel", "account", "user_id"),
+    [
+        ("messenger", "300000000000001", "4000000000005551"),
+        ("instagram", "17841400000000001", "6000000000005551"),
+    ],
+)
+def test_messenger_and_instagram_deliveries_are_answered_too(server, graph, channel, account, user_id):
+    message = payloads.meta_platform_text(user_id, account, "¿Cuál es el horario? 🙂", server.now())
+    body = payloads.meta_platform_delivery(channel, account, message)
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)}
+
+    assert server.request("POST", f"/webhooks/{channel}", raw, headers).status == 200
+    assert server.drain()["dead_letters"] == 0
+
+    answers = [shown_text(b) for b in meta_platform_sent_to(graph.requests, user_id)]
+    assert any("9:00" in text for text in answers), answers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from handoff_local.runtime import ROOT, LocalRun
 EVENTS = ROOT / "events"
 FUNCTIONS = {
     "whatsapp_webhook": "WhatsappWebhookFunction",
+    "messenger_webhook": "MessengerWebhookFunction",
+    "instagram_webhook": "InstagramWebhookFunction",
     "conversation": "ConversationFunction",
     "wake": "WakeFunction",
     "live_api": "LiveApiFunction",
@@ -43,10 +46,54 @@ def test_every_function_has_sample_events():
         assert list((EVENTS / folder).glob("*.json")), folder
 
 
-@pytest.mark.parametrize("path", sorted((EVENTS / "whatsapp_webhook").glob("*.json")), ids=lambda p: p.stem)
+WEBHOOKS = ("whatsapp_webhook", "messenger_webhook", "instagram_webhook")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(path for folder in WEBHOOKS for path in (EVENTS / folder).glob("*.json")),
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
 def test_webhook_events(run, path):
-    response = run.invoke("WhatsappWebhookFunction", load(path))
+    response = run.invoke(FUNCTIONS[path.parent.name], load(path))
     assert response["statusCode"] == WEBHOOK_STATUS.get(path.stem, 200), response.get("body")
+
+
+def queued(run) -> int:
+    import boto3
+
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=run.stack.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
+@pytest.mark.parametrize(
+    ("folder", "event", "count"),
+    [
+        ("messenger_webhook", "post_text", 1),
+        ("messenger_webhook", "post_quick_reply_yes", 1),
+        ("messenger_webhook", "post_echo", 0),
+        ("messenger_webhook", "post_receipts", 0),
+        ("messenger_webhook", "post_standby", 0),
+        ("messenger_webhook", "post_batched", 2),  # the other page belongs to no tenant
+        ("instagram_webhook", "post_story_reply", 1),
+        ("instagram_webhook", "post_echo", 0),
+        ("instagram_webhook", "post_seen", 0),
+        ("instagram_webhook", "post_batched", 3),
+    ],
+)
+def test_meta_platform_events_queue_only_acmes_user_messages(run, folder, event, count):
+    sample = load(EVENTS / folder / f"{event}.json")
+    # a delivery of its own (the sample itself was queued above: FIFO would drop it as a duplicate)
+    delivery = json.loads(sample["body"])
+    for entry in delivery["entry"]:
+        for message in entry.get("messaging", []):
+            if isinstance(message.get("message"), dict):
+                message["message"]["mid"] += f"-{event}"
+    before = queued(run)
+    assert run.webhook(folder.removesuffix("_webhook"), json.dumps(delivery).encode()).status == 200
+    assert queued(run) - before == count
 
 
 def test_the_conversation_event_is_applied(run):
@@ -71,3 +118,14 @@ def test_wake_events(run, name):
 def test_live_api_events(run, name):
     response = run.invoke("LiveApiFunction", load(EVENTS / "live_api" / f"{name}.json"))
     assert response["statusCode"] == 200, response.get("body")
+
+
+@pytest.mark.parametrize("folder", ["messenger_webhook", "instagram_webhook", "whatsapp_webhook"])
+def test_a_base64_body_is_verified_on_its_decoded_bytes(run, folder):
+    event = load(EVENTS / folder / "post_text.json")
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+    assert run.invoke(FUNCTIONS[folder], event)["statusCode"] == 200
+    event["body"] = "not base64!"
+    response = run.invoke(FUNCTIONS[folder], event)
+    assert (response["statusCode"], response["body"]) == (400, "the body is not valid base64")

@@ -27,7 +27,12 @@ from handoff_local.aws import (
 )
 from handoff_local.runtime import ROOT, TEMPLATE
 
-FUNCTIONS = ("WhatsappWebhookFunction", "ConversationFunction", "WakeFunction", "LiveApiFunction")
+WEBHOOK_FUNCTIONS = {
+    "whatsapp": "WhatsappWebhookFunction",
+    "messenger": "MessengerWebhookFunction",
+    "instagram": "InstagramWebhookFunction",
+}
+FUNCTIONS = (*WEBHOOK_FUNCTIONS.values(), "ConversationFunction", "WakeFunction", "LiveApiFunction")
 DYNAMODB_WRITES = {
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
@@ -217,12 +222,19 @@ def test_parameter_overrides_reach_the_environment(monkeypatch: pytest.MonkeyPat
 # --- routes, handlers and triggers read from the template ----------------------------------------
 
 
-def test_routes_are_the_two_webhooks_open_and_the_six_live_routes_authorized() -> None:
+def test_routes_are_the_three_webhooks_open_and_the_six_live_routes_authorized() -> None:
     routes = {(route.method, route.path): route for route in function_routes(TEMPLATE)}
+    webhooks = {key: route for key, route in routes.items() if key[1].startswith("/webhooks/")}
+    live = {key: route for key, route in routes.items() if key[1].startswith("/live/")}
 
-    assert set(routes) == {
-        ("GET", "/webhooks/whatsapp"),
-        ("POST", "/webhooks/whatsapp"),
+    assert set(webhooks) == {
+        (method, f"/webhooks/{channel}") for method in ("GET", "POST") for channel in WEBHOOK_FUNCTIONS
+    }
+    for (_, path), route in webhooks.items():
+        channel = path.removeprefix("/webhooks/")
+        assert (route.function, route.authorized) == (WEBHOOK_FUNCTIONS[channel], False)
+        assert route.code_uri == ROOT / "functions" / f"{channel}_webhook"
+    assert set(live) == {
         ("GET", "/live/conversations"),
         ("GET", "/live/conversations/{conversation_id}"),
         ("POST", "/live/conversations/{conversation_id}/take"),
@@ -230,13 +242,10 @@ def test_routes_are_the_two_webhooks_open_and_the_six_live_routes_authorized() -
         ("POST", "/live/conversations/{conversation_id}/close"),
         ("PUT", "/live/presence"),
     }
-    for (_, path), route in routes.items():
-        if path.startswith("/webhooks/"):
-            assert (route.function, route.authorized) == ("WhatsappWebhookFunction", False)
-            assert route.code_uri == ROOT / "functions" / "whatsapp_webhook"
-        else:
-            assert (route.function, route.authorized) == ("LiveApiFunction", True)
-            assert route.code_uri == ROOT / "functions" / "live_api"
+    for route in live.values():
+        assert (route.function, route.authorized) == ("LiveApiFunction", True)
+        assert route.code_uri == ROOT / "functions" / "live_api"
+    assert {path.split("/")[1] for _, path in routes} <= {"webhooks", "live", "admin"}
 
 
 def test_a_route_matches_its_path_parameters() -> None:
@@ -251,8 +260,10 @@ def test_handlers_and_triggers_follow_the_template() -> None:
     handlers = function_handlers(TEMPLATE)
     triggers = {(trigger.function, trigger.kind): trigger for trigger in function_triggers(TEMPLATE)}
 
-    assert handlers == {
+    assert {name: handlers[name] for name in FUNCTIONS} == {
         "WhatsappWebhookFunction": (ROOT / "functions" / "whatsapp_webhook", "app.handler"),
+        "MessengerWebhookFunction": (ROOT / "functions" / "messenger_webhook", "app.handler"),
+        "InstagramWebhookFunction": (ROOT / "functions" / "instagram_webhook", "app.handler"),
         "ConversationFunction": (ROOT / "functions" / "conversation", "app.handler"),
         "WakeFunction": (ROOT / "functions" / "wake", "app.handler"),
         "LiveApiFunction": (ROOT / "functions" / "live_api", "app.handler"),
@@ -295,26 +306,32 @@ def test_webhook_routes_are_open_and_every_live_route_needs_the_jwt(template: di
                 assert auth in (None, "AgentsAuthorizer"), path
 
 
-def test_webhook_cannot_write_data_nor_read_access_tokens(template: dict[str, Any]) -> None:
-    granted = actions(template, "WhatsappWebhookFunction")
+@pytest.mark.parametrize("function", WEBHOOK_FUNCTIONS.values())
+def test_webhook_cannot_write_data_nor_read_access_tokens(template: dict[str, Any], function: str) -> None:
+    granted = actions(template, function)
 
     assert not granted & DYNAMODB_WRITES
     assert {a for a in granted if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query"}
-    assert not policy_templates(template, "WhatsappWebhookFunction") & DYNAMODB_WRITE_TEMPLATES
+    assert policy_templates(template, function) == {"SQSSendMessagePolicy"}
     assert "events:PutEvents" not in granted
-    ssm = [
-        s
-        for s in statements(template, "WhatsappWebhookFunction")
-        if "ssm:GetParameter" in as_list(s["Action"])
-    ]
+    ssm = [s for s in statements(template, function) if "ssm:GetParameter" in as_list(s["Action"])]
     assert ssm
     for statement in ssm:
         text = resources_text(statement)
         assert "access-tokens" not in text
         assert "/app-secret" in text
         assert "/verify-token" in text
-    for statement in statements(template, "WhatsappWebhookFunction"):
+    for statement in statements(template, function):
         assert "IdempotencyTable" not in resources_text(statement)
+
+
+def test_the_three_webhooks_have_the_same_least_privilege(template: dict[str, Any]) -> None:
+    whatsapp, messenger, instagram = (resource(template, f) for f in WEBHOOK_FUNCTIONS.values())
+
+    assert messenger["Policies"] == whatsapp["Policies"] == instagram["Policies"]
+    assert "MessengerWebhookUrl" in template["Outputs"] and "InstagramWebhookUrl" in template["Outputs"]
+    body = resource(template, "Dashboard")["DashboardBody"]["Fn::Sub"]
+    assert all("${" + f + "}" in body for f in WEBHOOK_FUNCTIONS.values())
 
 
 def test_wake_only_reads_data_and_reads_no_secrets(template: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Who is calling the Live API: tenant and agent from the JWT claims the HTTP API authorizer passes."""
+"""Who calls the Live and admin APIs: tenant, agent and groups from the JWT claims the authorizer passes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from handoff.engine.model import Frozen
 
 TENANT_CLAIM = "custom:tenant_id"
+GROUPS_CLAIM = "cognito:groups"
+ADMINS_GROUP = "admins"
 
 
 class NotAuthorized(Exception):
@@ -26,3 +28,24 @@ def agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
     if not isinstance(tenant_id, str) or not tenant_id or not isinstance(agent_id, str) or not agent_id:
         raise NotAuthorized("the token names no tenant or no agent")
     return Agent(tenant_id=tenant_id, agent_id=agent_id)
+
+
+def groups_from_claims(claims: Mapping[str, Any] | None) -> frozenset[str]:
+    """The caller's Cognito groups: a list in the token, a string like "[admins agents]" from the HTTP API.
+
+    API Gateway's JWT authorizer flattens array claims into that bracketed, space-separated string.
+    """
+    raw = (claims or {}).get(GROUPS_CLAIM)
+    if isinstance(raw, str):
+        return frozenset(part for part in raw.strip().strip("[]").replace(",", " ").split() if part)
+    if isinstance(raw, list | tuple):
+        return frozenset(str(part) for part in raw)
+    return frozenset()
+
+
+def admin_from_claims(claims: Mapping[str, Any] | None) -> Agent:
+    """The tenant administrator calling; NotAuthorized unless the token is in the admins group."""
+    caller = agent_from_claims(claims)
+    if ADMINS_GROUP not in groups_from_claims(claims):
+        raise NotAuthorized("only the tenant's administrators (the admins group) may do this")
+    return caller

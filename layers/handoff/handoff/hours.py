@@ -15,10 +15,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -35,11 +43,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _hh_mm(value: time) -> str:
+    return value.strftime("%H:%M:%S" if value.second or value.microsecond else "%H:%M")
+
+
+WallClock = Annotated[
+    time,
+    PlainSerializer(_hh_mm, return_type=str),
+    # JSON Schema's `time` format is RFC 3339's (seconds and an offset): these are local "HH:MM"
+    WithJsonSchema({"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"}),
+]
+"""A local wall-clock time, written "HH:MM" (seconds when given)."""
+
+
 class TimeRange(_Strict):
     """A local-time range [start, end); `end` <= `start` means it crosses midnight into the next day."""
 
-    start: time
-    end: time
+    start: WallClock
+    end: WallClock
 
     @field_validator("start", "end")
     @classmethod

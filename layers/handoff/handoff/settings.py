@@ -17,6 +17,7 @@ class Settings(BaseModel):
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     graph_api_url: str = Field(alias="GRAPH_API_URL", default="https://graph.facebook.com/v23.0")
     parameter_prefix: str = Field(alias="PARAMETER_PREFIX", default="/async-handoff")
+    report_retention_days: int = Field(alias="REPORT_RETENTION_DAYS", default=400, ge=1)
 
     @property
     def app_secret_parameter(self) -> str:

@@ -1,4 +1,5 @@
-"""Meta's webhook deliveries: verify, parse into user messages, route to tenants, queue, answer fast."""
+"""Meta's webhook deliveries, for every channel: verify, parse into user messages, route to tenants,
+queue, answer fast."""
 
 from __future__ import annotations
 
@@ -55,9 +56,12 @@ class Webhooks:
             return WebhookResponse(status=400, body=f"body is not valid JSON: {exc}")
         if not isinstance(body, dict):
             return WebhookResponse(status=400, body="body must be a JSON object")
+        delivery = adapter_for(channel).parse_delivery(body)
         events: list[UserMessage] = []
         unknown: set[str] = set()
-        for message in adapter_for(channel).parse(body):
+        # Meta does not promise order: within a delivery, apply messages in the order they were
+        # sent (Messenger/Instagram milliseconds and WhatsApp seconds are all aware datetimes here)
+        for message in sorted(delivery.messages, key=lambda m: m.sent_at):
             tenant_id = self.directory.tenant_for_account(channel, message.account_id)
             if tenant_id is None:
                 unknown.add(message.account_id)
@@ -83,5 +87,8 @@ class Webhooks:
                 extra={"channel": channel, "account_id": account_id},
             )
         enqueue(self.queue_url, events)
-        logger.info("delivery queued", extra={"channel": channel, "messages": len(events)})
+        logger.info(
+            "delivery queued",
+            extra={"channel": channel, "messages": len(events), "ignored": delivery.ignored},
+        )
         return WebhookResponse(status=200, body="EVENT_RECEIVED")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from functools import cache
 
 from handoff import aws, clock
+from handoff.admin import Administration
 from handoff.channels.graph import GraphClient
 from handoff.conversations import Conversations
 from handoff.live import Live
@@ -22,7 +24,8 @@ AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
 
 @cache
 def conversation_store() -> ConversationStore:
-    return ConversationStore(settings().table_name)
+    config = settings()
+    return ConversationStore(config.table_name, report_retention=timedelta(days=config.report_retention_days))
 
 
 @cache
@@ -77,9 +80,14 @@ def live() -> Live:
     return Live(conversations(), conversation_store(), directory(), announce_agent_available, now=clock.now)
 
 
+@cache
+def administration() -> Administration:
+    return Administration(directory(), conversation_store())
+
+
 def reset() -> None:
     """Forget every part, client and cached secret (tests and the local run restart moto)."""
-    for part in (conversation_store, directory, conversations, webhooks, wake_pass, live):
+    for part in (conversation_store, directory, conversations, webhooks, wake_pass, live, administration):
         part.cache_clear()
     settings.cache_clear()
     aws.reset()

@@ -1,9 +1,16 @@
-"""What every channel adapter offers: verify a delivery, parse it into canonical messages, render replies."""
+"""What every channel adapter offers: parse a delivery into canonical messages, render replies.
+
+WhatsApp (`channels/whatsapp.py`), Messenger and Instagram (`channels/meta_platform.py`) share
+this one interface; what all three share of Meta's webhooks (the signature, the handshake, Graph
+API error classes) is in `channels/meta.py`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Protocol
+
+from pydantic import Field
 
 from handoff.config.models import Channel
 from handoff.engine.model import Conversation, Frozen, MessageKind, Outbound, UserAddress
@@ -28,6 +35,13 @@ class ChannelMessage(Frozen):
     address: UserAddress = UserAddress()
 
 
+class ParsedDelivery(Frozen):
+    """The user messages of one webhook delivery, and how many other things it held, by reason."""
+
+    messages: list[ChannelMessage] = Field(default_factory=list)
+    ignored: dict[str, int] = Field(default_factory=dict)
+
+
 class GraphRequest(Frozen):
     """One Graph API call: POST `{GRAPH_API_URL}/{path}` with `body` as JSON."""
 
@@ -36,7 +50,13 @@ class GraphRequest(Frozen):
 
 
 class ChannelAdapter(Protocol):
-    channel: Channel
+    @property
+    def channel(self) -> Channel: ...
+
+    def parse_delivery(self, body: dict[str, Any]) -> ParsedDelivery:
+        """The user messages of a delivery (batched entries included), plus a count of what was left
+        out and why. Never raises: what it cannot read is counted as `malformed`."""
+        ...
 
     def parse(self, body: dict[str, Any]) -> list[ChannelMessage]:
         """Every user message in a delivery, batched entries included; all else is left out."""

@@ -1,11 +1,13 @@
-"""What every Meta channel shares: the webhook signature, the GET handshake and Graph API error classes.
+"""What every Meta channel shares: the webhook signature, the GET handshake, lenient reading of
+Meta's JSON, and Graph API error classes.
 
 Graph API errors are classified on `error.code` (plus `error_subcode` for Messenger and Instagram),
 as Meta advises, not on the HTTP status; the status decides only when the body carries no code.
 
 - Retryable (the same request may succeed later: throttling, maintenance, a transient failure):
-  codes 1, 2, 4, 17, 32, 613, 130429, 131000, 131016, 131056, 131057, 133004; HTTP 429 and 5xx
-  without a code; no response at all.
+  codes 1, 2, 4, 17, 32, 613, 80002, 80006, 130429, 131000, 131016, 131056, 131057, 133004; HTTP
+  429 and 5xx without a code; no response at all. The caller never sleeps: the queue's
+  redelivery (then the outbox sweep) is the backoff.
 - Permanent (it needs a fix, a template, or nothing): every other code, notably 10 (subcodes
   2018278 and 2534022: outside the messaging window), 100, 190, 551, 131026, 131047. An unknown
   code is permanent too: it lands in the dead-letter queue, with an alarm, instead of being
@@ -16,7 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import Counter
 from collections.abc import Mapping
+from typing import Any
+
+from handoff.observability import logger as log
 
 SIGNATURE_PREFIX = "sha256="
 
@@ -27,7 +33,9 @@ RETRYABLE_CODES: frozenset[int] = frozenset(
         4,  # application request limit reached
         17,  # user request limit reached
         32,  # page-level throttling
-        613,  # calls to this API have exceeded the rate limit
+        613,  # calls to this API have exceeded the rate limit (Messenger/Instagram Send API too)
+        80002,  # Instagram: business use case rate limit (page or system-user tokens)
+        80006,  # Messenger: business use case rate limit (page or system-user tokens)
         130429,  # WhatsApp: Cloud API throughput reached
         131000,  # WhatsApp: something went wrong, "try again"
         131016,  # WhatsApp: service temporarily unavailable
@@ -38,7 +46,8 @@ RETRYABLE_CODES: frozenset[int] = frozenset(
 )
 
 # Refused because the user's messaging window is closed: free text needs a template (WhatsApp) or
-# a tag (Messenger HUMAN_AGENT), and retrying the same request cannot help.
+# a person's reply tagged HUMAN_AGENT (Messenger 10/2018278, Instagram 10/2534022), and retrying the
+# same request cannot help.
 OUTSIDE_WINDOW_CODES: frozenset[int] = frozenset({131047})
 OUTSIDE_WINDOW_SUBCODES: frozenset[tuple[int, int]] = frozenset({(10, 2018278), (10, 2534022)})
 
@@ -95,3 +104,61 @@ def is_outside_window(code: int | None, subcode: int | None = None) -> bool:
     if code is None:
         return False
     return code in OUTSIDE_WINDOW_CODES or (code, subcode) in OUTSIDE_WINDOW_SUBCODES
+
+
+def read_id(value: Any) -> str | None:
+    """An id as a string: Meta sends strings, but numeric-looking ones are accepted as numbers too
+    (Messenger's echo `app_id`, handover app ids)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def read_text(value: Any) -> str | None:
+    """A non-blank string, else None."""
+    return value if isinstance(value, str) and value.strip() else None
+
+
+class DeliveryTally:
+    """What one webhook delivery held besides user messages, counted by reason.
+
+    A malformed part is counted as `malformed` and logged with where it was and why, never with
+    its ids (a wamid encodes a phone number; PSIDs and IGSIDs are personal data too).
+    """
+
+    def __init__(self, channel_name: str) -> None:
+        self.channel_name = channel_name
+        self.counts: Counter[str] = Counter()
+
+    def add(self, reason: str, count: int = 1) -> None:
+        if count:
+            self.counts[reason] += count
+
+    def malformed(self, where: str, reason: str) -> None:
+        self.counts["malformed"] += 1
+        log.warning(
+            "skipped part of a %s delivery at %s: %s",
+            self.channel_name,
+            where,
+            reason,
+            extra={"reason": reason},
+        )
+
+    def objects(self, value: Any, where: str) -> list[dict[str, Any]]:
+        """The objects of a JSON array; anything else in it (or instead of it) is counted as malformed."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.malformed(where, "not an array")
+            return []
+        objects = [item for item in value if isinstance(item, dict)]
+        for _ in range(len(value) - len(objects)):
+            self.malformed(where, "item is not an object")
+        return objects
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.counts)

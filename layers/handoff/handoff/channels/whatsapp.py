@@ -27,19 +27,20 @@ rest of the delivery still counts.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field
-
-from handoff.channels.base import ChannelMessage, GraphRequest
+from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
+from handoff.channels.meta import DeliveryTally
+from handoff.channels.meta import read_id as _id
+from handoff.channels.meta import read_text as _text
+from handoff.channels.text import split_text as split_measured
+from handoff.channels.text import utf16_length
 from handoff.config.models import Channel
 from handoff.engine.model import (
     NO_PAYLOAD,
     YES_PAYLOAD,
     Conversation,
-    Frozen,
     MessageKind,
     Outbound,
     SendChoice,
@@ -47,7 +48,6 @@ from handoff.engine.model import (
     SendText,
     UserAddress,
 )
-from handoff.observability import logger as log
 
 WHATSAPP_OBJECT = "whatsapp_business_account"
 TEXT_LIMIT = 4096
@@ -73,13 +73,6 @@ _MEDIA_KINDS: dict[str, MessageKind] = {
 }
 
 
-class ParsedDelivery(Frozen):
-    """The user messages of one webhook delivery, and how many other things it held, by reason."""
-
-    messages: list[ChannelMessage] = Field(default_factory=list)
-    ignored: dict[str, int] = Field(default_factory=dict)
-
-
 class _Ignored(Exception):
     def __init__(self, reason: IgnoredReason, detail: str = "") -> None:
         super().__init__(detail or reason)
@@ -88,7 +81,7 @@ class _Ignored(Exception):
 
 
 class WhatsAppAdapter:
-    """The `ChannelAdapter` for WhatsApp, except that `render` returns a list (long texts split)."""
+    """The `ChannelAdapter` for WhatsApp."""
 
     channel: Channel = "whatsapp"
 
@@ -98,23 +91,23 @@ class WhatsAppAdapter:
 
     def parse_delivery(self, body: dict[str, Any]) -> ParsedDelivery:
         """The user messages of a delivery, plus a count of what was left out and why."""
-        ignored: Counter[str] = Counter()
+        tally = DeliveryTally("WhatsApp")
         messages: list[ChannelMessage] = []
         if not isinstance(body, dict) or body.get("object") != WHATSAPP_OBJECT:
-            ignored["not_whatsapp"] += 1
-            return ParsedDelivery(ignored=dict(ignored))
-        for e, entry in enumerate(_items(body.get("entry"), ignored, "entry")):
-            for c, change in enumerate(_items(entry.get("changes"), ignored, f"entry[{e}].changes")):
+            tally.add("not_whatsapp")
+            return ParsedDelivery(ignored=tally.as_dict())
+        for e, entry in enumerate(tally.objects(body.get("entry"), "entry")):
+            for c, change in enumerate(tally.objects(entry.get("changes"), f"entry[{e}].changes")):
                 where = f"entry[{e}].changes[{c}]"
                 if change.get("field") != "messages":
-                    ignored["other_field"] += 1
+                    tally.add("other_field")
                     continue
                 value = change.get("value")
                 if not isinstance(value, dict):
-                    _malformed(ignored, where, "value is not an object")
+                    tally.malformed(where, "value is not an object")
                     continue
-                messages.extend(_parse_value(value, ignored, where))
-        return ParsedDelivery(messages=messages, ignored=dict(ignored))
+                messages.extend(_parse_value(value, tally, where))
+        return ParsedDelivery(messages=messages, ignored=tally.as_dict())
 
     def render(self, outbound: Outbound, conversation: Conversation) -> list[GraphRequest]:
         """The Graph API requests that deliver `outbound` to the conversation's user, in order.
@@ -142,34 +135,16 @@ class WhatsAppAdapter:
 # --- parsing ------------------------------------------------------------------------------------
 
 
-def _items(value: Any, ignored: Counter[str], where: str) -> list[dict[str, Any]]:
-    """The objects of a JSON array; anything else in it (or instead of it) is counted as malformed."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        _malformed(ignored, where, "not an array")
-        return []
-    objects = [item for item in value if isinstance(item, dict)]
-    for _ in range(len(value) - len(objects)):
-        _malformed(ignored, where, "item is not an object")
-    return objects
-
-
-def _malformed(ignored: Counter[str], where: str, reason: str) -> None:
-    ignored["malformed"] += 1
-    log.warning("skipped part of a WhatsApp delivery at %s: %s", where, reason, extra={"reason": reason})
-
-
-def _parse_value(value: dict[str, Any], ignored: Counter[str], where: str) -> list[ChannelMessage]:
+def _parse_value(value: dict[str, Any], tally: DeliveryTally, where: str) -> list[ChannelMessage]:
     for name, reason in (("statuses", "status"), ("errors", "error")):
         items = value.get(name)
         if isinstance(items, list):
-            ignored[reason] += len(items)
+            tally.add(reason, len(items))
     raw_messages = value.get("messages")
     if raw_messages is None:
         return []
     if not isinstance(raw_messages, list):
-        _malformed(ignored, f"{where}.value.messages", "not an array")
+        tally.malformed(f"{where}.value.messages", "not an array")
         return []
     metadata = value.get("metadata")
     account_id = _id(metadata.get("phone_number_id")) if isinstance(metadata, dict) else None
@@ -183,9 +158,9 @@ def _parse_value(value: dict[str, Any], ignored: Counter[str], where: str) -> li
             parsed.append(_parse_message(raw, account_id, contacts))
         except _Ignored as skip:
             if skip.reason == "malformed":
-                _malformed(ignored, f"{where}.value.messages[{m}]", skip.detail)
+                tally.malformed(f"{where}.value.messages[{m}]", skip.detail)
             else:
-                ignored[skip.reason] += 1
+                tally.add(skip.reason)
     return parsed
 
 
@@ -302,21 +277,6 @@ def _content(msg_type: str, raw: dict[str, Any]) -> tuple[MessageKind, str | Non
     return "other", None, None
 
 
-def _id(value: Any) -> str | None:
-    """An id as a string: Meta sends strings, but numeric-looking ones are accepted as numbers too."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def _timestamp(value: Any) -> datetime:
     """WhatsApp's `timestamp`: Unix seconds, as a string (numbers accepted), to an aware UTC datetime."""
     seconds: float | None = None
@@ -425,43 +385,10 @@ def _template(template: SendTemplate) -> dict[str, Any]:
 def text_length(text: str) -> int:
     """Length in UTF-16 code units: never less than the character count, so a limit kept here holds
     however Meta counts (an emoji outside the BMP counts 2)."""
-    return len(text.encode("utf-16-le")) // 2
+    return utf16_length(text)
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """`text` in parts of at most `limit` (UTF-16 units), cut at a paragraph, line or word break.
-
-    A break in the second half of the part is preferred to one in the first; a single word
-    longer than the limit (a URL) is cut where the limit falls. Raises ValueError on empty text.
-    """
-    rest = text.strip()
-    if not rest:
-        raise ValueError("cannot send an empty text")
-    parts: list[str] = []
-    while text_length(rest) > limit:
-        cut = min(len(rest), limit)
-        while text_length(rest[:cut]) > limit:
-            cut -= 1
-        head = rest[:cut]
-        at = _break_at(head) if not rest[cut].isspace() else cut
-        if at <= 0:
-            at = cut
-        parts.append(rest[:at].rstrip())
-        rest = rest[at:].lstrip()
-    if rest:
-        parts.append(rest)
-    return parts
-
-
-def _break_at(head: str) -> int:
-    """Where to cut `head`: the last paragraph break, else line break, in its second half; else the
-    last whitespace; 0 when there is none."""
-    half = len(head) // 2
-    for separator in ("\n\n", "\n"):
-        at = head.rfind(separator)
-        if at >= half:
-            return at
-    for at in range(len(head) - 1, 0, -1):
-        if head[at].isspace():
-            return at
-    return 0
+    """`text` in parts of at most `limit` UTF-16 units, cut at a paragraph, line or word break
+    (see handoff.channels.text). Raises ValueError on empty text."""
+    return split_measured(text, limit, utf16_length)

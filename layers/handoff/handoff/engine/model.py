@@ -15,8 +15,11 @@ from handoff.config.models import Channel, Language
 
 MessageKind = Literal[
     "text", "choice", "image", "video", "audio", "document", "sticker", "location",
-    "contacts", "order", "unsupported", "other",
+    "contacts", "order", "story_reply", "story_mention", "share", "unsupported", "other",
 ]  # fmt: skip
+"""What a user message is. `story_reply` is text the user wrote in answer to one of the business's
+Instagram stories (the bot reads it like any text); `story_mention` is the user mentioning the
+business in their own story; `share` is a shared post, reel or link (Messenger, Instagram)."""
 
 
 class Frozen(BaseModel):
@@ -131,6 +134,7 @@ class BotSession(Frozen):
     after_hours: bool = False
     direct: bool = False
     offered: bool = False
+    accepted: bool = False  # the user said YES to the after-hours offer
     declined: bool = False
     handoff_repeated: bool = False
     while_waiting: bool = False
@@ -219,6 +223,7 @@ class WaitEnded(Frozen):
     ended_at: datetime
     outcome: Literal["taken", "closed", "expired"]
     on_hold: bool
+    woken: bool = False  # the user, waiting after hours, was told an agent is available
 
 
 BusinessMetric = Literal[

@@ -17,6 +17,10 @@ PRESENCE_TIMEOUT = timedelta(minutes=15)
 CONFIG_CACHE_SECONDS = 60.0
 
 
+class StaleConfig(Exception):
+    """The tenant's config changed since the version the writer read: nothing was written."""
+
+
 class AgentPresence(Frozen):
     tenant_id: str
     agent_id: str
@@ -39,10 +43,24 @@ class Directory:
         return client("dynamodb")
 
     def save_tenant(self, tenant: TenantConfig) -> None:
-        """Store a tenant's config, its directory entry and its channel accounts in one transaction."""
+        """Store a tenant's config, its directory entry and its channel accounts in one transaction.
+
+        The config's version goes up by one, so an admin's edit based on the previous one is refused.
+        """
         pk = keys.tenant_pk(tenant.tenant_id)
-        writes = [
-            _put(self.table_name, pk, "CONFIG", data={"S": tenant.model_dump_json()}),
+        writes: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": _key(pk, "CONFIG"),
+                    "UpdateExpression": "SET #data = :data ADD #version :one",
+                    "ExpressionAttributeNames": {"#data": "data", "#version": "version"},
+                    "ExpressionAttributeValues": {
+                        ":data": {"S": tenant.model_dump_json()},
+                        ":one": {"N": "1"},
+                    },
+                }
+            },
             _put(self.table_name, "TENANTS", tenant.tenant_id),
         ]
         writes += [
@@ -65,6 +83,44 @@ class Directory:
             return TenantConfig.model_validate_json(item["data"]["S"]) if item else None
 
         return self._cached(("tenant", tenant_id), read)
+
+    def versioned_tenant(self, tenant_id: str) -> tuple[TenantConfig, int] | None:
+        """The tenant's config as stored now (no cache) and its version, for an edit."""
+        item = self._db.get_item(
+            TableName=self.table_name, Key=_key(keys.tenant_pk(tenant_id), "CONFIG"), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        version = int(item["version"]["N"]) if "version" in item else 0
+        return TenantConfig.model_validate_json(item["data"]["S"]), version
+
+    def replace_tenant(self, tenant: TenantConfig, read_version: int) -> int:
+        """Store an edited config if it is still at `read_version`; its new version, or StaleConfig.
+
+        Only the config item is written: the channel accounts that route to the tenant do not change.
+        """
+        condition = (
+            "attribute_exists(pk) AND attribute_not_exists(#version)"
+            if read_version == 0
+            else "#version = :read"
+        )
+        values: dict[str, Any] = {} if read_version == 0 else {":read": {"N": str(read_version)}}
+        try:
+            self._db.put_item(
+                TableName=self.table_name,
+                Item={
+                    **_key(keys.tenant_pk(tenant.tenant_id), "CONFIG"),
+                    "data": {"S": tenant.model_dump_json()},
+                    "version": {"N": str(read_version + 1)},
+                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#version": "version"},
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except self._db.exceptions.ConditionalCheckFailedException as exc:
+            raise StaleConfig(tenant.tenant_id) from exc
+        self._cache.clear()
+        return read_version + 1
 
     def tenant_for_account(self, channel: str, account_id: str) -> str | None:
         def read() -> str | None:

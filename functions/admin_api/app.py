@@ -1,0 +1,168 @@
+"""Admin API: a tenant's handoff rules, hours, messages, templates, seats, bot intents; the chat report."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handoff.admin import (
+    AgentSeatsWrite,
+    ConfigWrite,
+    IntentsWrite,
+    InvalidRequest,
+    MessagesWrite,
+    NotFound,
+    RuleWrite,
+    StaleVersion,
+    VersionedAgentSeats,
+    VersionedConfig,
+    VersionedIntents,
+    VersionedMessages,
+    VersionedRule,
+)
+from handoff.agents import Agent, NotAuthorized, admin_from_claims
+from handoff.api import ERRORS, field_problems, invalid, multipart_refusal, refusal, refused
+from handoff.config.models import Channel, Language
+from handoff.observability import logger, metrics, tracer
+from handoff.report import ChatReport, to_csv
+from handoff.wiring import administration
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+READ_ERRORS = {**ERRORS, 404: refused("not found")}
+WRITE_ERRORS = {**READ_ERRORS, 409: refused("the config changed since the version sent")}
+
+
+def _admin() -> Agent:
+    return admin_from_claims(app.current_event.request_context.authorizer.jwt_claim)
+
+
+@app.get("/admin/config", responses=READ_ERRORS)
+def get_config() -> VersionedConfig:
+    return administration().config(_admin().tenant_id)
+
+
+@app.put("/admin/config", responses=WRITE_ERRORS)
+def put_config(body: Annotated[ConfigWrite, Body()]) -> VersionedConfig:
+    return administration().replace_config(_admin().tenant_id, body.version, body.config)
+
+
+@app.get("/admin/rules/<channel>", responses=READ_ERRORS)
+def get_rule(channel: Channel) -> VersionedRule:
+    return administration().rule(_admin().tenant_id, channel)
+
+
+@app.put("/admin/rules/<channel>", responses=WRITE_ERRORS)
+def put_rule(channel: Channel, body: Annotated[RuleWrite, Body()]) -> VersionedRule:
+    return administration().put_rule(_admin().tenant_id, channel, body.version, body.rule)
+
+
+@app.delete("/admin/rules/<channel>", responses=WRITE_ERRORS)
+def delete_rule(channel: Channel, version: Annotated[int, Query(ge=0)]) -> VersionedConfig:
+    return administration().delete_rule(_admin().tenant_id, channel, version)
+
+
+@app.get("/admin/messages/<language>", responses=READ_ERRORS)
+def get_messages(language: Language) -> VersionedMessages:
+    return administration().messages(_admin().tenant_id, language)
+
+
+@app.put("/admin/messages/<language>", responses=WRITE_ERRORS)
+def put_messages(language: Language, body: Annotated[MessagesWrite, Body()]) -> VersionedMessages:
+    return administration().put_messages(_admin().tenant_id, language, body.version, body.messages)
+
+
+@app.get("/admin/intents", responses=READ_ERRORS)
+def get_intents() -> VersionedIntents:
+    return administration().intents(_admin().tenant_id)
+
+
+@app.put("/admin/intents", responses=WRITE_ERRORS)
+def put_intents(body: Annotated[IntentsWrite, Body()]) -> VersionedIntents:
+    return administration().put_intents(_admin().tenant_id, body.version, body.intents)
+
+
+@app.get("/admin/agent-seats", responses=READ_ERRORS)
+def get_agent_seats() -> VersionedAgentSeats:
+    return administration().agent_seats(_admin().tenant_id)
+
+
+@app.put("/admin/agent-seats", responses=WRITE_ERRORS)
+def put_agent_seats(body: Annotated[AgentSeatsWrite, Body()]) -> VersionedAgentSeats:
+    return administration().put_agent_seats(_admin().tenant_id, body.version, body.agent_seats)
+
+
+@app.get(
+    "/admin/report",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "one row per bot session, and the totals (JSON); the rows only (CSV)",
+            "content": {
+                "application/json": {"model": ChatReport},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        },
+    },
+)
+def get_report(
+    from_date: Annotated[date, Query(alias="from", description="first day (UTC), included")],
+    to_date: Annotated[date, Query(alias="to", description="last day (UTC), included")],
+    channel: Annotated[Channel | None, Query()] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response[Any]:
+    report = administration().report(_admin().tenant_id, from_date, to_date, channel)
+    if format == "csv":
+        name = f"chat-report-{report.tenant_id}-{from_date}-{to_date}.csv"
+        return Response(
+            status_code=200,
+            content_type="text/csv; charset=utf-8",
+            body=to_csv(report),
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=report.model_dump(mode="json", by_alias=True),
+    )
+
+
+# --- one place maps the domain's refusals to HTTP -----------------------------------------------------
+
+
+@app.exception_handler(RequestValidationError)
+def _bad_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+    # Powertools' own 422 leaves out why; an administrator needs the reason (our messages, not input)
+    return invalid(field_problems(error.errors(), lambda loc: loc))
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid_config(error: InvalidRequest) -> Response[dict[str, Any]]:
+    return invalid(error.problems)
+
+
+@app.exception_handler(NotAuthorized)
+def _not_authorized(error: NotAuthorized) -> Response[dict[str, str]]:
+    return refusal(403, str(error))
+
+
+@app.exception_handler(NotFound)
+def _not_found(error: NotFound) -> Response[dict[str, str]]:
+    return refusal(404, str(error))
+
+
+@app.exception_handler(StaleVersion)
+def _stale(error: StaleVersion) -> Response[dict[str, str]]:
+    return refusal(409, str(error))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return multipart_refusal(event) or app.resolve(event, context)

@@ -1,0 +1,294 @@
+"""Tenant administration: read and edit a tenant's config (whole, or one part), and the chat report.
+
+Every edit is checked as the YAML file is (handoff.config.models, plus the checks that need the
+stored tenant: the same tenant, the same channel accounts, a rule only where the tenant has an
+account) and is all or nothing. Edits are versioned: a write names the version it was based on,
+and a write based on an older one is refused (StaleVersion, a 409), never silently merged.
+
+The channel accounts are not edited here: an account routes a Meta webhook to a tenant, so moving
+one is the operator's act (`make seed`), not a tenant administrator's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from handoff.api import FieldProblem, Location, describe, field_problems
+from handoff.config.models import Channel, HandoffRule, Intent, Language, Messages, TenantConfig
+from handoff.report import MAX_REPORT_DAYS, ChatReport, build_report
+from handoff.store.conversations import ConversationStore
+from handoff.store.directory import Directory, StaleConfig
+
+
+class InvalidRequest(Exception):
+    """The request is refused as a whole (a 422); nothing was written."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__(describe(self.problems))
+
+
+class StaleVersion(Exception):
+    """The config changed since the version the caller read (a 409)."""
+
+
+class NotFound(Exception):
+    """No config for this tenant, or no rule for this channel (a 404)."""
+
+
+class VersionedConfig(BaseModel):
+    version: int = Field(description="send it back with your edit; an edit of an older version is a 409")
+    config: TenantConfig
+
+
+class VersionedRule(BaseModel):
+    version: int
+    rule: HandoffRule
+
+
+class VersionedMessages(BaseModel):
+    version: int
+    language: Language
+    messages: Messages
+
+
+class VersionedIntents(BaseModel):
+    version: int
+    intents: list[Intent]
+
+
+class VersionedAgentSeats(BaseModel):
+    version: int
+    agent_seats: int
+
+
+# --- requests and answers -----------------------------------------------------------------------
+
+Version = Annotated[int, Field(ge=0, description="the version you read; a write of an older one is a 409")]
+
+
+class ConfigWrite(BaseModel):
+    version: Version
+    config: TenantConfig
+
+
+class RuleWrite(BaseModel):
+    version: Version
+    rule: HandoffRule
+
+
+class MessagesWrite(BaseModel):
+    version: Version
+    messages: Messages
+
+
+class IntentsWrite(BaseModel):
+    version: Version
+    intents: list[Intent]
+
+
+class AgentSeatsWrite(BaseModel):
+    version: Version
+    agent_seats: int = Field(ge=1, le=100, description="concurrent chats per agent")
+
+
+class Administration:
+    def __init__(self, directory: Directory, store: ConversationStore) -> None:
+        self.directory = directory
+        self.store = store
+
+    # --- the whole config ---------------------------------------------------------------------------
+
+    def config(self, tenant_id: str) -> VersionedConfig:
+        config, version = self._stored(tenant_id)
+        return VersionedConfig(version=version, config=config)
+
+    def replace_config(self, tenant_id: str, version: int, config: TenantConfig) -> VersionedConfig:
+        def edit(raw: dict[str, Any]) -> None:
+            raw.clear()
+            raw.update(config.model_dump(mode="json"))
+
+        return self._edit(tenant_id, version, edit, lambda loc: ("body", "config", *loc))
+
+    # --- its parts ----------------------------------------------------------------------------------
+
+    def rule(self, tenant_id: str, channel: Channel) -> VersionedRule:
+        config, version = self._stored(tenant_id)
+        rule = config.rule_for(channel)
+        if rule is None:
+            raise NotFound(f"no handoff rule for the {channel} channel")
+        return VersionedRule(version=version, rule=rule)
+
+    def put_rule(self, tenant_id: str, channel: Channel, version: int, rule: HandoffRule) -> VersionedRule:
+        if rule.channel != channel:
+            raise InvalidRequest(
+                [
+                    FieldProblem(
+                        loc=["body", "rule", "channel"],
+                        type="value_error",
+                        msg=f"the rule is for the {rule.channel} channel, but the address names {channel}",
+                    )
+                ]
+            )
+
+        def edit(raw: dict[str, Any]) -> None:
+            # in place, so the rules keep their order; a new channel's rule comes last
+            rules = raw.setdefault("rules", [])
+            new = rule.model_dump(mode="json")
+            at = next((i for i, r in enumerate(rules) if r.get("channel") == channel), len(rules))
+            rules[at : at + 1] = [new]
+
+        stored = self._edit(tenant_id, version, edit, lambda loc: ("body", "rule"))
+        return VersionedRule(version=stored.version, rule=rule)
+
+    def delete_rule(self, tenant_id: str, channel: Channel, version: int) -> VersionedConfig:
+        self.rule(tenant_id, channel)  # 404 when there is none
+
+        def edit(raw: dict[str, Any]) -> None:
+            raw["rules"] = [r for r in raw.get("rules", []) if r.get("channel") != channel]
+
+        return self._edit(tenant_id, version, edit, lambda loc: ("path", "channel"))
+
+    def messages(self, tenant_id: str, language: Language) -> VersionedMessages:
+        config, version = self._stored(tenant_id)
+        return VersionedMessages(
+            version=version, language=language, messages=config.messages.get(language, Messages())
+        )
+
+    def put_messages(
+        self, tenant_id: str, language: Language, version: int, messages: Messages
+    ) -> VersionedMessages:
+        def edit(raw: dict[str, Any]) -> None:
+            raw.setdefault("messages", {})[language] = messages.model_dump(mode="json", exclude_none=True)
+
+        stored = self._edit(tenant_id, version, edit, lambda loc: ("body", "messages"))
+        return VersionedMessages(version=stored.version, language=language, messages=messages)
+
+    def intents(self, tenant_id: str) -> VersionedIntents:
+        config, version = self._stored(tenant_id)
+        return VersionedIntents(version=version, intents=config.bot.intents)
+
+    def put_intents(self, tenant_id: str, version: int, intents: list[Intent]) -> VersionedIntents:
+        def edit(raw: dict[str, Any]) -> None:
+            raw["bot"] = {"intents": [intent.model_dump(mode="json") for intent in intents]}
+
+        stored = self._edit(tenant_id, version, edit, lambda loc: ("body", "intents"))
+        return VersionedIntents(version=stored.version, intents=stored.config.bot.intents)
+
+    def agent_seats(self, tenant_id: str) -> VersionedAgentSeats:
+        config, version = self._stored(tenant_id)
+        return VersionedAgentSeats(version=version, agent_seats=config.agent_seats)
+
+    def put_agent_seats(self, tenant_id: str, version: int, agent_seats: int) -> VersionedAgentSeats:
+        def edit(raw: dict[str, Any]) -> None:
+            raw["agent_seats"] = agent_seats
+
+        stored = self._edit(tenant_id, version, edit, lambda loc: ("body", "agent_seats"))
+        return VersionedAgentSeats(version=stored.version, agent_seats=stored.config.agent_seats)
+
+    # --- the chat report ----------------------------------------------------------------------------
+
+    def report(
+        self, tenant_id: str, from_date: date, to_date: date, channel: Channel | None = None
+    ) -> ChatReport:
+        if to_date < from_date:
+            raise InvalidRequest(
+                [FieldProblem(loc=["query", "to"], type="value_error", msg="must be on or after 'from'")]
+            )
+        if (to_date - from_date).days >= MAX_REPORT_DAYS:
+            raise InvalidRequest(
+                [
+                    FieldProblem(
+                        loc=["query", "to"],
+                        type="value_error",
+                        msg=f"a report covers at most {MAX_REPORT_DAYS} days; ask for a shorter range",
+                    )
+                ]
+            )
+        sessions = self.store.sessions(tenant_id, from_date, to_date)
+        transfers = [s.ended_at for s in sessions if s.resolution == "transferred"]
+        waits = self.store.waits(tenant_id, min(transfers), max(transfers)) if transfers else []
+        return build_report(tenant_id, from_date, to_date, sessions, waits, channel=channel)
+
+    # --- editing --------------------------------------------------------------------------------------
+
+    def _stored(self, tenant_id: str) -> tuple[TenantConfig, int]:
+        stored = self.directory.versioned_tenant(tenant_id)
+        if stored is None:
+            raise NotFound("this tenant has no configuration yet; the operator loads it with make seed")
+        return stored
+
+    def _edit(
+        self,
+        tenant_id: str,
+        version: int,
+        edit: Callable[[dict[str, Any]], None],
+        where: Callable[[Location], Location],
+    ) -> VersionedConfig:
+        current, stored_version = self._stored(tenant_id)
+        if version != stored_version:
+            raise StaleVersion(_stale(version, stored_version))
+        raw = current.model_dump(mode="json")
+        edit(raw)
+        edited = self._validated(raw, current, where)
+        try:
+            new_version = self.directory.replace_tenant(edited, stored_version)
+        except StaleConfig as exc:
+            raise StaleVersion(_stale(version, None)) from exc
+        return VersionedConfig(version=new_version, config=edited)
+
+    def _validated(
+        self, raw: dict[str, Any], current: TenantConfig, where: Callable[[Location], Location]
+    ) -> TenantConfig:
+        try:
+            edited = TenantConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidRequest(field_problems(exc.errors(), where)) from exc
+        problems: list[FieldProblem] = []
+        if edited.tenant_id != current.tenant_id:
+            problems.append(
+                FieldProblem(
+                    loc=list(where(("tenant_id",))),
+                    type="value_error",
+                    msg=f"must be your own tenant, {current.tenant_id!r}",
+                )
+            )
+        if _account_keys(edited) != _account_keys(current):
+            problems.append(
+                FieldProblem(
+                    loc=list(where(("accounts",))),
+                    type="value_error",
+                    msg="the channel accounts route Meta's webhooks to a tenant and are changed by the "
+                    "operator (make seed), not through this API; send them as they are",
+                )
+            )
+        with_account = {account.channel for account in edited.accounts}
+        for index, rule in enumerate(edited.rules):
+            if rule.channel not in with_account:
+                problems.append(
+                    FieldProblem(
+                        loc=list(where(("rules", index))),
+                        type="value_error",
+                        msg=f"{rule.channel} channel: the tenant has no {rule.channel} account, so this "
+                        "rule can never apply",
+                    )
+                )
+        if problems:
+            raise InvalidRequest(problems)
+        return edited
+
+
+def _account_keys(config: TenantConfig) -> set[tuple[str, str]]:
+    return {(account.channel, account.account_id) for account in config.accounts}
+
+
+def _stale(sent: int, stored: int | None) -> str:
+    now = f" (it is at version {stored} now)" if stored is not None else ""
+    return (
+        f"the configuration changed since version {sent} was read{now}: read it again, redo the edit "
+        "on it, and send it with that version"
+    )

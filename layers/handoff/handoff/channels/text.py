@@ -1,0 +1,72 @@
+"""Texts measured as each channel counts them, and long texts split into parts the channel accepts.
+
+WhatsApp and Messenger count characters (counted here in UTF-16 code units, never fewer than the
+characters, so a limit kept here holds however Meta counts); Instagram counts UTF-8 bytes. A
+text over the limit is split at a paragraph, line or word break, never cut silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+Measure = Callable[[str], int]
+
+
+def utf16_length(text: str) -> int:
+    """Length in UTF-16 code units (an emoji outside the BMP counts 2)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def utf8_length(text: str) -> int:
+    """Length in UTF-8 bytes (Instagram's measure: an accented letter counts 2, an emoji 4)."""
+    return len(text.encode("utf-8"))
+
+
+def split_text(text: str, limit: int, measure: Measure = utf16_length) -> list[str]:
+    """`text` in parts of at most `limit` (by `measure`), cut at a paragraph, line or word break.
+
+    A break in the second half of the part is preferred to one in the first; a single word
+    longer than the limit (a URL) is cut where the limit falls. Raises ValueError on empty text.
+    """
+    rest = text.strip()
+    if not rest:
+        raise ValueError("cannot send an empty text")
+    parts: list[str] = []
+    while measure(rest) > limit:
+        cut = _longest_prefix(rest, limit, measure)
+        if cut == 0:
+            raise ValueError(f"a single character of the text is over the limit of {limit}")
+        at = _break_at(rest[:cut]) if not rest[cut].isspace() else cut
+        if at <= 0:
+            at = cut
+        parts.append(rest[:at].rstrip())
+        rest = rest[at:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _longest_prefix(text: str, limit: int, measure: Measure) -> int:
+    """The largest n with measure(text[:n]) <= limit (a prefix never measures more than the text)."""
+    low, high = 0, min(len(text), limit)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if measure(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _break_at(head: str) -> int:
+    """Where to cut `head`: the last paragraph break, else line break, in its second half; else the
+    last whitespace; 0 when there is none."""
+    half = len(head) // 2
+    for separator in ("\n\n", "\n"):
+        at = head.rfind(separator)
+        if at >= half:
+            return at
+    for at in range(len(head) - 1, 0, -1):
+        if head[at].isspace():
+            return at
+    return 0

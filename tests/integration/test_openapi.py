@@ -1,0 +1,101 @@
+"""The Live and admin APIs' OpenAPI descriptions: committed, current, and kept by the running local server.
+
+The schemathesis run starts `python -m handoff_local.server` (what `make local` runs) and checks,
+with a few generated requests per operation, that no answer is a 5XX and none contradicts the
+description (status code, content type, body schema).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handoff_local import openapi, tokens
+from handoff_local.runtime import ROOT
+
+EXAMPLES_PER_OPERATION = 8
+TIME_LIMIT_SECONDS = 240
+
+
+@pytest.mark.parametrize("api", sorted(openapi.APIS))
+def test_the_committed_description_is_generated_from_the_code(api: str) -> None:
+    assert openapi.path(api).read_text(encoding="utf-8") == openapi.description(api), (
+        f"{openapi.path(api)} is stale: run python -m handoff_local.openapi"
+    )
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    log_path = tmp_path_factory.mktemp("schemathesis") / "server.log"
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "handoff"), str(ROOT / "local")]),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "handoff_local.server"], cwd=ROOT, env=environment, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_local/health", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the local server did not start:\n{log_path.read_text(errors='replace')}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.mark.parametrize("api", sorted(openapi.APIS))
+def test_schemathesis_finds_no_5xx_and_nothing_that_contradicts_the_description(
+    api: str, local_server: str, tmp_path: Path
+) -> None:
+    schemathesis = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
+    assert schemathesis, "schemathesis is in requirements-dev.txt: make test installs it"
+    token = tokens.issue("acme", "schemathesis", groups=tokens.ADMIN_GROUPS)
+    command = [
+        schemathesis,
+        "run",
+        str(openapi.path(api)),
+        "--url",
+        local_server,
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--checks",
+        "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--generation-deterministic",
+        "--request-timeout",
+        "20",
+        "--no-color",
+    ]
+
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=TIME_LIMIT_SECONDS, check=False
+    )
+
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
