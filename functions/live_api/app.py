@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from handoff.agents import Agent, NotAuthorized, agent_from_claims
+from handoff.agents import Agent, NotAuthorized, live_agent_from_claims
 from handoff.api import ERRORS, field_problems, invalid, multipart_refusal, refused
 from handoff.engine.errors import FlowError
 from handoff.live import ConversationDetail, ConversationSummary, NotFound
@@ -36,7 +36,7 @@ class ReplyBody(BaseModel):
 
 
 def _agent() -> Agent:
-    return agent_from_claims(app.current_event.request_context.authorizer.jwt_claim)
+    return live_agent_from_claims(app.current_event.request_context.authorizer.jwt_claim)
 
 
 @app.put("/live/presence", responses=ERRORS)

@@ -86,6 +86,8 @@ class LocalRun:
         self._mock: Any = None
         self._saved_environment: dict[str, str | None] = {}
         self._functions: dict[str, ModuleType] = {}
+        self.published: list[Any] = []  # conversation events put on the bus (BusEvent)
+        self._publish_to_bus: Callable[[Any], None] | None = None
         self._routes: list[Route] = []
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -132,6 +134,14 @@ class LocalRun:
         logger.setLevel(self.log_level)  # the shared Logger may predate this run's environment
         wiring.reset()
         wiring.announce_agent_available = self._agent_available  # EventBridge's rule, played here
+        self.published.clear()
+        self._publish_to_bus = wiring.publish_event
+
+        def publish(event: Any) -> None:  # onto moto's bus for real, and kept for tests to read
+            self._publish_to_bus(event)
+            self.published.append(event)
+
+        wiring.publish_event = publish
         directory = wiring.directory()
         for tenant in tenants:
             directory.save_tenant(tenant)
@@ -146,6 +156,10 @@ class LocalRun:
 
     def stop(self) -> None:
         from handoff import clock, wiring
+
+        if self._publish_to_bus is not None:
+            wiring.publish_event = self._publish_to_bus
+            self._publish_to_bus = None
 
         if self.graph is not None:
             self.graph.stop()

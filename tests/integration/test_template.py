@@ -334,13 +334,18 @@ def test_the_three_webhooks_have_the_same_least_privilege(template: dict[str, An
     assert all("${" + f + "}" in body for f in WEBHOOK_FUNCTIONS.values())
 
 
-def test_wake_only_reads_data_and_reads_no_secrets(template: dict[str, Any]) -> None:
-    granted = actions(template, "WakeFunction")
-
-    assert not granted & DYNAMODB_WRITES
-    assert not any(a.startswith(("ssm:", "kms:")) for a in granted)
+def test_wake_writes_only_the_outbox_and_reads_only_access_tokens(template: dict[str, Any]) -> None:
+    # the wake pass only reads; its outbox sweep leases, sends and removes outbox items
+    writing = [s for s in statements(template, "WakeFunction") if set(as_list(s["Action"])) & DYNAMODB_WRITES]
+    assert [set(as_list(s["Action"])) for s in writing] == [{"dynamodb:UpdateItem", "dynamodb:DeleteItem"}]
+    assert writing[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["OUTBOX#*"]}}
+    ssm = [s for s in statements(template, "WakeFunction") if "ssm:GetParameter" in as_list(s["Action"])]
+    assert ssm and all("access-tokens/*" in resources_text(s) for s in ssm)
     assert not policy_templates(template, "WakeFunction") & DYNAMODB_WRITE_TEMPLATES
-    assert policy_templates(template, "WakeFunction") == {"SQSSendMessagePolicy"}
+    assert policy_templates(template, "WakeFunction") == {
+        "SQSSendMessagePolicy",
+        "EventBridgePutEventsPolicy",
+    }
 
 
 def test_only_the_conversation_function_touches_the_idempotency_table(template: dict[str, Any]) -> None:

@@ -363,3 +363,83 @@ def test_everyone_mode_tells_every_waiting_user_at_once(run):
     run.advance_to(9, BOGOTA, weekday=True)
     Agent(run, "carla").online()
     assert all(u.texts()[-1] == TEXTS.agent_available for u in users)
+
+
+def test_live_is_for_the_agents_group(run):
+    from handoff_local import tokens
+
+    outsider = tokens.issue("acme", "someone", groups=())
+    response = run.http("GET", "/live/conversations", headers={"Authorization": f"Bearer {outsider}"})
+    assert response.status == 403
+    assert "agents group" in response.json()["message"]
+
+
+def test_presence_lapses_without_a_heartbeat(run):
+    at_night(run)
+    user = waiting_user(run, "573001110050")
+    run.advance_to(9, BOGOTA, weekday=True)
+    carla = Agent(run, "carla")
+    carla.online()
+    run.advance(3 * 60)  # the console stopped sending presence: Carla closed her laptop
+    later = waiting_user(run, "573001110051")
+    run.tick()
+    assert later.texts()[-1] != TEXTS.agent_available
+    carla.online()  # the heartbeat comes back
+    assert later.texts()[-1] == TEXTS.agent_available
+    assert user.texts().count(TEXTS.agent_available) == 1
+
+
+# --- events out ------------------------------------------------------------------------------------
+
+
+def test_taking_closing_and_expiring_are_published_on_the_bus(run):
+    at_night(run)
+    waiting_user(run, "573001110060")
+    run.advance_to(9, BOGOTA, weekday=True)
+    carla = Agent(run, "carla")
+    [conversation] = carla.conversations()
+    carla.take(conversation["id"])
+    carla.close(conversation["id"])
+    at_night(run)
+    waiting_user(run, "573001110061")
+    run.advance(24 * 3600)
+    run.tick()
+
+    assert [e.detail_type for e in run.published] == [
+        "ConversationTaken",
+        "ConversationClosed",
+        "WaitExpired",
+    ]
+    taken = run.published[0].detail
+    assert taken["conversation_id"] == conversation["id"] and taken["agent_id"] == "carla"
+    assert taken["tenant_id"] == "acme" and taken["channel"] == "whatsapp" and taken["on_hold"]
+    assert taken["waited_seconds"] > 10 * 3600
+    assert run.published[2].detail["agent_id"] is None
+    assert conversation_store().all_pending() == []  # nothing left owed
+
+
+def test_an_event_the_bus_refuses_stays_owed_and_is_published_later(run, monkeypatch):
+    from handoff import wiring
+    from handoff.bus import EventBusUnavailable
+
+    at_night(run)
+    waiting_user(run, "573001110062")
+    carla = Agent(run, "carla")
+    [conversation] = carla.conversations()
+    publish = wiring.publish_event
+    failures = iter([EventBusUnavailable("ThrottlingException")])  # refused once, then fine
+
+    def flaky(event):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        publish(event)
+
+    monkeypatch.setattr(wiring, "publish_event", flaky)
+    assert carla.take(conversation["id"]).status == 200  # the take is committed either way
+    assert [e.detail_type for e in run.published] == []
+    assert len(conversation_store().all_pending()) == 1
+    run.advance(180)
+    run.tick()
+    assert [e.detail_type for e in run.published] == ["ConversationTaken"]
+    assert conversation_store().all_pending() == []

@@ -14,6 +14,7 @@ from handoff.engine.model import (
     NO_PAYLOAD,
     YES_PAYLOAD,
     Conversation,
+    ConversationEvent,
     Effect,
     Metric,
     SendChoice,
@@ -404,3 +405,16 @@ def messenger_driver_waiting() -> Driver:
     driver.user("yes")
     assert driver.conversation.state == "queued"
     return driver
+
+
+def test_take_close_and_expiry_announce_themselves():
+    driver = waiting_driver()
+    driver.wait(minutes=10)
+    [taken] = of(ConversationEvent, driver.take("ana"))
+    assert (taken.name, taken.agent_id, taken.on_hold) == ("ConversationTaken", "ana", True)
+    [closed] = of(ConversationEvent, driver.close("ana"))
+    assert closed.name == "ConversationClosed"
+    expiring = waiting_driver()
+    expiring.wait(hours=24)
+    [expired] = of(ConversationEvent, expiring.expiry_check())
+    assert expired.name == "WaitExpired" and expired.agent_id is None

@@ -10,6 +10,7 @@ from handoff.engine.model import Frozen
 TENANT_CLAIM = "custom:tenant_id"
 GROUPS_CLAIM = "cognito:groups"
 ADMINS_GROUP = "admins"
+AGENTS_GROUP = "agents"
 
 
 class NotAuthorized(Exception):
@@ -22,6 +23,7 @@ class Agent(Frozen):
 
 
 def agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
+    """Whoever the token names: tenant and user, whatever their groups."""
     claims = claims or {}
     tenant_id = claims.get(TENANT_CLAIM)
     agent_id = claims.get("sub")
@@ -48,4 +50,12 @@ def admin_from_claims(claims: Mapping[str, Any] | None) -> Agent:
     caller = agent_from_claims(claims)
     if ADMINS_GROUP not in groups_from_claims(claims):
         raise NotAuthorized("only the tenant's administrators (the admins group) may do this")
+    return caller
+
+
+def live_agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
+    """An agent working in Live: the agents group (administrators may work there too)."""
+    caller = agent_from_claims(claims)
+    if not groups_from_claims(claims) & {AGENTS_GROUP, ADMINS_GROUP}:
+        raise NotAuthorized("only the tenant's agents (the agents group) may work in Live")
     return caller

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from handoff import clock
 from handoff.assistant.intents import IntentBot
+from handoff.bus import EventBusUnavailable
 from handoff.channels import adapter_for
+from handoff.channels.base import GraphRequest
 from handoff.channels.graph import GraphClient, GraphError
 from handoff.config.models import LANGUAGES, TenantConfig
 from handoff.config.texts import texts_for
 from handoff.engine.flow import StepContext, step
-from handoff.engine.model import Conversation, Event, Metric, Outbound, UserMessage
+from handoff.engine.model import (
+    Conversation,
+    ConversationEvent,
+    Effect,
+    Event,
+    Metric,
+    Outbound,
+    UserMessage,
+)
 from handoff.observability import logger, metrics, pseudonym
-from handoff.store.conversations import ConversationStore, OutboxMessage, StaleConversation
+from handoff.store import keys
+from handoff.store.conversations import BusEvent, ConversationStore, OutboxMessage, StaleConversation
 from handoff.store.directory import Directory
 
 COMMIT_ATTEMPTS = 5
@@ -33,7 +45,12 @@ class UnknownTenant(Exception):
 
 
 class DeliveryDeferred(Exception):
-    """Meta asked us to retry later (throttling, a 5xx): the rest of the outbox waits, in order."""
+    """Meta or the event bus asked us to retry later: the rest of the outbox waits, in order.
+
+    Raised after the commit: `conversation` is the state as stored, when known.
+    """
+
+    conversation: Conversation | None = None
 
 
 class Conversations:
@@ -44,12 +61,14 @@ class Conversations:
         graph: GraphClient,
         access_token: Callable[[str], str],
         now: Callable[[], datetime] = clock.now,
+        publish: Callable[[BusEvent], None] = lambda event: None,
     ) -> None:
         self.store = store
         self.directory = directory
         self.graph = graph
         self.access_token = access_token
         self.now = now
+        self.publish = publish
 
     def apply(self, event: Event) -> Conversation | None:
         """Apply one event and deliver what it owes; None when it concerns no known conversation.
@@ -75,15 +94,9 @@ class Conversations:
                 self.deliver(self.store.pending(ref.key))
                 return conversation
             changed, effects = step(conversation, event, self._context(tenant, ref.tenant_id, now))
-            adapter = adapter_for(ref.channel)
-            requests = [
-                request
-                for effect in effects
-                if isinstance(effect, Outbound)
-                for request in adapter.render(effect, changed)
-            ]
+            owed = self._owed(changed, effects)
             try:
-                stored, outbox = self.store.commit(changed, effects, requests, now=now)
+                stored, outbox = self.store.commit(changed, effects, owed, now=now)
             except StaleConversation:
                 logger.info("conversation changed meanwhile; stepping again")
                 continue
@@ -94,9 +107,25 @@ class Conversations:
                 "event applied",
                 extra={"event": event.type, "state": stored.state, "sends": len(outbox)},
             )
-            self.deliver(outbox)
+            try:
+                self.deliver(outbox)
+            except DeliveryDeferred as deferred:
+                deferred.conversation = stored  # committed: what is owed waits in the outbox
+                raise
             return stored
         raise StaleConversation(ref.key)
+
+    @staticmethod
+    def _owed(conversation: Conversation, effects: list[Effect]) -> list[GraphRequest | BusEvent]:
+        """What the step owes, in order: the Graph API requests of its messages, and its bus events."""
+        adapter = adapter_for(conversation.ref.channel)
+        owed: list[GraphRequest | BusEvent] = []
+        for effect in effects:
+            if isinstance(effect, Outbound):
+                owed += adapter.render(effect, conversation)
+            elif isinstance(effect, ConversationEvent):
+                owed.append(BusEvent(detail_type=effect.name, detail=event_detail(conversation, effect)))
+        return owed
 
     def _context(self, tenant: TenantConfig, tenant_id: str, now: datetime) -> StepContext:
         fallback = {language: texts_for(tenant, None, language).fallback for language in LANGUAGES}
@@ -113,7 +142,15 @@ class Conversations:
         sent = 0
         for message in messages:
             try:
-                self.graph.post(message.request, self.access_token(message.account_id))
+                if message.event is not None:
+                    self.publish(message.event)
+                elif message.request is not None:
+                    self.graph.post(message.request, self.access_token(message.account_id))
+            except EventBusUnavailable as error:
+                logger.warning(
+                    "event bus refused an event; it stays in the outbox", extra={"error": str(error)}
+                )
+                raise DeliveryDeferred(str(error)) from error
             except GraphError as error:
                 if error.retryable:
                     logger.warning(
@@ -153,3 +190,19 @@ def _log(conversation_key: str) -> dict[str, str]:
 
 def _error(error: GraphError) -> dict[str, object]:
     return {"graph_code": error.code, "graph_subcode": error.subcode, "http_status": error.http_status}
+
+
+def event_detail(conversation: Conversation, event: ConversationEvent) -> dict[str, Any]:
+    """The detail of a bus event: ids and times, no message text, no name (docs/events.md)."""
+    ref = conversation.ref
+    waited = (event.at - event.queued_at).total_seconds() if event.queued_at else None
+    return {
+        "tenant_id": ref.tenant_id,
+        "channel": ref.channel,
+        "conversation_id": keys.conversation_id(ref.key),
+        "at": event.at.isoformat(),
+        "agent_id": event.agent_id,
+        "queued_at": event.queued_at.isoformat() if event.queued_at else None,
+        "on_hold": event.on_hold,
+        "waited_seconds": int(waited) if waited is not None else None,
+    }

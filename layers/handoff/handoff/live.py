@@ -12,7 +12,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from handoff.conversations import Conversations
+from handoff.conversations import Conversations, DeliveryDeferred
 from handoff.engine.flow import HUMAN_AGENT_WINDOW, INACTIVITY_LIMIT, MESSAGING_WINDOW
 from handoff.engine.model import (
     AgentCloses,
@@ -96,7 +96,13 @@ class Live:
         return self._apply(AgentCloses(ref=ref, event_id=_action_id(), agent_id=agent_id))
 
     def _apply(self, event: Event) -> ConversationSummary:
-        stored = self.conversations.apply(event)
+        try:
+            stored = self.conversations.apply(event)
+        except DeliveryDeferred as deferred:
+            # the action is committed; what it owes waits in the outbox for the sweep
+            if deferred.conversation is None:
+                raise
+            stored = deferred.conversation
         if stored is None:
             raise NotFound("conversation not found")
         return summarize(stored, self.now())

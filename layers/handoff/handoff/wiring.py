@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from functools import cache
 
-from handoff import aws, clock
+from handoff import aws, bus, clock
 from handoff.admin import Administration
 from handoff.channels.graph import GraphClient
 from handoff.conversations import Conversations
 from handoff.live import Live
 from handoff.secrets import forget, secret
 from handoff.settings import settings
-from handoff.store.conversations import ConversationStore
+from handoff.store.conversations import BusEvent, ConversationStore
 from handoff.store.directory import Directory
 from handoff.wake import WakePass
 from handoff.webhooks import Webhooks
 
-AGENT_AVAILABLE_SOURCE = "async-handoff.live"
 AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
 
 
@@ -42,7 +40,13 @@ def conversations() -> Conversations:
         GraphClient(config.graph_api_url),
         access_token=lambda account_id: secret(config.access_token_parameter(account_id)),
         now=clock.now,
+        publish=lambda event: publish_event(event),  # looked up at each call: the local run records them
     )
+
+
+def publish_event(event: BusEvent) -> None:
+    """A conversation's event for other systems (docs/events.md)."""
+    bus.publish(settings().event_bus_name, bus.CONVERSATIONS_SOURCE, event.detail_type, event.detail)
 
 
 @cache
@@ -63,15 +67,8 @@ def wake_pass() -> WakePass:
 
 def announce_agent_available(tenant_id: str) -> None:
     """Publish the event the wake function's EventBridge rule listens for."""
-    aws.client("events").put_events(
-        Entries=[
-            {
-                "Source": AGENT_AVAILABLE_SOURCE,
-                "DetailType": AGENT_AVAILABLE_DETAIL_TYPE,
-                "Detail": json.dumps({"tenant_id": tenant_id}),
-                "EventBusName": settings().event_bus_name,
-            }
-        ]
+    bus.publish(
+        settings().event_bus_name, bus.LIVE_SOURCE, AGENT_AVAILABLE_DETAIL_TYPE, {"tenant_id": tenant_id}
     )
 
 

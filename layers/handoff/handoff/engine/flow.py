@@ -34,6 +34,7 @@ from handoff.engine.model import (
     BotSession,
     BusinessMetric,
     Conversation,
+    ConversationEvent,
     Effect,
     Event,
     ExpiryCheck,
@@ -359,6 +360,9 @@ def _expire(run: _Step) -> None:
     )
     run.metric("WaitExpired")
     run.effects.append(
+        ConversationEvent(name="WaitExpired", at=ended_at, queued_at=conv.queued_at, on_hold=conv.on_hold)
+    )
+    run.effects.append(
         TranscriptEntry(at=ended_at, author="system", kind="text", text="The wait expired after 24 hours.")
     )
     run.update(**_left_queue())
@@ -402,6 +406,15 @@ def _agent_takes(run: _Step, event: AgentTakes) -> None:
         )
     )
     run.metric("TimeToAgent", (run.now - conv.queued_at).total_seconds(), "Seconds")
+    run.effects.append(
+        ConversationEvent(
+            name="ConversationTaken",
+            at=run.now,
+            agent_id=event.agent_id,
+            queued_at=conv.queued_at,
+            on_hold=conv.on_hold,
+        )
+    )
     run.update(state="with_agent", agent_id=event.agent_id, taken_at=run.now, session=None)
     run.note("An agent took the conversation.")
 
@@ -447,6 +460,15 @@ def _agent_closes(run: _Step, event: AgentCloses) -> None:
         )
     else:
         _require_own(conv, event.agent_id)
+    run.effects.append(
+        ConversationEvent(
+            name="ConversationClosed",
+            at=run.now,
+            agent_id=event.agent_id,
+            queued_at=conv.queued_at,
+            on_hold=conv.on_hold,
+        )
+    )
     run.update(**_left_queue())
     run.note("The agent closed the conversation.")
 

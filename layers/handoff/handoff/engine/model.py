@@ -226,6 +226,17 @@ class WaitEnded(Frozen):
     woken: bool = False  # the user, waiting after hours, was told an agent is available
 
 
+class ConversationEvent(Frozen):
+    """Something other systems may want to hear of, published on the event bus (docs/events.md)."""
+
+    effect: Literal["conversation_event"] = "conversation_event"
+    name: Literal["ConversationTaken", "ConversationClosed", "WaitExpired"]
+    at: datetime
+    agent_id: str | None = None
+    queued_at: datetime | None = None
+    on_hold: bool = False
+
+
 BusinessMetric = Literal[
     "HandoffOffered", "HandoffAccepted", "HandoffDeclined", "HandoffTransferred",
     "UserWoken", "WaitExpired", "TimeToAgent",
@@ -242,4 +253,4 @@ class Metric(Frozen):
     unit: MetricUnit = "Count"
 
 
-Effect = Outbound | TranscriptEntry | SessionClosed | WaitEnded | Metric
+Effect = Outbound | TranscriptEntry | SessionClosed | WaitEnded | ConversationEvent | Metric

@@ -42,15 +42,23 @@ class StaleConversation(Exception):
     """Someone else committed this conversation since it was read: read again and redo the step."""
 
 
+class BusEvent(Frozen):
+    """An event for other systems, owed like a message: on the bus after the commit, never lost."""
+
+    detail_type: str
+    detail: dict[str, Any]
+
+
 class OutboxMessage(Frozen):
-    """A Graph API request the conversation owes its user, waiting in the outbox to be sent."""
+    """What the conversation owes, waiting in the outbox: a Graph API request, or a bus event."""
 
     pk: str
     sk: str
     conversation_key: str
     channel: str
     account_id: str
-    request: GraphRequest
+    request: GraphRequest | None = None
+    event: BusEvent | None = None
     created_at: datetime
 
 
@@ -85,7 +93,7 @@ class ConversationStore:
         self,
         conversation: Conversation,
         effects: Iterable[Effect],
-        outbox: Iterable[GraphRequest] = (),
+        outbox: Iterable[GraphRequest | BusEvent] = (),
         *,
         now: datetime,
     ) -> tuple[Conversation, list[OutboxMessage]]:
@@ -119,10 +127,11 @@ class ConversationStore:
                 conversation_key=key,
                 channel=conversation.ref.channel,
                 account_id=conversation.ref.account_id,
-                request=request,
+                request=owed if isinstance(owed, GraphRequest) else None,
+                event=owed if isinstance(owed, BusEvent) else None,
                 created_at=now,
             )
-            for n, request in enumerate(outbox)
+            for n, owed in enumerate(outbox)
         ]
         writes += [{"Put": {"TableName": self.table_name, "Item": _outbox_item(m)}} for m in messages]
         if len(writes) > 100:  # DynamoDB's limit; one step owes a handful of writes

@@ -11,7 +11,7 @@ from handoff.config.models import TenantConfig
 from handoff.engine.model import Frozen
 from handoff.store import keys
 
-PRESENCE_TIMEOUT = timedelta(minutes=15)
+PRESENCE_TIMEOUT = timedelta(minutes=2)
 """An agent whose console has not reported presence for this long is taken as offline."""
 
 CONFIG_CACHE_SECONDS = 60.0
