@@ -4,6 +4,7 @@ Every route of template.yaml goes through `LocalRun.http` (routing and the JWT a
 HTTP API does them); a thread drains the FIFO queue continuously and another runs the minute
 schedule every 60 s of real time. Routes under `/_local/` exist only here, for scripts and tests:
 drain the queue, run the schedule now, move the clock, check health, issue an agent's token.
+`/console/` serves the agents' console (the static files in `console/`) from the same origin.
 
 Environment: PORT (3000), HANDOFF_CONFIG (examples/config.yaml), GRAPH_API_URL (unset: the
 built-in fake Graph API, which prints what would reach each user), LOG_LEVEL (WARNING, the
@@ -44,6 +45,14 @@ IDLE_DRAIN_INTERVAL_SECONDS = 1.0  # after IDLE_AFTER_SECONDS without events or 
 IDLE_AFTER_SECONDS = 10.0
 SCHEDULE_INTERVAL_SECONDS = 60.0
 LOCAL_PREFIX = "/_local/"
+CONSOLE_PREFIX = "/console/"
+CONSOLE_DIR = ROOT / "console"
+CONSOLE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+}
 MAX_ADVANCE_SECONDS = 10 * 366 * 86400  # far enough for any story, and clear of datetime's limits
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -208,6 +217,16 @@ class LocalRoutes:
         return 200, {"token": tokens.issue(str(values["tenant_id"]), str(values["agent_id"]))}
 
 
+def console_file(path: str) -> tuple[bytes, str]:
+    """The console's file for `/console/<name>`: only files directly in `console/`, of known types."""
+    name = path.removeprefix(CONSOLE_PREFIX) or "index.html"
+    candidate = CONSOLE_DIR / name
+    content_type = CONSOLE_TYPES.get(candidate.suffix)
+    if "/" in name or name.startswith(".") or content_type is None or not candidate.is_file():
+        raise HttpError(404, f"no console file {path}")
+    return candidate.read_bytes(), content_type
+
+
 def _now() -> datetime:
     from handoff import clock
 
@@ -311,6 +330,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         if path.startswith(LOCAL_PREFIX) or path == LOCAL_PREFIX.rstrip("/"):
             status, payload = self.server.local_routes.handle(self.command, path, body)
             return self._send_json(status, payload)
+        if path == CONSOLE_PREFIX.rstrip("/"):
+            return self._send(301, b"", {"Location": CONSOLE_PREFIX})
+        if path.startswith(CONSOLE_PREFIX):
+            if self.command not in ("GET", "HEAD"):
+                raise HttpError(405, "the console's files answer GET", {"Allow": "GET, HEAD"})
+            content, content_type = console_file(path)
+            return self._send(200, content, {"Content-Type": content_type, "Cache-Control": "no-cache"})
         try:
             body.decode("utf-8")  # what is passed on is `body` itself, unchanged
         except UnicodeDecodeError as exc:
@@ -434,6 +460,7 @@ def banner(server: LocalServer, run: LocalRun, settings: Settings, tenants: list
             f"  webhooks   {url}/webhooks/whatsapp, /webhooks/messenger, /webhooks/instagram",
             f"             (app secret {run.stack.app_secret!r}, verify token {run.stack.verify_token!r})",
             f"  Live API   {url}/live/conversations, /live/presence ...  (Authorization: Bearer <token>)",
+            f"  console    {url}/console/ (the agents' console; sign in with any tenant and agent)",
             f"  token      make token TENANT=acme AGENT=agent-1, or POST /_local/token {token_body}",
             f"  outbound   {outbound}",
             "  local      POST /_local/drain, POST /_local/tick, GET /_local/clock,",

@@ -475,3 +475,22 @@ def test_messenger_and_instagram_deliveries_are_answered_too(server, graph, chan
 
     answers = [shown_text(b) for b in meta_platform_sent_to(graph.requests, user_id)]
     assert any("9:00" in text for text in answers), answers
+
+
+def test_the_console_is_served_from_the_same_origin(server):
+    moved = server.request("GET", "/console")
+    page = server.request("GET", "/console/")
+    script = server.request("GET", "/console/console.js")
+
+    assert (moved.status, moved.headers["location"]) == (301, "/console/")
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="console.js"' in page.text
+    assert script.status == 200 and script.headers["content-type"].startswith("text/javascript")
+    for outside in (
+        "/console/../README.md",
+        "/console/%2e%2e/Makefile",
+        "/console/missing.js",
+        "/console/x/y.css",
+    ):
+        assert server.request("GET", outside).status == 404, outside
+    assert server.request("POST", "/console/index.html").status == 405

@@ -1,0 +1,531 @@
+// The agents' console: sign in, presence, the Live list, a transcript, take / reply / close.
+// Plain browser JavaScript, no build step. It talks to the Live API only (docs/live-api.md);
+// locally it gets its token from the local run, on AWS from Cognito's Hosted UI (code + PKCE).
+"use strict";
+
+const POLL_MS = 2500; // the list; polling is all the Live API offers
+const HEARTBEAT_MS = 30000; // presence lapses after 15 minutes without a report
+const WINDOW_WARNING_MS = 2 * 3600 * 1000; // warn when the channel's window closes within 2 h
+const TOKEN_KEY = "handoff.console.token";
+const PKCE_KEY = "handoff.console.pkce";
+const AUTHORS = { user: "User", bot: "Bot", agent: "Agent", system: "System" };
+const CHANNELS = { whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram" };
+
+const state = {
+  config: {}, // config.json: apiUrl, cognitoDomain, clientId, redirectUri (all optional locally)
+  local: false,
+  token: null,
+  claims: {},
+  online: false,
+  conversations: [],
+  selected: null,
+  lastMessages: new Map(), // id -> {stamp, text}: the user's last message, read from the transcript
+  pollTimer: null,
+  heartbeatTimer: null,
+};
+
+const $ = (id) => document.getElementById(id);
+
+// --- the API ----------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function apiUrl(path) {
+  return (state.config.apiUrl || "").replace(/\/+$/, "") + path;
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(apiUrl(path), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new ApiError(0, `The Live API cannot be reached (${error.message}).`);
+  }
+  const text = await response.text();
+  let payload = null;
+  try {
+    payload = text ? JSON.parse(text) : null;
+  } catch {
+    payload = null;
+  }
+  if (response.status === 401) {
+    signOut("Your session has ended; sign in again.");
+    throw new ApiError(401, "Your session has ended; sign in again.");
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, describeRefusal(response.status, payload, text));
+  }
+  return payload;
+}
+
+function describeRefusal(status, payload, text) {
+  if (payload && typeof payload.message === "string") {
+    if (status === 422 && Array.isArray(payload.detail)) {
+      const fields = payload.detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`);
+      return `${payload.message} (${fields.join("; ")})`;
+    }
+    return payload.message; // 409s are shown as the API words them
+  }
+  return `The Live API answered ${status}${text ? `: ${text.slice(0, 200)}` : ""}.`;
+}
+
+// --- messages to the agent --------------------------------------------------------------------
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function attempt(action) {
+  try {
+    showError("");
+    return await action();
+  } catch (error) {
+    showError(error.message);
+    return undefined;
+  }
+}
+
+// --- signing in -------------------------------------------------------------------------------
+
+async function loadConfig() {
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    if (response.ok) state.config = await response.json();
+  } catch {
+    state.config = {};
+  }
+}
+
+async function isLocalRun() {
+  try {
+    const response = await fetch(apiUrl("/_local/health"), { cache: "no-store" });
+    if (!response.ok) return false;
+    const body = await response.json();
+    return body && body.status === "ok";
+  } catch {
+    return false;
+  }
+}
+
+function decodeClaims(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(decodeURIComponent(escape(atob(part))));
+  } catch {
+    return {};
+  }
+}
+
+function useToken(token) {
+  const claims = decodeClaims(token);
+  if (claims.exp && claims.exp * 1000 < Date.now()) return false;
+  state.token = token;
+  state.claims = claims;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  return true;
+}
+
+async function signInLocally(event) {
+  event.preventDefault();
+  const tenant = $("tenant").value.trim();
+  const agent = $("agent").value.trim();
+  await attempt(async () => {
+    const response = await fetch(apiUrl("/_local/token"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ tenant_id: tenant, agent_id: agent }),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.message || `The local run answered ${response.status}.`);
+    useToken(body.token);
+    startConsole();
+  });
+}
+
+function base64Url(bytes) {
+  let binary = "";
+  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function randomString() {
+  return base64Url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+function redirectUri() {
+  return state.config.redirectUri || window.location.origin + window.location.pathname;
+}
+
+async function signInHosted() {
+  const verifier = randomString();
+  const stateValue = randomString();
+  const challenge = base64Url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state: stateValue }));
+  const query = new URLSearchParams({
+    response_type: "code",
+    client_id: state.config.clientId,
+    redirect_uri: redirectUri(),
+    scope: "openid email",
+    state: stateValue,
+    code_challenge_method: "S256",
+    code_challenge: challenge,
+  });
+  window.location.assign(`${state.config.cognitoDomain.replace(/\/+$/, "")}/oauth2/authorize?${query}`);
+}
+
+async function finishHostedSignIn(params) {
+  const saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "{}");
+  sessionStorage.removeItem(PKCE_KEY);
+  window.history.replaceState(null, "", window.location.pathname); // the code is single use
+  if (!saved.verifier || saved.state !== params.get("state")) {
+    throw new Error("The sign-in answer does not match the request made from this tab; sign in again.");
+  }
+  const response = await fetch(`${state.config.cognitoDomain.replace(/\/+$/, "")}/oauth2/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      client_id: state.config.clientId,
+      code: params.get("code"),
+      redirect_uri: redirectUri(),
+      code_verifier: saved.verifier,
+    }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !body.id_token) {
+    throw new Error(`Sign-in failed: ${body.error_description || body.error || response.status}.`);
+  }
+  useToken(body.id_token); // the HTTP API's JWT authorizer takes the ID token (it carries the tenant)
+}
+
+function showSignIn() {
+  $("console").hidden = true;
+  $("sign-in").hidden = false;
+  const hosted = Boolean(state.config.cognitoDomain && state.config.clientId);
+  $("local-sign-in").hidden = !state.local;
+  $("hosted-sign-in").hidden = state.local || !hosted;
+  $("no-sign-in").hidden = state.local || hosted;
+  for (const id of ["who", "presence-label", "sign-out"]) $(id).hidden = true;
+  if (state.local) $("agent").focus();
+}
+
+function signOut(message) {
+  stopTimers();
+  if (state.online && state.token) {
+    // best effort: the presence would lapse on its own after 15 minutes
+    fetch(apiUrl("/live/presence"), {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ online: false }),
+      keepalive: true,
+    }).catch(() => {});
+  }
+  sessionStorage.removeItem(TOKEN_KEY);
+  Object.assign(state, { token: null, claims: {}, online: false, selected: null, conversations: [] });
+  state.lastMessages.clear();
+  $("presence").checked = false;
+  setPresenceText();
+  showSignIn();
+  showError(message || "");
+}
+
+// --- presence ---------------------------------------------------------------------------------
+
+function setPresenceText() {
+  $("presence-text").textContent = state.online ? "Online" : "Offline";
+  $("presence-label").classList.toggle("on", state.online);
+}
+
+async function setPresence(online) {
+  const done = await attempt(async () => {
+    await api("PUT", "/live/presence", { online });
+    return true;
+  });
+  if (!done) {
+    $("presence").checked = state.online;
+    return;
+  }
+  state.online = online;
+  setPresenceText();
+  clearInterval(state.heartbeatTimer);
+  state.heartbeatTimer = online
+    ? setInterval(() => attempt(() => api("PUT", "/live/presence", { online: true })), HEARTBEAT_MS)
+    : null;
+}
+
+// --- the list ---------------------------------------------------------------------------------
+
+function formatDuration(seconds) {
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 1) return "less than a minute";
+  if (minutes < 60) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} h ${minutes % 60} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+// The run's clock, as the server sees it (the local run moves it): queued_at + waited_seconds.
+function serverNow(conversations) {
+  for (const c of conversations) {
+    if (c.queued_at && c.waited_seconds !== null) {
+      return Date.parse(c.queued_at) + c.waited_seconds * 1000;
+    }
+  }
+  return Date.now();
+}
+
+function windowWarning(conversation, now) {
+  if (!conversation.window_closes_at) return null;
+  const left = Date.parse(conversation.window_closes_at) - now;
+  if (left <= 0) return "Window closed";
+  if (left <= WINDOW_WARNING_MS) return `Window closes in ${formatDuration(left / 1000)}`;
+  return null;
+}
+
+function ordered(conversations) {
+  // the queue first, the longest waiting first; then those with an agent
+  const queued = (c) => (c.state === "queued" ? 0 : 1);
+  const since = (c) => (c.queued_at ? Date.parse(c.queued_at) : Infinity);
+  return [...conversations].sort((a, b) => queued(a) - queued(b) || since(a) - since(b));
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+function renderList() {
+  const list = $("conversations");
+  const focusedId = document.activeElement && document.activeElement.dataset.id;
+  const now = serverNow(state.conversations);
+  list.replaceChildren();
+  for (const c of state.conversations) {
+    const item = element("li", "conversation");
+    item.dataset.id = c.id;
+    item.dataset.state = c.state;
+    const button = element("button", "open");
+    button.type = "button";
+    button.dataset.id = c.id;
+    if (c.id === state.selected) button.setAttribute("aria-current", "true");
+    const top = element("span", "line");
+    top.append(element("span", `channel ${c.channel}`, CHANNELS[c.channel] || c.channel));
+    top.append(element("span", "name", c.user_name || "Unnamed user"));
+    if (c.state !== "queued" && c.agent_id) {
+      const mine = c.agent_id === state.claims.sub;
+      top.append(element("span", `badge ${mine ? "mine" : "taken"}`, mine ? "Yours" : `With ${c.agent_id}`));
+    } else if (c.on_hold) top.append(element("span", "badge hold", "On hold"));
+    else top.append(element("span", "badge queued", "Waiting"));
+    button.append(top);
+    const last = state.lastMessages.get(c.id);
+    button.append(element("span", "last", last ? last.text : "…"));
+    const bottom = element("span", "line small");
+    if (c.state === "queued" && c.waited_seconds !== null) {
+      bottom.append(element("span", "waited", `Waiting ${formatDuration(c.waited_seconds)}`));
+    }
+    const warning = windowWarning(c, now);
+    if (warning) bottom.append(element("span", "warning", warning));
+    button.append(bottom);
+    if (c.notice) button.append(element("span", "notice", c.notice));
+    item.append(button);
+    list.append(item);
+    if (focusedId === c.id) button.focus();
+  }
+  $("count").textContent = `(${state.conversations.length})`;
+  $("empty").hidden = state.conversations.length > 0;
+}
+
+function lastUserText(transcript) {
+  for (let i = transcript.length - 1; i >= 0; i -= 1) {
+    const entry = transcript[i];
+    if (entry.author === "user") return entry.text || `[${entry.kind}]`;
+  }
+  return "";
+}
+
+async function refreshLastMessages() {
+  // the summary has no text: read a transcript only when the user wrote since it was last read
+  const stale = state.conversations.filter((c) => {
+    const known = state.lastMessages.get(c.id);
+    return !known || known.stamp !== c.last_user_message_at;
+  });
+  await Promise.all(
+    stale.map(async (c) => {
+      try {
+        const detail = await api("GET", `/live/conversations/${encodeURIComponent(c.id)}`);
+        state.lastMessages.set(c.id, { stamp: c.last_user_message_at, text: lastUserText(detail.transcript) });
+      } catch {
+        // the next poll tries again
+      }
+    }),
+  );
+}
+
+async function refreshList() {
+  const body = await api("GET", "/live/conversations");
+  state.conversations = ordered(body.conversations);
+  await refreshLastMessages();
+  renderList();
+}
+
+async function poll() {
+  if (!state.token) return;
+  try {
+    await refreshList();
+    if (state.selected) await renderConversation();
+  } catch (error) {
+    if (error.status !== 401) showError(error.message);
+  } finally {
+    if (state.token) state.pollTimer = setTimeout(poll, POLL_MS);
+  }
+}
+
+// --- one conversation -------------------------------------------------------------------------
+
+function formatTime(iso) {
+  return new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+}
+
+async function renderConversation() {
+  const id = state.selected;
+  let detail;
+  try {
+    detail = await api("GET", `/live/conversations/${encodeURIComponent(id)}`);
+  } catch (error) {
+    if (error.status === 404) {
+      state.selected = null;
+      $("pane-title").textContent = "Choose a conversation";
+      $("pane-meta").textContent = "";
+      $("transcript").replaceChildren();
+      $("actions").hidden = true;
+    }
+    throw error;
+  }
+  if (id !== state.selected) return; // another one was opened meanwhile
+  $("pane-title").textContent = `${detail.user_name || "Unnamed user"} · ${CHANNELS[detail.channel] || detail.channel}`;
+  const mine = detail.agent_id === state.claims.sub && detail.state !== "queued";
+  const meta = [
+    detail.state !== "queued" && detail.agent_id
+      ? mine ? "Yours" : `With ${detail.agent_id}`
+      : detail.on_hold ? "On hold" : "Waiting",
+  ];
+  if (detail.notified_available) meta.push("told an agent is available");
+  if (detail.reply_window_closes_at) meta.push(`replies possible until ${formatTime(detail.reply_window_closes_at)}`);
+  if (detail.notice) meta.push(detail.notice);
+  $("pane-meta").textContent = meta.join(" · ");
+
+  const transcript = $("transcript");
+  const atBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 40;
+  transcript.replaceChildren();
+  for (const entry of detail.transcript) {
+    const line = element("li", `entry author-${entry.author}`);
+    const head = element("span", "head");
+    head.append(element("span", "author", AUTHORS[entry.author] || entry.author));
+    if (entry.kind !== "text") head.append(element("span", "kind", entry.kind));
+    const time = element("time", "at", formatTime(entry.at));
+    time.dateTime = entry.at;
+    head.append(time);
+    line.append(head);
+    line.append(element("p", "text", entry.text || `[${entry.kind}]`));
+    transcript.append(line);
+  }
+  if (atBottom) transcript.scrollTop = transcript.scrollHeight;
+
+  $("actions").hidden = false;
+  $("take").hidden = detail.state !== "queued";
+  $("reply-form").hidden = !mine;
+  $("close").hidden = !(mine || detail.state === "queued");
+}
+
+async function open(id) {
+  state.selected = id;
+  renderList();
+  await attempt(renderConversation);
+}
+
+async function act(action, body) {
+  const id = state.selected;
+  if (!id) return false;
+  const done = await attempt(async () => {
+    await api("POST", `/live/conversations/${encodeURIComponent(id)}/${action}`, body);
+    return true;
+  });
+  try {
+    await renderConversation();
+    await refreshList();
+  } catch (error) {
+    if (done) showError(error.message); // else keep the refusal on screen
+  }
+  return Boolean(done);
+}
+
+async function sendReply(event) {
+  event.preventDefault();
+  const text = $("reply-text").value.trim();
+  if (!text) {
+    showError("Write something before sending.");
+    return;
+  }
+  if (await act("reply", { text })) $("reply-text").value = "";
+}
+
+// --- start ------------------------------------------------------------------------------------
+
+function stopTimers() {
+  clearTimeout(state.pollTimer);
+  clearInterval(state.heartbeatTimer);
+  state.pollTimer = null;
+  state.heartbeatTimer = null;
+}
+
+function startConsole() {
+  $("sign-in").hidden = true;
+  $("console").hidden = false;
+  const who = state.claims.email || state.claims["cognito:username"] || state.claims.sub;
+  $("who").textContent = `${who} · ${state.claims["custom:tenant_id"] || "no tenant"}`;
+  for (const id of ["who", "presence-label", "sign-out"]) $(id).hidden = false;
+  stopTimers();
+  poll();
+}
+
+async function main() {
+  $("local-sign-in").addEventListener("submit", signInLocally);
+  $("hosted-button").addEventListener("click", () => attempt(signInHosted));
+  $("sign-out").addEventListener("click", () => signOut(""));
+  $("presence").addEventListener("change", (event) => setPresence(event.target.checked));
+  $("conversations").addEventListener("click", (event) => {
+    const button = event.target.closest("button.open");
+    if (button) open(button.dataset.id);
+  });
+  $("take").addEventListener("click", () => act("take"));
+  $("close").addEventListener("click", () => act("close"));
+  $("reply-form").addEventListener("submit", sendReply);
+
+  await loadConfig();
+  state.local = await isLocalRun();
+  const params = new URLSearchParams(window.location.search);
+  if (params.has("code") && !state.local) {
+    await attempt(() => finishHostedSignIn(params));
+  } else if (params.has("error")) {
+    showError(`Sign-in failed: ${params.get("error_description") || params.get("error")}.`);
+  }
+  const saved = state.token || sessionStorage.getItem(TOKEN_KEY);
+  if (saved && useToken(saved)) startConsole();
+  else showSignIn();
+}
+
+main();

@@ -1,0 +1,408 @@
+"""The agents' console in a real browser: Debian's headless Chromium, driven by Playwright, against
+`python -m handoff_local.server` (the fake Graph API in this process), screenshots kept in
+`test-artifacts/console/`.
+
+The browser is Debian's `chromium` package, installed here when missing (apt; the test fails with
+apt's output if it cannot be), never a download by Playwright: this network has no browser CDN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from handoff.config.loader import load_config
+from handoff.config.models import HandoffRule
+from handoff.config.texts import texts_for
+from handoff.engine.flow import is_available
+from handoff_local import payloads
+from handoff_local.fake_graph import FakeGraphApi, shown_text, whatsapp_sent_to
+from handoff_local.runtime import ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+CONFIG = ROOT / "examples" / "config.yaml"
+ACME = load_config(CONFIG)[0]
+ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml
+APP_SECRET = b"local-app-secret"
+YES = "HANDOFF_WAIT_YES"
+BOGOTA = ZoneInfo("America/Bogota")
+STARTUP_TIMEOUT_SECONDS = 60.0
+UI_TIMEOUT_MS = 20_000  # the list polls every 2.5 s; generous for a loaded CI machine
+DELIVERY_TIMEOUT_SECONDS = 20.0
+
+
+def _rule() -> HandoffRule:
+    rule = ACME.rule_for("whatsapp")
+    assert rule is not None
+    return rule
+
+
+WHATSAPP_RULE = _rule()
+TEXTS = texts_for(ACME, WHATSAPP_RULE, "es")
+
+
+# --- the browser ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's chromium, installed with apt when missing; a failure to install fails the test."""
+    if not CHROMIUM.exists():
+        apt = shutil.which("apt-get")
+        if apt is None:
+            pytest.fail(f"{CHROMIUM} is missing and there is no apt-get to install Debian's chromium")
+        output = []
+        for command in ([apt, "update"], [apt, "install", "-y", "chromium"]):
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                check=False,
+            )
+            output.append(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
+            if done.returncode != 0:
+                pytest.fail(f"installing Debian's chromium failed ({done.returncode}):\n" + "\n".join(output))
+        if not CHROMIUM.exists():
+            pytest.fail(f"apt installed chromium but {CHROMIUM} is still missing:\n" + "\n".join(output))
+    return CHROMIUM
+
+
+@pytest.fixture
+def page(chromium: Path, tmp_path: Path) -> Iterator[Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        # a persistent context is how Playwright takes a user-data dir: a fresh one for each test
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(chromium),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+        )
+        try:
+            context.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            yield context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+# --- the local run, over HTTP --------------------------------------------------------------------
+
+
+@dataclass
+class LocalServer:
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        raw = json.dumps(body).encode() if isinstance(body, dict) else body
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=raw, headers=headers or {})
+            answer = connection.getresponse()
+            text = answer.read().decode()
+        finally:
+            connection.close()
+        try:
+            return answer.status, json.loads(text)
+        except json.JSONDecodeError:
+            return answer.status, text
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        status, payload = self.request("POST", path, body)
+        assert status == 200, (path, status, payload)
+        return payload
+
+    def now(self) -> datetime:
+        status, payload = self.request("GET", "/_local/clock")
+        assert status == 200, payload
+        return datetime.fromisoformat(payload["now"])
+
+    def advance(self, seconds: float) -> datetime:
+        return datetime.fromisoformat(self.post("/_local/clock", {"advance_seconds": seconds})["now"])
+
+    def advance_to(self, moment: datetime) -> datetime:
+        return self.advance(max(0.0, (moment - self.now()).total_seconds()))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraphApi]:
+    with FakeGraphApi() as fake:
+        yield fake
+
+
+@pytest.fixture
+def server(graph: FakeGraphApi, tmp_path: Path) -> Iterator[LocalServer]:
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    python_path = [str(ROOT / "layers" / "handoff"), str(ROOT / "local")]
+    if os.environ.get("PYTHONPATH"):
+        python_path.append(os.environ["PYTHONPATH"])
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "HANDOFF_CONFIG": str(CONFIG),
+        "GRAPH_API_URL": graph.url,
+        "PYTHONPATH": os.pathsep.join(python_path),
+    }
+    with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the server
+        process = subprocess.Popen(
+            [sys.executable, "-m", "handoff_local.server"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    running = LocalServer(port, process, log_path)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the local server exited with {process.returncode}:\n{running.log()}")
+            try:
+                if running.request("GET", "/_local/health") == (200, {"status": "ok"}):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the local server was not healthy in {STARTUP_TIMEOUT_SECONDS:.0f} s:\n{running.log()}"
+                )
+            time.sleep(0.1)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass
+class Phone:
+    """A WhatsApp user: signed deliveries in, what the fake Graph API got for them out."""
+
+    server: LocalServer
+    graph: FakeGraphApi
+    wa_id: str
+    name: str
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        body = payloads.whatsapp_delivery(
+            ACME_NUMBER, message, contacts=[payloads.whatsapp_contact(self.wa_id, self.name)]
+        )
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        signature = "sha256=" + hmac.new(APP_SECRET, raw, hashlib.sha256).hexdigest()
+        status, payload = self.server.request(
+            "POST",
+            "/webhooks/whatsapp",
+            raw,
+            {"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+        )
+        assert status == 200, payload
+        self.server.post("/_local/drain")
+
+    def says(self, text: str) -> None:
+        self._deliver(payloads.whatsapp_text(self.wa_id, text, self.server.advance(5)))
+
+    def taps(self, button_id: str, title: str) -> None:
+        self._deliver(payloads.whatsapp_button_reply(self.wa_id, button_id, title, self.server.advance(5)))
+
+    def texts(self) -> list[str]:
+        return [shown_text(body) for body in whatsapp_sent_to(self.graph.requests, self.wa_id)]
+
+    def wait_to_read(self, text: str) -> list[str]:
+        """The user's texts once `text` reached them (the queue drains on its own thread)."""
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+        while text not in self.texts():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{text!r} never reached {self.wa_id}; they got {self.texts()}")
+            self.server.post("/_local/drain")
+            time.sleep(0.2)
+        return self.texts()
+
+
+def next_night(after: datetime) -> datetime:
+    """The next 22:00 in Bogotá when nobody is available, with an open 10:00 the next morning."""
+    night = after.astimezone(BOGOTA).replace(hour=22, minute=0, second=0, microsecond=0)
+    while True:
+        morning = night + timedelta(hours=12)
+        if night > after + timedelta(minutes=1) and is_available(WHATSAPP_RULE, morning, lambda: True):
+            assert not is_available(WHATSAPP_RULE, night, lambda: True)
+            return night
+        night = (night + timedelta(days=1)).replace(hour=22)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+# --- the story -----------------------------------------------------------------------------------
+
+
+def test_an_agent_takes_a_waiting_conversation_and_replies_from_the_console(server, graph, page):
+    from playwright.sync_api import expect
+
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()  # this run's screenshots only
+    browser_errors: list[str] = []
+    page.on("pageerror", lambda error: browser_errors.append(str(error)))
+
+    # Given a night in Bogotá, Ana asks for an agent, is offered to wait and taps YES
+    night = server.advance_to(next_night(server.now()))
+    ana = Phone(server, graph, "573009990001", "Ana Consola")
+    ana.says("Quiero hablar con un agente")
+    assert TEXTS.offer in ana.texts()
+    ana.taps(YES, "Sí, quiero esperar")
+    assert ana.texts()[-1].startswith(TEXTS.attention)
+    ana.says("Es sobre mi pedido 4411")
+
+    # When Carla opens the console, it knows the local run and signs her in to acme
+    page.goto(f"{server.url}/console/")
+    expect(page.locator("#local-sign-in")).to_be_visible()
+    screenshot(page, "01-sign-in")
+    page.get_by_label("Tenant").fill("acme")
+    page.get_by_label("Agent").fill("carla")
+    page.get_by_role("button", name="Sign in").click()
+
+    # Then Ana's conversation is on the left, marked on hold, with her last message and her wait
+    item = page.locator("#conversations li.conversation", has_text="Ana Consola")
+    expect(item).to_be_visible()
+    expect(item.locator(".badge.hold")).to_have_text("On hold")
+    expect(item.locator(".channel")).to_have_text("WhatsApp")
+    expect(item.locator(".last")).to_have_text("Es sobre mi pedido 4411")
+    expect(item.locator(".waited")).to_contain_text("Waiting")
+    screenshot(page, "02-waiting-on-hold")
+
+    # In the morning she goes online: Ana is told an agent is available
+    server.advance_to(night + timedelta(hours=12))
+    before = len(ana.texts())
+    page.get_by_role("switch").check()
+    expect(page.locator("#presence-text")).to_have_text("Online")
+    assert ana.wait_to_read(TEXTS.agent_available)[before:] == [TEXTS.agent_available]
+    screenshot(page, "03-online")
+
+    # She opens the conversation and reads the whole transcript: the bot chat, the offer, the wait
+    item.locator("button.open").click()
+    transcript = page.locator("#transcript")
+    expect(transcript.locator(".author-user", has_text="Quiero hablar con un agente")).to_be_visible()
+    expect(transcript.locator(".author-user", has_text="Es sobre mi pedido 4411")).to_be_visible()
+    expect(transcript.locator(".author-bot", has_text=TEXTS.offer)).to_be_visible()
+    screenshot(page, "04-transcript")
+
+    # She takes it, writes, sends: exactly her text reaches Ana's WhatsApp
+    page.get_by_role("button", name="Take").click()
+    expect(item.locator(".badge.mine")).to_have_text("Yours")
+    reply = "¡Hola Ana! Soy Carla, reviso tu pedido 4411."
+    page.get_by_label("Reply").fill(reply)
+    screenshot(page, "05-taken-writing")
+    page.get_by_role("button", name="Send").click()
+    expect(transcript.locator(".author-agent", has_text=reply)).to_be_visible()
+    assert ana.wait_to_read(reply)[-1] == reply
+    assert page.locator("#error").is_hidden()
+    screenshot(page, "06-replied")
+
+    # She closes it: it leaves the list
+    page.get_by_role("button", name="Close conversation").click()
+    expect(item).to_have_count(0)
+    screenshot(page, "07-closed")
+    assert browser_errors == []
+
+
+def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
+    night = server.advance_to(next_night(server.now()))
+    bruno = Phone(server, graph, "573009990002", "Bruno Consola")
+    bruno.says("Necesito un agente")
+    bruno.taps(YES, "Sí, quiero esperar")
+    server.advance_to(night + timedelta(hours=12))
+    status, token = server.request("POST", "/_local/token", {"tenant_id": "acme", "agent_id": "diego"})
+    assert status == 200
+
+    from playwright.sync_api import expect
+
+    # the page's timers stand still, so no poll re-renders the pane between the two takes
+    page.clock.install()
+    page.clock.pause_at(datetime.now() + timedelta(seconds=1))
+    page.goto(f"{server.url}/console/")
+    page.get_by_label("Tenant").fill("acme")
+    page.get_by_label("Agent").fill("elena")
+    page.get_by_role("button", name="Sign in").click()
+    item = page.locator("#conversations li.conversation", has_text="Bruno Consola")
+    item.locator("button.open").click()
+    expect(page.get_by_role("button", name="Take")).to_be_visible()
+
+    # another agent takes it first: Elena's take is refused with the API's own 409 message
+    auth = {"Authorization": f"Bearer {token['token']}"}
+    taken, _ = server.request("POST", f"/live/conversations/{item.get_attribute('data-id')}/take", None, auth)
+    assert taken == 200
+    page.get_by_role("button", name="Take").click()
+    error = page.get_by_role("alert")
+    expect(error).to_be_visible()
+    message = error.inner_text().strip()
+    assert message and not message.startswith("The Live API answered"), message  # the API's own words
+    page.clock.run_for(3000)  # the next poll shows who has it
+    expect(item.locator(".badge.taken")).to_have_text("With diego")
+    expect(page.get_by_role("button", name="Send")).to_be_hidden()  # not hers to answer
+    expect(page.get_by_role("button", name="Take")).to_be_hidden()
+    screenshot(page, "08-refused")
+
+    # an hour and a half before the 24-hour window closes, the list warns
+    server.advance_to(night + timedelta(hours=22, minutes=30))
+    page.clock.run_for(3000)
+    expect(item.locator(".warning")).to_have_text(re.compile(r"^Window closes in 1 h (29|30) min$"))
+    screenshot(page, "09-window-warning")
