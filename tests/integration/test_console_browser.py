@@ -15,9 +15,7 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from local_server_process import local_server_process
 
 from handoff.config.loader import load_config
 from handoff.config.models import HandoffRule
@@ -170,12 +169,6 @@ class LocalServer:
         return self.log_path.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def graph() -> Iterator[FakeGraphApi]:
     with FakeGraphApi() as fake:
@@ -184,28 +177,12 @@ def graph() -> Iterator[FakeGraphApi]:
 
 @pytest.fixture
 def server(graph: FakeGraphApi, tmp_path: Path) -> Iterator[LocalServer]:
-    port = _free_port()
     log_path = tmp_path / "server.log"
-    python_path = [str(ROOT / "layers" / "handoff"), str(ROOT / "local")]
-    if os.environ.get("PYTHONPATH"):
-        python_path.append(os.environ["PYTHONPATH"])
-    environment = {
-        **os.environ,
-        "PORT": str(port),
-        "HANDOFF_CONFIG": str(CONFIG),
-        "GRAPH_API_URL": graph.url,
-        "PYTHONPATH": os.pathsep.join(python_path),
-    }
-    with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(
-            [sys.executable, "-m", "handoff_local.server"],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = LocalServer(port, process, log_path)
-    try:
+    with local_server_process(log_path, HANDOFF_CONFIG=str(CONFIG), GRAPH_API_URL=graph.url) as (
+        port,
+        process,
+    ):
+        running = LocalServer(port, process, log_path)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while True:
             if process.poll() is not None:
@@ -221,13 +198,6 @@ def server(graph: FakeGraphApi, tmp_path: Path) -> Iterator[LocalServer]:
                 )
             time.sleep(0.1)
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @dataclass

@@ -10,10 +10,7 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from local_server_process import local_server_process
 
 from handoff.config.loader import load_config
 from handoff.config.models import HandoffRule
@@ -124,12 +122,6 @@ class LocalServerProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _wait_until_healthy(server: LocalServerProcess) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -152,37 +144,14 @@ def graph() -> Iterator[FakeGraphApi]:
 
 @pytest.fixture(scope="module")
 def server(graph: FakeGraphApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServerProcess]:
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("local-server") / "server.log"
-    python_path = [str(ROOT / "layers" / "handoff"), str(ROOT / "local")]
-    if os.environ.get("PYTHONPATH"):
-        python_path.append(os.environ["PYTHONPATH"])
-    environment = {
-        **os.environ,
-        "PORT": str(port),
-        "HANDOFF_CONFIG": str(CONFIG),
-        "GRAPH_API_URL": graph.url,
-        "PYTHONPATH": os.pathsep.join(python_path),
-    }
-    with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would block the server
-        process = subprocess.Popen(
-            [sys.executable, "-m", "handoff_local.server"],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    running = LocalServerProcess(port, process, log_path)
-    try:
+    with local_server_process(log_path, HANDOFF_CONFIG=str(CONFIG), GRAPH_API_URL=graph.url) as (
+        port,
+        process,
+    ):
+        running = LocalServerProcess(port, process, log_path)
         _wait_until_healthy(running)
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @dataclass

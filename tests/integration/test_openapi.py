@@ -7,9 +7,7 @@ description (status code, content type, body schema).
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from local_server_process import local_server_process
 
 from handoff_local import openapi, tokens
-from handoff_local.runtime import ROOT
 
 EXAMPLES_PER_OPERATION = 8
 TIME_LIMIT_SECONDS = 240
@@ -35,21 +33,9 @@ def test_the_committed_description_is_generated_from_the_code(api: str) -> None:
 
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     log_path = tmp_path_factory.mktemp("schemathesis") / "server.log"
-    environment = {
-        **os.environ,
-        "PORT": str(port),
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "layers" / "handoff"), str(ROOT / "local")]),
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "handoff_local.server"], cwd=ROOT, env=environment, stdout=log, stderr=log
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with local_server_process(log_path) as (port, process):
+        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -60,13 +46,6 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     pytest.fail(f"the local server did not start:\n{log_path.read_text(errors='replace')}")
                 time.sleep(0.2)
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @pytest.mark.parametrize("api", sorted(openapi.APIS))
