@@ -4,7 +4,7 @@
 "use strict";
 
 const POLL_MS = 2500; // the list; polling is all the Live API offers
-const HEARTBEAT_MS = 30000; // presence lapses after 15 minutes without a report
+const HEARTBEAT_MS = 30000; // presence lapses after 2 minutes without a report
 const WINDOW_WARNING_MS = 2 * 3600 * 1000; // warn when the channel's window closes within 2 h
 const TOKEN_KEY = "handoff.console.token";
 const PKCE_KEY = "handoff.console.pkce";
@@ -165,6 +165,15 @@ function randomString() {
   return base64Url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
+function hostedSignIn() {
+  return Boolean(state.config.cognitoDomain && state.config.clientId);
+}
+
+function cognitoUrl(path, params) {
+  const base = state.config.cognitoDomain.replace(/\/+$/, "") + path;
+  return params ? `${base}?${new URLSearchParams(params)}` : base;
+}
+
 function redirectUri() {
   return state.config.redirectUri || window.location.origin + window.location.pathname;
 }
@@ -183,7 +192,7 @@ async function signInHosted() {
     code_challenge_method: "S256",
     code_challenge: challenge,
   });
-  window.location.assign(`${state.config.cognitoDomain.replace(/\/+$/, "")}/oauth2/authorize?${query}`);
+  window.location.assign(cognitoUrl("/oauth2/authorize", query));
 }
 
 async function finishHostedSignIn(params) {
@@ -193,7 +202,7 @@ async function finishHostedSignIn(params) {
   if (!saved.verifier || saved.state !== params.get("state")) {
     throw new Error("The sign-in answer does not match the request made from this tab; sign in again.");
   }
-  const response = await fetch(`${state.config.cognitoDomain.replace(/\/+$/, "")}/oauth2/token`, {
+  const response = await fetch(cognitoUrl("/oauth2/token"), {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({
@@ -214,7 +223,7 @@ async function finishHostedSignIn(params) {
 function showSignIn() {
   $("console").hidden = true;
   $("sign-in").hidden = false;
-  const hosted = Boolean(state.config.cognitoDomain && state.config.clientId);
+  const hosted = hostedSignIn();
   $("local-sign-in").hidden = !state.local;
   $("hosted-sign-in").hidden = state.local || !hosted;
   $("no-sign-in").hidden = state.local || hosted;
@@ -222,10 +231,12 @@ function showSignIn() {
   if (state.local) $("agent").focus();
 }
 
-function signOut(message) {
+// `everywhere`: also end the hosted sign-in's session, so the next agent at this computer has to
+// type a password (an expired token only needs the sign-in button again).
+function signOut(message, everywhere = false) {
   stopTimers();
   if (state.online && state.token) {
-    // best effort: the presence would lapse on its own after 15 minutes
+    // best effort (keepalive outlives a navigation): the presence would lapse on its own in 2 minutes
     fetch(apiUrl("/live/presence"), {
       method: "PUT",
       headers: { Authorization: `Bearer ${state.token}`, "Content-Type": "application/json" },
@@ -240,6 +251,9 @@ function signOut(message) {
   setPresenceText();
   showSignIn();
   showError(message || "");
+  if (everywhere && hostedSignIn() && !state.local) {
+    window.location.assign(cognitoUrl("/logout", { client_id: state.config.clientId, logout_uri: redirectUri() }));
+  }
 }
 
 // --- presence ---------------------------------------------------------------------------------
@@ -505,7 +519,7 @@ function startConsole() {
 async function main() {
   $("local-sign-in").addEventListener("submit", signInLocally);
   $("hosted-button").addEventListener("click", () => attempt(signInHosted));
-  $("sign-out").addEventListener("click", () => signOut(""));
+  $("sign-out").addEventListener("click", () => signOut("", true));
   $("presence").addEventListener("change", (event) => setPresence(event.target.checked));
   $("conversations").addEventListener("click", (event) => {
     const button = event.target.closest("button.open");
@@ -516,7 +530,7 @@ async function main() {
   $("reply-form").addEventListener("submit", sendReply);
 
   await loadConfig();
-  state.local = await isLocalRun();
+  state.local = !hostedSignIn() && (await isLocalRun()); // deployed, config.json names the sign-in
   const params = new URLSearchParams(window.location.search);
   if (params.has("code") && !state.local) {
     await attempt(() => finishHostedSignIn(params));

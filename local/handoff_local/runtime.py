@@ -337,6 +337,8 @@ class LocalRun:
 def _load_function(logical_id: str, code_uri: Path, handler: str) -> ModuleType:
     module_name, _, _function = handler.rpartition(".")
     path = code_uri / f"{module_name.replace('.', '/')}.py"
+    if not path.is_file():  # as on Lambda, a handler not in the code folder comes from the layer
+        return importlib.import_module(module_name)
     spec = importlib.util.spec_from_file_location(f"functions_{logical_id}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

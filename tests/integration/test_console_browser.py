@@ -8,25 +8,31 @@ apt's output if it cannot be), never a download by Playwright: this network has 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
 from local_server_process import local_server_process
 
+from handoff import console_site
 from handoff.config.loader import load_config
 from handoff.config.models import HandoffRule
 from handoff.config.texts import texts_for
@@ -376,3 +382,163 @@ def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
     page.clock.run_for(3000)
     expect(item.locator(".warning")).to_have_text(re.compile(r"^Window closes in 1 h (29|30) min$"))
     screenshot(page, "09-window-warning")
+
+
+# --- the deployed sign-in: Cognito's hosted page, code + PKCE -------------------------------------
+
+
+class FakeHostedSignIn:
+    """Cognito's hosted sign-in on loopback: /oauth2/authorize signs the agent in at once and sends
+    a code back, /oauth2/token gives the ID token only for the code's PKCE verifier, /logout ends
+    the session. Every request is kept for the test to read; the ID token is the local run's."""
+
+    def __init__(self, client_id: str, redirect_uri: str, id_token: str) -> None:
+        self.client_id = client_id
+        self.redirect_uri = redirect_uri
+        self.id_token = id_token
+        self.authorizations: list[dict[str, str]] = []
+        self.exchanges: list[dict[str, str]] = []
+        self.logouts: list[dict[str, str]] = []
+        self._challenges: dict[str, str] = {}  # code -> code_challenge
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                params = dict(parse_qsl(query))
+                if path == "/oauth2/authorize":
+                    outer.authorizations.append(params)
+                    expected = (outer.client_id, outer.redirect_uri)
+                    if (params.get("client_id"), params.get("redirect_uri")) != expected:
+                        self._answer(400, {"error": "redirect_mismatch"})
+                        return
+                    code = secrets.token_urlsafe(16)
+                    outer._challenges[code] = params.get("code_challenge", "")
+                    answer = urlencode({"code": code, "state": params.get("state", "")})
+                    self._redirect(f"{outer.redirect_uri}?{answer}")
+                elif path == "/logout":
+                    outer.logouts.append(params)
+                    self._redirect(params.get("logout_uri", outer.redirect_uri))
+                else:
+                    self._answer(404, {"error": "not_found"})
+
+            def do_POST(self) -> None:
+                form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+                outer.exchanges.append(form)
+                challenge = outer._challenges.pop(form.get("code", ""), None)  # a code works once
+                verifier = form.get("code_verifier", "")
+                derived = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+                if (
+                    self.path != "/oauth2/token"
+                    or form.get("grant_type") != "authorization_code"
+                    or form.get("client_id") != outer.client_id
+                    or form.get("redirect_uri") != outer.redirect_uri
+                    or challenge is None
+                    or derived.decode() != challenge
+                ):
+                    self._answer(400, {"error": "invalid_grant"})
+                    return
+                tokens = {"id_token": outer.id_token, "access_token": "access", "token_type": "Bearer"}
+                self._answer(200, {**tokens, "expires_in": 3600})
+
+            def _redirect(self, location: str) -> None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _answer(self, status: int, body: dict[str, Any]) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                # as Cognito's token endpoint does, so the console's fetch may read the answer
+                self.send_header("Access-Control-Allow-Origin", self.headers.get("Origin") or "*")
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def hosted(server: LocalServer, page: Any) -> Iterator[FakeHostedSignIn]:
+    """The console as deployed: config.json (what the custom resource publishes) names the sign-in."""
+    status, token = server.request("POST", "/_local/token", {"tenant_id": "acme", "agent_id": "fabiola"})
+    assert status == 200, token
+    fake = FakeHostedSignIn("console-client-id", f"{server.url}/console/", token["token"])
+    config = console_site.site_config(
+        {
+            "ApiUrl": server.url,
+            "CognitoDomain": fake.url,
+            "ClientId": fake.client_id,
+            "RedirectUri": fake.redirect_uri,
+        }
+    )
+    page.route(
+        "**/console/config.json",
+        lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(config)),
+    )
+    try:
+        yield fake
+    finally:
+        fake.close()
+
+
+def test_a_deployed_console_signs_in_with_code_and_pkce_and_signs_out_of_the_hosted_page(
+    server, hosted, page
+):
+    from playwright.sync_api import expect
+
+    browser_errors: list[str] = []
+    page.on("pageerror", lambda error: browser_errors.append(str(error)))
+
+    # config.json names a hosted sign-in: no local sign-in is offered, only the hosted one
+    page.goto(f"{server.url}/console/")
+    expect(page.locator("#hosted-sign-in")).to_be_visible()
+    expect(page.locator("#local-sign-in")).to_be_hidden()
+    screenshot(page, "10-hosted-sign-in")
+
+    # Sign in: to the hosted page and back with a code, which only this tab's verifier redeems
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_have_text("fabiola · acme")
+    expect(page.locator("#empty")).to_be_visible()  # the Live API answered with the ID token
+    (authorization,) = hosted.authorizations
+    assert authorization["response_type"] == "code"
+    assert authorization["client_id"] == hosted.client_id
+    assert authorization["redirect_uri"] == hosted.redirect_uri
+    assert "openid" in authorization["scope"].split()
+    assert authorization["code_challenge_method"] == "S256"
+    assert len(authorization["state"]) >= 32
+    (exchange,) = hosted.exchanges
+    assert exchange["code_verifier"] and exchange["code_verifier"] != authorization["code_challenge"]
+    assert "code=" not in page.url  # a code is single use: it leaves the address bar
+    screenshot(page, "11-hosted-signed-in")
+
+    # Sign out ends the hosted session too, and comes back to the console's sign-in
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#hosted-sign-in")).to_be_visible()
+    assert hosted.logouts == [{"client_id": hosted.client_id, "logout_uri": hosted.redirect_uri}]
+    assert browser_errors == []
+
+
+def test_a_sign_in_answer_this_tab_did_not_ask_for_is_refused(server, hosted, page):
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.url}/console/?code=stolen-code&state=someone-elses")
+
+    expect(page.get_by_role("alert")).to_contain_text("does not match the request made from this tab")
+    expect(page.locator("#hosted-sign-in")).to_be_visible()
+    assert hosted.exchanges == []  # the code was never redeemed

@@ -504,4 +504,24 @@ def test_sam_build_builds_the_layer_with_the_handoff_package(tmp_path: Path) -> 
     assert list(layer.glob("pydantic_core/*aarch64*.so")), "pydantic-core must be built for arm64"
     for function in FUNCTIONS:
         assert (build_dir / function).is_dir()
+    # the console's publisher: the console's files as its code, its handler in the layer
+    assert (layer / "handoff" / "console_site.py").is_file()
+    console = build_dir / "ConsoleSiteFunction"
+    assert {path.name for path in console.iterdir()} >= {"index.html", "console.js", "console.css"}
+    for name in ("index.html", "console.js", "console.css"):
+        assert (console / name).read_bytes() == (ROOT / "console" / name).read_bytes()
     print(f"sam build took {time.monotonic() - started:.0f} s")
+
+
+def test_the_deployment_guide_names_every_function_parameter_and_output(template: dict[str, Any]) -> None:
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    functions = [
+        name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    ]
+
+    missing = [
+        name
+        for name in (*functions, *template["Parameters"], *template["Outputs"])
+        if f"`{name}`" not in guide
+    ]
+    assert missing == [], f"docs/deployment.md does not mention {missing}"
