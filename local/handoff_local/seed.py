@@ -16,7 +16,7 @@ from pathlib import Path
 
 from handoff.config.loader import ConfigError, load_config
 from handoff.config.models import TenantConfig
-from handoff.store.directory import Directory
+from handoff.store.directory import AccountTaken, Directory
 
 TABLE_OUTPUT = "AppTableName"
 
@@ -41,13 +41,46 @@ def describe(tenant: TenantConfig) -> str:
 
 
 def seed(config: Path, table: str, *, dry_run: bool = False) -> list[TenantConfig]:
+    """Load the file's tenants; AccountTaken (nothing written) if one names another tenant's account.
+
+    An account moving between two tenants of the file is released by the one before the other
+    takes it; an account of a tenant not in the file is refused.
+    """
     tenants = load_config(config)
     directory = Directory(table)
-    for tenant in tenants:
-        print(("would write " if dry_run else "writing ") + describe(tenant))
-        if not dry_run:
-            directory.save_tenant(tenant)
+    in_file = {tenant.tenant_id for tenant in tenants}
+    refused = [t for tenant in tenants for t in directory.foreign_accounts(tenant) if t.owner not in in_file]
+    if refused:
+        raise SeedRefused(refused)
+    pending = list(tenants)
+    while pending:
+        waiting: list[TenantConfig] = []
+        for tenant in pending:
+            if dry_run:
+                print("would write " + describe(tenant))
+                for channel, account_id in directory.accounts_dropped(tenant):
+                    print(f"  would remove {channel} {account_id} from {tenant.tenant_id}")
+                continue
+            try:
+                dropped = directory.save_tenant(tenant)
+            except AccountTaken:
+                waiting.append(tenant)  # another tenant of the file releases the account first
+                continue
+            print("wrote " + describe(tenant))
+            for channel, account_id in dropped:
+                print(f"  removing {channel} {account_id} from {tenant.tenant_id}: it no longer routes there")
+        if waiting and len(waiting) == len(pending):
+            raise SeedRefused([t for tenant in waiting for t in directory.foreign_accounts(tenant)])
+        pending = waiting
     return tenants
+
+
+class SeedRefused(Exception):
+    """Accounts of other tenants in the file: nothing (or, for a swap, not everything) was written."""
+
+    def __init__(self, taken: list[AccountTaken]) -> None:
+        super().__init__("\n".join(str(t) for t in taken))
+        self.taken = taken
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         seed(args.config, table, dry_run=args.dry_run)
     except ConfigError as error:
         print(error, file=sys.stderr)
+        return 1
+    except SeedRefused as error:
+        print(f"refused, the accounts below route to other tenants:\n{error}", file=sys.stderr)
         return 1
     print(f"{len(tenants)} tenant(s) {'checked' if args.dry_run else 'loaded into ' + table}.")
     return 0

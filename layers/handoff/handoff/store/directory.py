@@ -15,10 +15,24 @@ PRESENCE_TIMEOUT = timedelta(minutes=2)
 """An agent whose console has not reported presence for this long is taken as offline."""
 
 CONFIG_CACHE_SECONDS = 60.0
+SAVE_ATTEMPTS = 3
 
 
 class StaleConfig(Exception):
     """The tenant's config changed since the version the writer read: nothing was written."""
+
+
+class AccountTaken(Exception):
+    """A channel account routes to another tenant: it must leave that tenant's config first."""
+
+    def __init__(self, channel: str, account_id: str, owner: str | None) -> None:
+        super().__init__(
+            f"{channel} account {account_id} belongs to tenant {owner!r}: "
+            "remove it from that tenant's config first"
+        )
+        self.channel = channel
+        self.account_id = account_id
+        self.owner = owner
 
 
 class AgentPresence(Frozen):
@@ -42,38 +56,97 @@ class Directory:
     def _db(self) -> Any:
         return client("dynamodb")
 
-    def save_tenant(self, tenant: TenantConfig) -> None:
+    def save_tenant(self, tenant: TenantConfig) -> list[tuple[str, str]]:
         """Store a tenant's config, its directory entry and its channel accounts in one transaction.
 
         The config's version goes up by one, so an admin's edit based on the previous one is refused.
+        Accounts the stored config had and this one lacks stop routing to the tenant (they are
+        returned, as (channel, account id)); an account that routes to another tenant is refused
+        with AccountTaken and nothing is written. A config changed meanwhile is read again.
         """
-        pk = keys.tenant_pk(tenant.tenant_id)
-        writes: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self.table_name,
-                    "Key": _key(pk, "CONFIG"),
-                    "UpdateExpression": "SET #data = :data ADD #version :one",
-                    "ExpressionAttributeNames": {"#data": "data", "#version": "version"},
-                    "ExpressionAttributeValues": {
-                        ":data": {"S": tenant.model_dump_json()},
-                        ":one": {"N": "1"},
-                    },
-                }
+        for _ in range(SAVE_ATTEMPTS):
+            stored = self.versioned_tenant(tenant.tenant_id)
+            dropped = _dropped(tenant, stored)
+            try:
+                self._db.transact_write_items(TransactItems=self._tenant_writes(tenant, stored, dropped))
+            except self._db.exceptions.TransactionCanceledException as exc:
+                codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    continue  # the config changed since it was read: read it again
+                for (channel, account_id), code in zip(
+                    [(a.channel, a.account_id) for a in tenant.accounts], codes[2:], strict=False
+                ):
+                    if code == "ConditionalCheckFailed":
+                        raise AccountTaken(
+                            channel, account_id, self.account_owner(channel, account_id)
+                        ) from exc
+                raise
+            self._cache.clear()
+            return dropped
+        raise StaleConfig(tenant.tenant_id)
+
+    def _tenant_writes(
+        self, tenant: TenantConfig, stored: tuple[TenantConfig, int] | None, dropped: list[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
+        """The config (only if still as read), the directory entry, and each account's routing
+        (only if no other tenant has it): the items of save_tenant's transaction, in that order."""
+        read: dict[str, Any] = {}
+        if stored is None:
+            condition = "attribute_not_exists(pk)"
+        elif stored[1] == 0:
+            condition = "attribute_not_exists(#version)"
+        else:
+            condition, read = "#version = :read", {":read": {"N": str(stored[1])}}
+        ours = {
+            "ConditionExpression": "attribute_not_exists(pk) OR tenant_id = :tenant",
+            "ExpressionAttributeValues": {":tenant": {"S": tenant.tenant_id}},
+        }
+        config = {
+            "TableName": self.table_name,
+            "Key": _key(keys.tenant_pk(tenant.tenant_id), "CONFIG"),
+            "UpdateExpression": "SET #data = :data ADD #version :one",
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#data": "data", "#version": "version"},
+            "ExpressionAttributeValues": {
+                ":data": {"S": tenant.model_dump_json()},
+                ":one": {"N": "1"},
+                **read,
             },
+        }
+        writes: list[dict[str, Any]] = [
+            {"Update": config},
             _put(self.table_name, "TENANTS", tenant.tenant_id),
         ]
-        writes += [
-            _put(
-                self.table_name,
-                keys.account_pk(account.channel, account.account_id),
-                "ACCOUNT",
-                tenant_id={"S": tenant.tenant_id},
-            )
-            for account in tenant.accounts
-        ]
-        self._db.transact_write_items(TransactItems=writes)
-        self._cache.clear()
+        for account in tenant.accounts:
+            item = {**_key(keys.account_pk(account.channel, account.account_id), "ACCOUNT")}
+            item["tenant_id"] = {"S": tenant.tenant_id}
+            writes.append({"Put": {"TableName": self.table_name, "Item": item, **ours}})
+        for channel, account_id in dropped:
+            key = _key(keys.account_pk(channel, account_id), "ACCOUNT")
+            writes.append({"Delete": {"TableName": self.table_name, "Key": key, **ours}})
+        return writes
+
+    def accounts_dropped(self, tenant: TenantConfig) -> list[tuple[str, str]]:
+        """The stored config's accounts that `tenant` lacks: what save_tenant would stop routing."""
+        return _dropped(tenant, self.versioned_tenant(tenant.tenant_id))
+
+    def account_owner(self, channel: str, account_id: str) -> str | None:
+        """The tenant an account routes to, read now (no cache)."""
+        item = self._db.get_item(
+            TableName=self.table_name,
+            Key=_key(keys.account_pk(channel, account_id), "ACCOUNT"),
+            ConsistentRead=True,
+        ).get("Item")
+        return item["tenant_id"]["S"] if item else None
+
+    def foreign_accounts(self, tenant: TenantConfig) -> list[AccountTaken]:
+        """The tenant's accounts that route to another tenant now (save_tenant would refuse them)."""
+        taken = []
+        for account in tenant.accounts:
+            owner = self.account_owner(account.channel, account.account_id)
+            if owner is not None and owner != tenant.tenant_id:
+                taken.append(AccountTaken(account.channel, account.account_id, owner))
+        return taken
 
     def tenant(self, tenant_id: str) -> TenantConfig | None:
         def read() -> TenantConfig | None:
@@ -170,6 +243,12 @@ class Directory:
         value = read()
         self._cache[key] = (time.monotonic(), value)
         return value
+
+
+def _dropped(tenant: TenantConfig, stored: tuple[TenantConfig, int] | None) -> list[tuple[str, str]]:
+    kept = {(a.channel, a.account_id) for a in tenant.accounts}
+    before = stored[0].accounts if stored else []
+    return [(a.channel, a.account_id) for a in before if (a.channel, a.account_id) not in kept]
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
