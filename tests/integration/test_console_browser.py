@@ -18,12 +18,10 @@ import re
 import secrets
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -31,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from local_server_process import local_server_process
+from loopback import LoopbackServer, QuietHandler
 
 from handoff import console_site
 from handoff.config.loader import load_config
@@ -387,7 +386,7 @@ def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
 # --- the deployed sign-in: Cognito's hosted page, code + PKCE -------------------------------------
 
 
-class FakeHostedSignIn:
+class FakeHostedSignIn(LoopbackServer):
     """Cognito's hosted sign-in on loopback: /oauth2/authorize signs the agent in at once and sends
     a code back, /oauth2/token gives the ID token only for the code's PKCE verifier, /logout ends
     the session. Every request is kept for the test to read; the ID token is the local run's."""
@@ -402,7 +401,7 @@ class FakeHostedSignIn:
         self._challenges: dict[str, str] = {}  # code -> code_challenge
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
                 params = dict(parse_qsl(query))
@@ -457,20 +456,7 @@ class FakeHostedSignIn:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
+from loopback import LoopbackServer, QuietHandler
 from moto import mock_aws
 
 from handoff import aws, console_site
@@ -33,7 +32,7 @@ PROPERTIES = {
 CONSOLE_FILES = {"index.html", "console.js", "console.css"}
 
 
-class CloudFormation:
+class CloudFormation(LoopbackServer):
     """The presigned ResponseURL: keeps every answer PUT to it."""
 
     def __init__(self) -> None:
@@ -41,7 +40,7 @@ class CloudFormation:
         self.headers: list[dict[str, str]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_PUT(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.answers.append(json.loads(body))
@@ -50,20 +49,11 @@ class CloudFormation:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/cloudformation-response?X-Amz-Signature=x"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def response_url(self) -> str:
+        return f"{self.url}/cloudformation-response?X-Amz-Signature=x"
 
 
 @pytest.fixture
@@ -98,7 +88,7 @@ def request(kind: str, cloudformation: CloudFormation, **changes: Any) -> dict[s
     event: dict[str, Any] = {
         "RequestType": kind,
         "ServiceToken": PROPERTIES["ServiceToken"],
-        "ResponseURL": cloudformation.url,
+        "ResponseURL": cloudformation.response_url,
         "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/async-handoff/51af3dc0",
         "RequestId": f"request-{kind.lower()}",
         "LogicalResourceId": "ConsoleSite",
