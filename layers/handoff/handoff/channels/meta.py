@@ -123,6 +123,19 @@ def read_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+class Ignored(Exception):
+    """Raised while parsing one message of a delivery that is not a user message to act on.
+
+    `reason` is what the delivery's tally counts it as; a `malformed` one is also logged with
+    `detail`, the reason it could not be read.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+
+
 class DeliveryTally:
     """What one webhook delivery held besides user messages, counted by reason.
 
@@ -147,6 +160,13 @@ class DeliveryTally:
             reason,
             extra={"reason": reason},
         )
+
+    def skip(self, where: str, ignored: Ignored) -> None:
+        """Count a message the parser left out (and log it, if it was malformed)."""
+        if ignored.reason == "malformed":
+            self.malformed(where, ignored.detail)
+        else:
+            self.add(ignored.reason)
 
     def objects(self, value: Any, where: str) -> list[dict[str, Any]]:
         """The objects of a JSON array; anything else in it (or instead of it) is counted as malformed."""

@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
-from handoff.channels.meta import DeliveryTally, read_id, read_text
+from handoff.channels.meta import DeliveryTally, Ignored, read_id, read_text
 from handoff.channels.text import Measure, split_text, utf8_length, utf16_length
 from handoff.config.models import Channel
 from handoff.engine.model import (
@@ -90,13 +90,6 @@ _ATTACHMENT_KINDS: dict[str, MessageKind] = {
 }
 
 
-class _Ignored(Exception):
-    def __init__(self, reason: IgnoredReason, detail: str = "") -> None:
-        super().__init__(detail or reason)
-        self.reason = reason
-        self.detail = detail
-
-
 class MetaPlatformAdapter:
     """The `ChannelAdapter` for a channel of the Meta Messaging Platform (Messenger, Instagram)."""
 
@@ -138,11 +131,8 @@ class MetaPlatformAdapter:
             for m, event in enumerate(tally.objects(entry.get("messaging"), f"{where}.messaging")):
                 try:
                     messages.append(self._parse_event(event, account_id, entry.get("time")))
-                except _Ignored as skip:
-                    if skip.reason == "malformed":
-                        tally.malformed(f"{where}.messaging[{m}]", skip.detail)
-                    else:
-                        tally.add(skip.reason)
+                except Ignored as skip:
+                    tally.skip(f"{where}.messaging[{m}]", skip)
         return ParsedDelivery(messages=messages, ignored=tally.as_dict())
 
     def _parse_event(self, event: dict[str, Any], entry_id: str | None, entry_time: Any) -> ChannelMessage:
@@ -151,25 +141,25 @@ class MetaPlatformAdapter:
         elif "postback" in event:
             content = event["postback"]
         else:
-            raise _Ignored(_other_event(event))
+            raise Ignored(_other_event(event))
         if not isinstance(content, dict):
-            raise _Ignored("malformed", "message or postback is not an object")
+            raise Ignored("malformed", "message or postback is not an object")
         sender = read_id(_party(event, "sender"))
         account_id = entry_id or read_id(_party(event, "recipient"))
         if content.get("is_echo") or (sender is not None and sender == account_id):
-            raise _Ignored("echo")  # the account's own message (ours, another app's, a person's)
+            raise Ignored("echo")  # the account's own message (ours, another app's, a person's)
         if content.get("is_deleted"):
-            raise _Ignored("unsend")
+            raise Ignored("unsend")
         if account_id is None:
-            raise _Ignored("malformed", "no entry id nor recipient.id")
+            raise Ignored("malformed", "no entry id nor recipient.id")
         if sender is None:
-            raise _Ignored("malformed", "no sender.id")
+            raise Ignored("malformed", "no sender.id")
         raw_time = event.get("timestamp", entry_time)
         sent_at = _timestamp(raw_time)
         if "message" in event:
             event_id = read_id(content.get("mid"))
             if event_id is None:
-                raise _Ignored("malformed", "message without mid")
+                raise Ignored("malformed", "message without mid")
             kind, text, payload = _message_content(content)
         else:
             # Meta's current postbacks carry a mid; older ones only the time, which is the same in
@@ -177,7 +167,7 @@ class MetaPlatformAdapter:
             event_id = read_id(content.get("mid")) or f"postback#{sender}#{raw_time}"
             text, payload = read_text(content.get("title")), read_text(content.get("payload"))
             if text is None and payload is None:
-                raise _Ignored("malformed", "postback without title nor payload")
+                raise Ignored("malformed", "postback without title nor payload")
             kind = "choice"
         return ChannelMessage(
             channel=self.channel,
@@ -344,14 +334,14 @@ def _timestamp(value: Any) -> datetime:
         except ValueError:
             number = None
     if number is None or number != number or number < 0 or number == float("inf"):
-        raise _Ignored("malformed", "timestamp is not Unix milliseconds")
+        raise Ignored("malformed", "timestamp is not Unix milliseconds")
     milliseconds = int(number) if number >= MILLISECONDS_FROM else int(number * 1000)
     try:
         return datetime.fromtimestamp(milliseconds // 1000, tz=UTC) + timedelta(
             milliseconds=milliseconds % 1000
         )
     except (OverflowError, OSError, ValueError) as exc:
-        raise _Ignored("malformed", "timestamp out of range") from exc
+        raise Ignored("malformed", "timestamp out of range") from exc
 
 
 # --- rendering helpers --------------------------------------------------------------------------

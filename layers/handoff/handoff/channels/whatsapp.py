@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
-from handoff.channels.meta import DeliveryTally
+from handoff.channels.meta import DeliveryTally, Ignored
 from handoff.channels.meta import read_id as _id
 from handoff.channels.meta import read_text as _text
 from handoff.channels.text import split_text as split_measured
@@ -71,13 +71,6 @@ _MEDIA_KINDS: dict[str, MessageKind] = {
     "document": "document",
     "sticker": "sticker",
 }
-
-
-class _Ignored(Exception):
-    def __init__(self, reason: IgnoredReason, detail: str = "") -> None:
-        super().__init__(detail or reason)
-        self.reason = reason
-        self.detail = detail
 
 
 class WhatsAppAdapter:
@@ -154,29 +147,26 @@ def _parse_value(value: dict[str, Any], tally: DeliveryTally, where: str) -> lis
     for m, raw in enumerate(raw_messages):
         try:
             if account_id is None:
-                raise _Ignored("malformed", "no metadata.phone_number_id")
+                raise Ignored("malformed", "no metadata.phone_number_id")
             parsed.append(_parse_message(raw, account_id, contacts))
-        except _Ignored as skip:
-            if skip.reason == "malformed":
-                tally.malformed(f"{where}.value.messages[{m}]", skip.detail)
-            else:
-                tally.add(skip.reason)
+        except Ignored as skip:
+            tally.skip(f"{where}.value.messages[{m}]", skip)
     return parsed
 
 
 def _parse_message(raw: Any, account_id: str, contacts: list[dict[str, Any]]) -> ChannelMessage:
     if not isinstance(raw, dict):
-        raise _Ignored("malformed", "message is not an object")
+        raise Ignored("malformed", "message is not an object")
     msg_type = raw.get("type")
     if not isinstance(msg_type, str) or not msg_type:
-        raise _Ignored("malformed", "no type")
+        raise Ignored("malformed", "no type")
     if msg_type in _IGNORED_TYPES:
-        raise _Ignored(_IGNORED_TYPES[msg_type])
+        raise Ignored(_IGNORED_TYPES[msg_type])
     if raw.get("group_id"):
-        raise _Ignored("group")
+        raise Ignored("group")
     event_id = _id(raw.get("id"))
     if event_id is None:
-        raise _Ignored("malformed", "no id")
+        raise Ignored("malformed", "no id")
     sent_at = _timestamp(raw.get("timestamp"))
 
     phone = _id(raw.get("from"))
@@ -187,7 +177,7 @@ def _parse_message(raw: Any, account_id: str, contacts: list[dict[str, Any]]) ->
         bsuid = bsuid or _id(contact.get("user_id"))
     user_id = bsuid or phone
     if user_id is None:
-        raise _Ignored("malformed", "no sender (neither from_user_id nor from)")
+        raise Ignored("malformed", "no sender (neither from_user_id nor from)")
 
     kind, text, payload = _content(msg_type, raw)
     return ChannelMessage(
@@ -239,7 +229,7 @@ def _content(msg_type: str, raw: dict[str, Any]) -> tuple[MessageKind, str | Non
     if msg_type == "text":
         body = obj.get("body")
         if not isinstance(body, str):
-            raise _Ignored("malformed", "text without body")
+            raise Ignored("malformed", "text without body")
         return "text", body, None
     if msg_type == "interactive":
         reply_type = obj.get("type")
@@ -247,14 +237,14 @@ def _content(msg_type: str, raw: dict[str, Any]) -> tuple[MessageKind, str | Non
             reply = obj.get(reply_type)
             reply_id = _id(reply.get("id")) if isinstance(reply, dict) else None
             if reply_id is None or not isinstance(reply, dict):
-                raise _Ignored("malformed", f"{reply_type} without id")
+                raise Ignored("malformed", f"{reply_type} without id")
             return "choice", _text(reply.get("title")), reply_id
         return "other", None, None  # flow replies (nfm_reply), call permission replies, ...
     if msg_type == "button":
         label = _text(obj.get("text"))
         payload = _text(obj.get("payload")) or label  # Meta's payload is the label unless one was set
         if payload is None:
-            raise _Ignored("malformed", "button without payload or text")
+            raise Ignored("malformed", "button without payload or text")
         return "choice", label, payload
     if msg_type in _MEDIA_KINDS:
         return _MEDIA_KINDS[msg_type], _text(obj.get("caption")), None
@@ -288,11 +278,11 @@ def _timestamp(value: Any) -> datetime:
         except ValueError:
             seconds = None
     if seconds is None or seconds != seconds or seconds < 0:
-        raise _Ignored("malformed", "timestamp is not Unix seconds")
+        raise Ignored("malformed", "timestamp is not Unix seconds")
     try:
         return datetime.fromtimestamp(int(seconds), tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
-        raise _Ignored("malformed", "timestamp out of range") from exc
+        raise Ignored("malformed", "timestamp out of range") from exc
 
 
 # --- rendering ----------------------------------------------------------------------------------
