@@ -38,6 +38,8 @@ COMMIT_ATTEMPTS = 5
 SWEEP_AFTER = timedelta(minutes=2)
 """The outbox sweep leaves younger messages to the invocation that wrote them (it flushes at once)."""
 SWEEP_LEASE = timedelta(minutes=1)
+DELIVERY_FAILED = "DeliveryFailed"
+"""Counted each time Meta refuses a message for good (not retried): on the dashboard."""
 
 
 class UnknownTenant(Exception):
@@ -161,7 +163,7 @@ class Conversations:
                 logger.error(
                     "Graph API refused a message", extra={**_log(message.conversation_key), **_error(error)}
                 )
-                metrics.add_metric(name="DeliveryFailed", unit="Count", value=1)
+                metrics.add_metric(name=DELIVERY_FAILED, unit="Count", value=1)
             self.store.delivered(message)
             sent += 1
         return sent
