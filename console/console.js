@@ -17,6 +17,7 @@ const state = {
   token: null,
   claims: {},
   online: false,
+  seats: null, // the agent's concurrent chats, as the presence answer gives them
   conversations: [],
   selected: null,
   lastMessages: new Map(), // id -> {stamp, text}: the user's last message, read from the transcript
@@ -245,7 +246,7 @@ function signOut(message, everywhere = false) {
     }).catch(() => {});
   }
   sessionStorage.removeItem(TOKEN_KEY);
-  Object.assign(state, { token: null, claims: {}, online: false, selected: null, conversations: [] });
+  Object.assign(state, { token: null, claims: {}, online: false, seats: null, selected: null, conversations: [] });
   state.lastMessages.clear();
   $("presence").checked = false;
   setPresenceText();
@@ -261,11 +262,20 @@ function signOut(message, everywhere = false) {
 function setPresenceText() {
   $("presence-text").textContent = state.online ? "Online" : "Offline";
   $("presence-label").classList.toggle("on", state.online);
+  renderCapacity();
+}
+
+// How many of the agent's seats their chats take; the seats come with the presence answer.
+function renderCapacity() {
+  const chats = state.conversations.filter((c) => c.state === "with_agent" && c.agent_id === state.claims.sub);
+  $("capacity").hidden = !(state.online && state.seats);
+  $("capacity").textContent = `Chats ${chats.length} of ${state.seats}`;
+  $("capacity").classList.toggle("full", chats.length >= state.seats);
 }
 
 async function setPresence(online) {
   const done = await attempt(async () => {
-    await api("PUT", "/live/presence", { online });
+    state.seats = (await api("PUT", "/live/presence", { online })).seats;
     return true;
   });
   if (!done) {
@@ -361,6 +371,7 @@ function renderList() {
   }
   $("count").textContent = `(${state.conversations.length})`;
   $("empty").hidden = state.conversations.length > 0;
+  renderCapacity();
 }
 
 function lastUserText(transcript) {

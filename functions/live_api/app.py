@@ -23,7 +23,10 @@ app = APIGatewayHttpResolver(enable_validation=True)
 ACTION_ERRORS = {
     **ERRORS,
     404: refused("no such conversation in your tenant"),
-    409: refused("the conversation's state refuses it (taken by someone else, not yours, window closed)"),
+    409: refused(
+        "the conversation's state refuses it (taken by someone else, not yours, window closed), "
+        "or the agent already has as many chats as seats"
+    ),
 }
 
 
@@ -42,7 +45,7 @@ def _agent() -> Agent:
 @app.put("/live/presence", responses=ERRORS)
 def set_presence(body: Annotated[PresenceBody, Body()]) -> AgentPresence:
     agent = _agent()
-    return live().set_presence(agent.tenant_id, agent.agent_id, online=body.online)
+    return live().set_presence(agent.tenant_id, agent.agent_id, online=body.online, seats=agent.seats)
 
 
 @app.get("/live/conversations", responses=ERRORS)
@@ -58,7 +61,7 @@ def read_conversation(conversation_id: str) -> ConversationDetail:
 @app.post("/live/conversations/<conversation_id>/take", responses=ACTION_ERRORS)
 def take(conversation_id: str) -> ConversationSummary:
     agent = _agent()
-    return live().take(agent.tenant_id, agent.agent_id, conversation_id)
+    return live().take(agent.tenant_id, agent.agent_id, conversation_id, seats=agent.seats)
 
 
 @app.post("/live/conversations/<conversation_id>/reply", responses=ACTION_ERRORS)

@@ -228,11 +228,11 @@ class LocalRun:
             headers["x-hub-signature-256"] = f"sha256={digest}"
         return self.http("POST", f"/webhooks/{channel}", body=raw, headers=headers)
 
-    def agent_token(self, tenant_id: str, agent_id: str) -> str:
-        return tokens.issue(tenant_id, agent_id)
+    def agent_token(self, tenant_id: str, agent_id: str, *, seats: int | None = None) -> str:
+        return tokens.issue(tenant_id, agent_id, seats=seats)
 
-    def as_agent(self, tenant_id: str, agent_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.agent_token(tenant_id, agent_id)}"}
+    def as_agent(self, tenant_id: str, agent_id: str, *, seats: int | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.agent_token(tenant_id, agent_id, seats=seats)}"}
 
     def as_admin(self, tenant_id: str, admin_id: str = "admin-1") -> dict[str, str]:
         """Headers of a tenant administrator (a token in the admins group)."""

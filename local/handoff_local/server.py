@@ -214,7 +214,12 @@ class LocalRoutes:
         wrong = [name for name, value in values.items() if not isinstance(value, str) or not value.strip()]
         if wrong:
             raise HttpError(400, f"{' and '.join(wrong)} must be non-empty strings")
-        return 200, {"token": tokens.issue(str(values["tenant_id"]), str(values["agent_id"]))}
+        seats = request.get("seats")
+        if seats is not None and (
+            not isinstance(seats, int) or isinstance(seats, bool) or not 1 <= seats <= 100
+        ):
+            raise HttpError(400, '"seats" must be a whole number from 1 to 100')
+        return 200, {"token": tokens.issue(str(values["tenant_id"]), str(values["agent_id"]), seats=seats)}
 
 
 def console_file(path: str) -> tuple[bytes, str]:

@@ -2,12 +2,14 @@
 
 The deployed HTTP API's JWT authorizer validates Cognito's tokens and hands the function their
 claims; locally this module plays that part, so the Live API sees the same claims either way.
-`python -m handoff_local.tokens TENANT AGENT [--admin]` prints a token for scripts and curl
-(`--admin`: a tenant administrator's, in the admins group, for the admin API).
+`python -m handoff_local.tokens TENANT AGENT [--admin] [--seats N]` prints a token for scripts and
+curl (`--admin`: a tenant administrator's, in the admins group, for the admin API; `--seats`: the
+agent's own number of concurrent chats, Cognito's `custom:seats`).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 import uuid
@@ -22,9 +24,12 @@ LIFETIME_SECONDS = 12 * 3600
 ADMIN_GROUPS = ("admins", "agents")
 
 
-def issue(tenant_id: str, agent_id: str, *, groups: tuple[str, ...] = ("agents",)) -> str:
+def issue(
+    tenant_id: str, agent_id: str, *, groups: tuple[str, ...] = ("agents",), seats: int | None = None
+) -> str:
+    """A token like Cognito's ID token; `seats` sets `custom:seats` (text, as Cognito sends numbers)."""
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "sub": agent_id,
         "custom:tenant_id": tenant_id,
         "cognito:groups": list(groups),
@@ -36,6 +41,8 @@ def issue(tenant_id: str, agent_id: str, *, groups: tuple[str, ...] = ("agents",
         "exp": now + LIFETIME_SECONDS,
         "jti": str(uuid.uuid4()),
     }
+    if seats is not None:
+        claims["custom:seats"] = str(seats)
     return jwt.encode(claims, LOCAL_SIGNING_KEY, algorithm="HS256")
 
 
@@ -54,12 +61,18 @@ def verify(authorization: str) -> dict[str, Any] | None:
 
 
 def main(argv: list[str]) -> int:
-    admin = "--admin" in argv
-    names = [arg for arg in argv if arg != "--admin"]
-    if len(names) != 2:
-        print("usage: python -m handoff_local.tokens TENANT_ID AGENT_ID [--admin]", file=sys.stderr)
-        return 2
-    print(issue(names[0], names[1], groups=ADMIN_GROUPS if admin else ("agents",)))
+    parser = argparse.ArgumentParser(
+        prog="python -m handoff_local.tokens", description="Print a local token for the Live and admin APIs."
+    )
+    parser.add_argument("tenant_id")
+    parser.add_argument("agent_id")
+    parser.add_argument("--admin", action="store_true", help="a tenant administrator's (admins group)")
+    parser.add_argument(
+        "--seats", type=int, choices=range(1, 101), metavar="1-100", help="the agent's own concurrent chats"
+    )
+    args = parser.parse_args(argv)
+    groups = ADMIN_GROUPS if args.admin else ("agents",)
+    print(issue(args.tenant_id, args.agent_id, groups=groups, seats=args.seats))
     return 0
 
 

@@ -132,11 +132,11 @@ class Agent:
     run: LocalRun
     agent_id: str
     tenant_id: str = "acme"
+    seats: int | None = None  # the token's custom:seats (None: the tenant's agent_seats)
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> HttpResult:
-        response = self.run.http(
-            method, path, body=body, headers=self.run.as_agent(self.tenant_id, self.agent_id)
-        )
+        headers = self.run.as_agent(self.tenant_id, self.agent_id, seats=self.seats)
+        response = self.run.http(method, path, body=body, headers=headers)
         self.run.drain()
         return response
 

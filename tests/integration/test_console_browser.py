@@ -309,6 +309,7 @@ def test_an_agent_takes_a_waiting_conversation_and_replies_from_the_console(serv
     before = len(ana.texts())
     page.get_by_role("switch").check()
     expect(page.locator("#presence-text")).to_have_text("Online")
+    expect(page.locator("#capacity")).to_have_text(f"Chats 0 of {ACME.agent_seats}")
     assert ana.wait_to_read(TEXTS.agent_available)[before:] == [TEXTS.agent_available]
     screenshot(page, "03-online")
 
@@ -323,6 +324,7 @@ def test_an_agent_takes_a_waiting_conversation_and_replies_from_the_console(serv
     # She takes it, writes, sends: exactly her text reaches Ana's WhatsApp
     page.get_by_role("button", name="Take").click()
     expect(item.locator(".badge.mine")).to_have_text("Yours")
+    expect(page.locator("#capacity")).to_have_text(f"Chats 1 of {ACME.agent_seats}")
     reply = "¡Hola Ana! Soy Carla, reviso tu pedido 4411."
     page.get_by_label("Reply").fill(reply)
     screenshot(page, "05-taken-writing")

@@ -396,6 +396,11 @@ def test_unknown_local_routes_and_methods(server):
     wrong_method = server.request("GET", "/_local/drain")
     assert wrong_method.status == 405 and wrong_method.headers["allow"] == "POST"
     assert server.request("POST", "/_local/token", {"tenant_id": "acme"}).status == 400
+    for seats in (0, 101, "3", True, 2.5):
+        wrong = server.request(
+            "POST", "/_local/token", {"tenant_id": "acme", "agent_id": "a", "seats": seats}
+        )
+        assert wrong.status == 400 and "seats" in wrong.json()["message"], seats
 
 
 # --- a failing handler, in process -----------------------------------------------------------------

@@ -521,3 +521,17 @@ def test_the_deployment_guide_names_every_function_parameter_and_output(template
         if f"`{name}`" not in guide
     ]
     assert missing == [], f"docs/deployment.md does not mention {missing}"
+
+
+def test_tokens_carry_tenant_and_seats_that_agents_cannot_change(template: dict[str, Any]) -> None:
+    pool = {a["Name"]: a for a in resource(template, "AgentsUserPool")["Schema"]}
+    client = resource(template, "AgentsUserPoolClient")
+
+    assert pool["tenant_id"]["Mutable"] is False
+    seats = pool["seats"]
+    assert (seats["AttributeDataType"], seats["Mutable"]) == ("Number", True)
+    assert seats["NumberAttributeConstraints"] == {"MinValue": "1", "MaxValue": "100"}
+    assert {"custom:tenant_id", "custom:seats"} <= set(client["ReadAttributes"])
+    # without WriteAttributes a client may write every mutable attribute: agents could raise their seats
+    assert "WriteAttributes" in client
+    assert not {"custom:tenant_id", "custom:seats"} & set(client["WriteAttributes"])

@@ -353,6 +353,49 @@ def test_with_one_seat_the_next_user_is_told_when_the_seat_frees(run):
     assert second.texts()[-1] == TEXTS.agent_available
 
 
+def test_an_agent_at_capacity_is_refused_another_take(run):
+    at_night(run)
+    for wa_id in ("573001110032", "573001110033"):
+        waiting_user(run, wa_id)
+    from handoff.wiring import directory
+
+    acme = directory().tenant("acme")
+    directory().save_tenant(acme.model_copy(update={"agent_seats": 1}))
+    run.advance_to(9, BOGOTA, weekday=True)
+    carla = Agent(run, "carla")
+    carla.online()
+    [one, other] = sorted(carla.conversations(), key=lambda c: c["queued_at"])
+    assert carla.take(one["id"]).status == 200
+
+    refused = carla.take(other["id"])
+
+    assert refused.status == 409
+    assert refused.json()["message"] == (
+        "you already have 1 chat, as many as your 1 seat: close one before taking another"
+    )
+    assert carla.take(one["id"]).status == 200  # her own chat again is not another one
+    assert Agent(run, "diego").take(other["id"]).status == 200  # another agent's seats are his
+
+
+def test_an_agents_own_seats_come_before_the_tenants(run):
+    at_night(run)
+    users = [waiting_user(run, f"57300111007{n}") for n in range(4)]
+    run.advance_to(9, BOGOTA, weekday=True)
+
+    carla = Agent(run, "carla", seats=1)  # Cognito's custom:seats; acme gives 3 to the others
+    presence = carla.online().json()
+    assert presence["seats"] == 1
+    assert [u.texts()[-1] == TEXTS.agent_available for u in users] == [True, False, False, False]
+
+    Agent(run, "diego").online()  # acme's default: 3 seats
+    assert [u.texts()[-1] == TEXTS.agent_available for u in users] == [True, True, True, True]
+
+    [taken, *_] = sorted(carla.conversations(), key=lambda c: c["queued_at"])
+    assert carla.take(taken["id"]).status == 200
+    other = next(c for c in carla.conversations() if c["state"] == "queued")
+    assert carla.take(other["id"]).status == 409  # one seat, one chat
+
+
 def test_everyone_mode_tells_every_waiting_user_at_once(run):
     at_night(run)
     users = [waiting_user(run, f"57300111004{n}") for n in range(4)]

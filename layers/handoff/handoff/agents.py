@@ -8,6 +8,8 @@ from typing import Any
 from handoff.engine.model import Frozen
 
 TENANT_CLAIM = "custom:tenant_id"
+SEATS_CLAIM = "custom:seats"
+MAX_SEATS = 100
 GROUPS_CLAIM = "cognito:groups"
 ADMINS_GROUP = "admins"
 AGENTS_GROUP = "agents"
@@ -20,6 +22,8 @@ class NotAuthorized(Exception):
 class Agent(Frozen):
     tenant_id: str
     agent_id: str
+    seats: int | None = None
+    """The agent's own number of concurrent chats (`custom:seats`); None: the tenant's agent_seats."""
 
 
 def agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
@@ -29,7 +33,16 @@ def agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
     agent_id = claims.get("sub")
     if not isinstance(tenant_id, str) or not tenant_id or not isinstance(agent_id, str) or not agent_id:
         raise NotAuthorized("the token names no tenant or no agent")
-    return Agent(tenant_id=tenant_id, agent_id=agent_id)
+    return Agent(tenant_id=tenant_id, agent_id=agent_id, seats=_seats(claims.get(SEATS_CLAIM)))
+
+
+def _seats(raw: Any) -> int | None:
+    """A whole number of seats from 1 to 100 (tokens carry Cognito's number attributes as text)."""
+    try:
+        seats = int(str(raw).strip()) if raw is not None else None
+    except ValueError:
+        return None
+    return seats if seats is not None and 1 <= seats <= MAX_SEATS else None
 
 
 def groups_from_claims(claims: Mapping[str, Any] | None) -> frozenset[str]:

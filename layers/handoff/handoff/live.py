@@ -12,7 +12,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from handoff.config.models import TenantConfig
 from handoff.conversations import Conversations, DeliveryDeferred
+from handoff.engine.errors import FlowError
 from handoff.engine.flow import HUMAN_AGENT_WINDOW, INACTIVITY_LIMIT, MESSAGING_WINDOW
 from handoff.engine.model import (
     AgentCloses,
@@ -29,6 +31,10 @@ from handoff.store.directory import AgentPresence, Directory
 
 class NotFound(Exception):
     """No such conversation for this tenant (another tenant's is not found either)."""
+
+
+class AtCapacity(FlowError):
+    """The agent already has as many chats as their seats: one must close before another is taken."""
 
 
 class ConversationSummary(BaseModel):
@@ -68,8 +74,13 @@ class Live:
         self.announce_agent_available = announce_agent_available
         self.now = now
 
-    def set_presence(self, tenant_id: str, agent_id: str, *, online: bool) -> AgentPresence:
-        presence = self.directory.set_presence(tenant_id, agent_id, online=online, at=self.now())
+    def set_presence(
+        self, tenant_id: str, agent_id: str, *, online: bool, seats: int | None = None
+    ) -> AgentPresence:
+        """Record the agent's presence with their seats (their own, else the tenant's agent_seats)."""
+        presence = self.directory.set_presence(
+            tenant_id, agent_id, online=online, at=self.now(), seats=seats or self._tenant_seats(tenant_id)
+        )
         if online:
             self.announce_agent_available(tenant_id)
         return presence
@@ -83,9 +94,25 @@ class Live:
         summary = summarize(conversation, self.now())
         return ConversationDetail(**summary.model_dump(), transcript=self.store.transcript(conversation.ref))
 
-    def take(self, tenant_id: str, agent_id: str, conversation_id: str) -> ConversationSummary:
-        ref = self._find(tenant_id, conversation_id).ref
-        return self._apply(AgentTakes(ref=ref, event_id=_action_id(), agent_id=agent_id))
+    def take(
+        self, tenant_id: str, agent_id: str, conversation_id: str, *, seats: int | None = None
+    ) -> ConversationSummary:
+        """Take a queued conversation, unless the agent already holds `seats` chats (AtCapacity).
+
+        `seats` is the agent's own (the token's `custom:seats`), else the tenant's agent_seats.
+        """
+        conversation = self._find(tenant_id, conversation_id)
+        if conversation.state == "queued":  # taking what is already yours again is not another chat
+            capacity = seats or self._tenant_seats(tenant_id)
+            chats = sum(
+                1 for c in self.store.in_live(tenant_id) if c.state == "with_agent" and c.agent_id == agent_id
+            )
+            if chats >= capacity:
+                raise AtCapacity(
+                    f"you already have {chats} chat{'s' if chats != 1 else ''}, as many as your "
+                    f"{capacity} seat{'s' if capacity != 1 else ''}: close one before taking another"
+                )
+        return self._apply(AgentTakes(ref=conversation.ref, event_id=_action_id(), agent_id=agent_id))
 
     def reply(self, tenant_id: str, agent_id: str, conversation_id: str, text: str) -> ConversationSummary:
         ref = self._find(tenant_id, conversation_id).ref
@@ -106,6 +133,10 @@ class Live:
         if stored is None:
             raise NotFound("conversation not found")
         return summarize(stored, self.now())
+
+    def _tenant_seats(self, tenant_id: str) -> int:
+        tenant = self.directory.tenant(tenant_id)
+        return tenant.agent_seats if tenant is not None else TenantConfig.model_fields["agent_seats"].default
 
     def _find(self, tenant_id: str, conversation_id: str) -> Conversation:
         try:

@@ -91,10 +91,10 @@ class WakePass:
         A user told "an agent is available" holds a seat until an agent takes the conversation, so
         the next users are told only as seats free up, in the order they began to wait.
         """
-        online = [a.agent_id for a in self.directory.agents(tenant.tenant_id) if a.is_online(now)]
+        online = [a for a in self.directory.agents(tenant.tenant_id) if a.is_online(now)]
         if not online:
             return 0
         chats = Counter(c.agent_id for c in self.store.in_live(tenant.tenant_id) if c.state == "with_agent")
-        free = sum(max(0, tenant.agent_seats - chats[agent]) for agent in online)
+        free = sum(max(0, (a.seats or tenant.agent_seats) - chats[a.agent_id]) for a in online)
         promised = sum(1 for c in queued if c.on_hold and c.notified_available)
         return max(0, free - promised)

@@ -40,6 +40,8 @@ class AgentPresence(Frozen):
     agent_id: str
     online: bool
     seen_at: datetime
+    seats: int | None = None
+    """How many chats the agent takes at once, as of the last report (None: the tenant's agent_seats)."""
 
     def is_online(self, now: datetime) -> bool:
         return self.online and now - self.seen_at < PRESENCE_TIMEOUT
@@ -214,8 +216,12 @@ class Directory:
 
     # --- presence -----------------------------------------------------------------------------------
 
-    def set_presence(self, tenant_id: str, agent_id: str, *, online: bool, at: datetime) -> AgentPresence:
-        presence = AgentPresence(tenant_id=tenant_id, agent_id=agent_id, online=online, seen_at=at)
+    def set_presence(
+        self, tenant_id: str, agent_id: str, *, online: bool, at: datetime, seats: int | None = None
+    ) -> AgentPresence:
+        presence = AgentPresence(
+            tenant_id=tenant_id, agent_id=agent_id, online=online, seen_at=at, seats=seats
+        )
         self._db.put_item(
             TableName=self.table_name,
             Item={
