@@ -28,7 +28,7 @@ from handoff.admin import (
 from handoff.agents import Agent, NotAuthorized, admin_from_claims
 from handoff.api import ERRORS, field_problems, invalid, multipart_refusal, refusal, refused
 from handoff.config.models import Channel, Language
-from handoff.observability import logger, metrics, tracer
+from handoff.observability import logger, metrics
 from handoff.report import ChatReport, to_csv
 from handoff.wiring import administration
 
@@ -162,7 +162,6 @@ def _stale(error: StaleVersion) -> Response[dict[str, str]]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return multipart_refusal(event) or app.resolve(event, context)

@@ -6,14 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handoff.observability import logger, metrics, tracer
+from handoff.observability import logger, metrics
 from handoff.webhook_http import webhook_resolver
 
 app = webhook_resolver("instagram")
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -14,7 +14,7 @@ from handoff.agents import Agent, NotAuthorized, live_agent_from_claims
 from handoff.api import ERRORS, field_problems, invalid, multipart_refusal, refused
 from handoff.engine.errors import FlowError
 from handoff.live import ConversationDetail, ConversationSummary, NotFound
-from handoff.observability import logger, metrics, tracer
+from handoff.observability import logger, metrics
 from handoff.store.directory import AgentPresence
 from handoff.wiring import live
 
@@ -97,7 +97,6 @@ def _refused(error: FlowError) -> Response[dict[str, str]]:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return multipart_refusal(event) or app.resolve(event, context)

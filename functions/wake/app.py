@@ -6,12 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handoff.observability import logger, metrics, tracer
+from handoff.observability import logger, metrics
 from handoff.wiring import conversations, wake_pass
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # an AgentAvailable event names its tenant; the schedule's event passes every tenant

@@ -497,6 +497,7 @@ def test_sam_build_builds_the_layer_with_the_handoff_package(tmp_path: Path) -> 
     layer = build_dir / "HandoffLayer" / "python"
     assert (layer / "handoff" / "__init__.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir()
+    assert not (layer / "aws_xray_sdk").exists()  # no X-Ray SDK: its recorder slows every cold start
     assert list(layer.glob("pydantic_core/*aarch64*.so")), "pydantic-core must be built for arm64"
     for function in FUNCTIONS:
         assert (build_dir / function).is_dir()
