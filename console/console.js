@@ -8,6 +8,10 @@ const HEARTBEAT_MS = 30000; // presence lapses after 2 minutes without a report
 const WINDOW_WARNING_MS = 2 * 3600 * 1000; // warn when the channel's window closes within 2 h
 const TOKEN_KEY = "handoff.console.token";
 const PKCE_KEY = "handoff.console.pkce";
+const REFRESH_KEY = "handoff.console.refresh";
+const REFRESH_AHEAD_MS = 5 * 60 * 1000; // renew the ID token 5 minutes before it expires
+const SESSION_ENDED = "Your session has ended; sign in again.";
+const REFRESH_RETRY_MS = 30 * 1000; // the sign-in service unreachable: try again while the token lasts
 const AUTHORS = { user: "User", bot: "Bot", agent: "Agent", system: "System" };
 const CHANNELS = { whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram" };
 
@@ -23,6 +27,9 @@ const state = {
   lastMessages: new Map(), // id -> {stamp, text}: the user's last message, read from the transcript
   pollTimer: null,
   heartbeatTimer: null,
+  tokenUntil: 0, // when the ID token expires, by this computer's clock
+  refreshTimer: null,
+  refreshing: null, // the renewal under way: the timer and a 401 may ask at once
 };
 
 const $ = (id) => document.getElementById(id);
@@ -40,7 +47,7 @@ function apiUrl(path) {
   return (state.config.apiUrl || "").replace(/\/+$/, "") + path;
 }
 
-async function api(method, path, body) {
+async function api(method, path, body, renewed = false) {
   const headers = { Authorization: `Bearer ${state.token}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
@@ -61,8 +68,17 @@ async function api(method, path, body) {
     payload = null;
   }
   if (response.status === 401) {
-    signOut("Your session has ended; sign in again.");
-    throw new ApiError(401, "Your session has ended; sign in again.");
+    if (!renewed && canRefresh()) {
+      try {
+        await refreshToken();
+      } catch (error) {
+        signOut(error.message);
+        throw new ApiError(401, error.message);
+      }
+      return api(method, path, body, true); // once, with the renewed token
+    }
+    signOut(SESSION_ENDED);
+    throw new ApiError(401, SESSION_ENDED);
   }
   if (!response.ok) {
     throw new ApiError(response.status, describeRefusal(response.status, payload, text));
@@ -130,11 +146,14 @@ function decodeClaims(token) {
   }
 }
 
-function useToken(token) {
+// `fresh`: the token was just issued, so its lifetime (exp - iat) counts from now, whatever this
+// computer's clock says; a token read back after a reload is judged by the clock.
+function useToken(token, fresh = false) {
   const claims = decodeClaims(token);
-  if (claims.exp && claims.exp * 1000 < Date.now()) return false;
+  if (!fresh && claims.exp && claims.exp * 1000 < Date.now()) return false;
   state.token = token;
   state.claims = claims;
+  state.tokenUntil = claims.exp && fresh && claims.iat ? Date.now() + (claims.exp - claims.iat) * 1000 : claims.exp * 1000;
   sessionStorage.setItem(TOKEN_KEY, token);
   return true;
 }
@@ -218,7 +237,55 @@ async function finishHostedSignIn(params) {
   if (!response.ok || !body.id_token) {
     throw new Error(`Sign-in failed: ${body.error_description || body.error || response.status}.`);
   }
-  useToken(body.id_token); // the HTTP API's JWT authorizer takes the ID token (it carries the tenant)
+  useToken(body.id_token, true); // the HTTP API's JWT authorizer takes the ID token (it carries the tenant)
+  if (body.refresh_token) sessionStorage.setItem(REFRESH_KEY, body.refresh_token);
+}
+
+// --- staying signed in: the ID token lasts an hour, a shift longer --------------------------------
+
+function canRefresh() {
+  return hostedSignIn() && !state.local && Boolean(sessionStorage.getItem(REFRESH_KEY));
+}
+
+function scheduleRefresh(delay) {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = null;
+  if (!canRefresh() || !state.claims.exp) return;
+  const wait = delay ?? Math.max(REFRESH_RETRY_MS, state.tokenUntil - Date.now() - REFRESH_AHEAD_MS);
+  state.refreshTimer = setTimeout(() => refreshToken().catch((error) => signOut(error.message)), wait);
+}
+
+function refreshToken() {
+  if (!state.refreshing) state.refreshing = renewToken().finally(() => (state.refreshing = null));
+  return state.refreshing;
+}
+
+async function renewToken() {
+  let response;
+  try {
+    response = await fetch(cognitoUrl("/oauth2/token"), {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        client_id: state.config.clientId,
+        refresh_token: sessionStorage.getItem(REFRESH_KEY),
+      }),
+    });
+  } catch {
+    if (state.tokenUntil - Date.now() > REFRESH_RETRY_MS) {
+      scheduleRefresh(REFRESH_RETRY_MS); // a moment offline: the token still works meanwhile
+      return;
+    }
+    throw new Error("The sign-in service cannot be reached and the session has ended; sign in again.");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok || !body.id_token || !useToken(body.id_token, true)) {
+    sessionStorage.removeItem(REFRESH_KEY); // revoked or expired (30 days): only a sign-in helps
+    throw new Error(SESSION_ENDED);
+  }
+  if (body.refresh_token) sessionStorage.setItem(REFRESH_KEY, body.refresh_token);
+  scheduleRefresh();
 }
 
 function showSignIn() {
@@ -245,8 +312,20 @@ function signOut(message, everywhere = false) {
       keepalive: true,
     }).catch(() => {});
   }
+  const refresh = sessionStorage.getItem(REFRESH_KEY);
+  if (everywhere && refresh && hostedSignIn() && !state.local) {
+    // the refresh token would outlive the sign-out for 30 days: revoke it (keepalive outlives the page)
+    fetch(cognitoUrl("/oauth2/revoke"), {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: refresh, client_id: state.config.clientId }),
+      keepalive: true,
+    }).catch(() => {});
+  }
+  clearTimeout(state.refreshTimer);
   sessionStorage.removeItem(TOKEN_KEY);
-  Object.assign(state, { token: null, claims: {}, online: false, seats: null, selected: null, conversations: [] });
+  sessionStorage.removeItem(REFRESH_KEY);
+  Object.assign(state, { token: null, refreshTimer: null, claims: {}, online: false, seats: null, selected: null, conversations: [] });
   state.lastMessages.clear();
   $("presence").checked = false;
   setPresenceText();
@@ -524,6 +603,7 @@ function startConsole() {
   $("who").textContent = `${who} · ${state.claims["custom:tenant_id"] || "no tenant"}`;
   for (const id of ["who", "presence-label", "sign-out"]) $(id).hidden = false;
   stopTimers();
+  scheduleRefresh();
   poll();
 }
 
@@ -550,6 +630,7 @@ async function main() {
   }
   const saved = state.token || sessionStorage.getItem(TOKEN_KEY);
   if (saved && useToken(saved)) startConsole();
+  else if (canRefresh() && (await attempt(async () => (await refreshToken(), true)))) startConsole();
   else showSignIn();
 }
 

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
+import jwt
 import pytest
 from local_server_process import local_server_process
 from loopback import LoopbackServer, QuietHandler
@@ -260,6 +261,14 @@ def next_night(after: datetime) -> datetime:
         night = (night + timedelta(days=1)).replace(hour=22)
 
 
+def eventually(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"never happened: {what}")
+        time.sleep(0.05)
+
+
 def screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -390,18 +399,28 @@ def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
 
 class FakeHostedSignIn(LoopbackServer):
     """Cognito's hosted sign-in on loopback: /oauth2/authorize signs the agent in at once and sends
-    a code back, /oauth2/token gives the ID token only for the code's PKCE verifier, /logout ends
-    the session. Every request is kept for the test to read; the ID token is the local run's."""
+    a code back; /oauth2/token gives an ID token and a refresh token only for the code's PKCE
+    verifier, and a new ID token for a refresh token; /oauth2/revoke revokes one; /logout ends the
+    session. Every request is kept for the test to read; ID tokens are the local run's, from
+    `issue`."""
 
-    def __init__(self, client_id: str, redirect_uri: str, id_token: str) -> None:
+    def __init__(self, client_id: str, redirect_uri: str, issue: Callable[[], str]) -> None:
         self.client_id = client_id
         self.redirect_uri = redirect_uri
-        self.id_token = id_token
+        self.issued: list[str] = []  # every ID token handed out, in order
         self.authorizations: list[dict[str, str]] = []
-        self.exchanges: list[dict[str, str]] = []
+        self.exchanges: list[dict[str, str]] = []  # code grants
+        self.refreshes: list[dict[str, str]] = []  # refresh-token grants
+        self.revocations: list[dict[str, str]] = []
         self.logouts: list[dict[str, str]] = []
         self._challenges: dict[str, str] = {}  # code -> code_challenge
+        self._refresh_tokens: set[str] = set()
         outer = self
+
+        def tokens(refresh: str | None) -> dict[str, Any]:
+            outer.issued.append(issue())
+            answer = {"id_token": outer.issued[-1], "access_token": "access", "token_type": "Bearer"}
+            return {**answer, "expires_in": 3600, **({"refresh_token": refresh} if refresh else {})}
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:
@@ -425,22 +444,31 @@ class FakeHostedSignIn(LoopbackServer):
 
             def do_POST(self) -> None:
                 form = dict(parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode()))
-                outer.exchanges.append(form)
-                challenge = outer._challenges.pop(form.get("code", ""), None)  # a code works once
-                verifier = form.get("code_verifier", "")
-                derived = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
-                if (
-                    self.path != "/oauth2/token"
-                    or form.get("grant_type") != "authorization_code"
-                    or form.get("client_id") != outer.client_id
-                    or form.get("redirect_uri") != outer.redirect_uri
-                    or challenge is None
-                    or derived.decode() != challenge
-                ):
-                    self._answer(400, {"error": "invalid_grant"})
-                    return
-                tokens = {"id_token": outer.id_token, "access_token": "access", "token_type": "Bearer"}
-                self._answer(200, {**tokens, "expires_in": 3600})
+                if form.get("client_id") != outer.client_id:
+                    self._answer(400, {"error": "invalid_client"})
+                elif self.path == "/oauth2/revoke":
+                    outer.revocations.append(form)
+                    outer._refresh_tokens.discard(form.get("token", ""))
+                    self._answer(200, {})
+                elif self.path == "/oauth2/token" and form.get("grant_type") == "refresh_token":
+                    outer.refreshes.append(form)
+                    if form.get("refresh_token") not in outer._refresh_tokens:
+                        self._answer(400, {"error": "invalid_grant"})
+                        return
+                    self._answer(200, tokens(None))  # Cognito keeps the refresh token it gave
+                elif self.path == "/oauth2/token" and form.get("grant_type") == "authorization_code":
+                    outer.exchanges.append(form)
+                    challenge = outer._challenges.pop(form.get("code", ""), None)  # a code works once
+                    verifier = form.get("code_verifier", "").encode()
+                    derived = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+                    if form.get("redirect_uri") != outer.redirect_uri or derived.decode() != challenge:
+                        self._answer(400, {"error": "invalid_grant"})
+                        return
+                    refresh = secrets.token_urlsafe(24)
+                    outer._refresh_tokens.add(refresh)
+                    self._answer(200, tokens(refresh))
+                else:
+                    self._answer(400, {"error": "unsupported_grant_type"})
 
             def _redirect(self, location: str) -> None:
                 self.send_response(302)
@@ -460,13 +488,21 @@ class FakeHostedSignIn(LoopbackServer):
 
         super().__init__(Handler)
 
+    def revoke_all(self) -> None:
+        """Every refresh token stops working, as when an administrator signs the agent out."""
+        self._refresh_tokens.clear()
+
 
 @pytest.fixture
 def hosted(server: LocalServer, page: Any) -> Iterator[FakeHostedSignIn]:
     """The console as deployed: config.json (what the custom resource publishes) names the sign-in."""
-    status, token = server.request("POST", "/_local/token", {"tenant_id": "acme", "agent_id": "fabiola"})
-    assert status == 200, token
-    fake = FakeHostedSignIn("console-client-id", f"{server.url}/console/", token["token"])
+
+    def issue() -> str:
+        status, token = server.request("POST", "/_local/token", {"tenant_id": "acme", "agent_id": "fabiola"})
+        assert status == 200, token
+        return str(token["token"])
+
+    fake = FakeHostedSignIn("console-client-id", f"{server.url}/console/", issue)
     config = console_site.site_config(
         {
             "ApiUrl": server.url,
@@ -515,11 +551,50 @@ def test_a_deployed_console_signs_in_with_code_and_pkce_and_signs_out_of_the_hos
     assert "code=" not in page.url  # a code is single use: it leaves the address bar
     screenshot(page, "11-hosted-signed-in")
 
-    # Sign out ends the hosted session too, and comes back to the console's sign-in
+    # Sign out ends the hosted session too, revokes the refresh token, and comes back to sign-in
+    refresh = page.evaluate("sessionStorage.getItem('handoff.console.refresh')")
+    assert refresh
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#hosted-sign-in")).to_be_visible()
     assert hosted.logouts == [{"client_id": hosted.client_id, "logout_uri": hosted.redirect_uri}]
+    assert hosted.revocations == [{"token": refresh, "client_id": hosted.client_id}]
+    assert page.evaluate("sessionStorage.length") == 0
     assert browser_errors == []
+
+
+def test_a_deployed_console_renews_its_token_so_a_shift_outlasts_an_hour(server, hosted, page):
+    from playwright.sync_api import expect
+
+    page.clock.install()
+    page.goto(f"{server.url}/console/")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#who")).to_have_text("fabiola · acme")
+    first = hosted.issued[-1]
+    token_now = "sessionStorage.getItem('handoff.console.token')"
+
+    # five minutes before the ID token expires, the console renews it with the refresh token
+    expires = jwt.decode(first, options={"verify_signature": False})["exp"]
+    page.clock.fast_forward(int((expires - time.time() - 5 * 60 + 5) * 1000))
+    page.wait_for_function(f"{token_now} !== {json.dumps(first)}")
+    assert page.evaluate(token_now) == hosted.issued[-1]
+    assert [r["grant_type"] for r in hosted.refreshes] == ["refresh_token"]
+
+    # a token the API refuses (401) is renewed once and the request made again: no sign-out
+    page.evaluate("state.token = 'not-a-token'")
+    page.clock.fast_forward(3000)  # the next poll
+    eventually(lambda: len(hosted.refreshes) == 2, "a second renewal, after the 401")
+    page.wait_for_function(f"{token_now} === {json.dumps(hosted.issued[-1])}")
+    page.wait_for_function(f"state.token === {json.dumps(hosted.issued[-1])}")
+    expect(page.locator("#who")).to_be_visible()
+    expect(page.locator("#error")).to_be_hidden()
+
+    # once the refresh token no longer works (revoked, 30 days old), the agent signs in again
+    hosted.revoke_all()
+    page.evaluate("state.token = 'not-a-token'")
+    page.clock.fast_forward(3000)
+    expect(page.locator("#hosted-sign-in")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_text("Your session has ended; sign in again.")
+    screenshot(page, "12-session-ended")
 
 
 def test_a_sign_in_answer_this_tab_did_not_ask_for_is_refused(server, hosted, page):
