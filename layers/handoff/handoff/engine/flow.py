@@ -35,6 +35,7 @@ from handoff.engine.model import (
     BusinessMetric,
     Conversation,
     ConversationEvent,
+    ConversationEventName,
     Effect,
     Event,
     ExpiryCheck,
@@ -48,6 +49,7 @@ from handoff.engine.model import (
     TranscriptEntry,
     UserMessage,
     WaitEnded,
+    WaitOutcome,
 )
 from handoff.hours import BusinessHours
 
@@ -346,26 +348,42 @@ def _expire(run: _Step) -> None:
     """Step 7: 24 hours with no activity end the wait; the next message starts with the bot."""
     conv = run.conversation
     ended_at = (conv.last_activity_at or conv.queued_at or run.now) + INACTIVITY_LIMIT
-    if conv.session is not None:
-        run.effects.append(SessionClosed(session=conv.session, ended_at=ended_at, resolution="while_waiting"))
-    assert conv.queued_at is not None
-    run.effects.append(
-        WaitEnded(
-            queued_at=conv.queued_at,
-            ended_at=ended_at,
-            outcome="expired",
-            on_hold=conv.on_hold,
-            woken=_woken(conv),
-        )
-    )
+    _end_wait(run, "expired", ended_at)
     run.metric("WaitExpired")
-    run.effects.append(
-        ConversationEvent(name="WaitExpired", at=ended_at, queued_at=conv.queued_at, on_hold=conv.on_hold)
-    )
+    _publish(run, "WaitExpired", ended_at)
     run.effects.append(
         TranscriptEntry(at=ended_at, author="system", kind="text", text="The wait expired after 24 hours.")
     )
     run.update(**_left_queue())
+
+
+def _end_wait(run: _Step, outcome: WaitOutcome, ended_at: datetime) -> None:
+    """The queued conversation leaves the queue: its bot session (if open) and its wait end."""
+    conv = run.conversation
+    assert conv.queued_at is not None
+    if conv.session is not None:
+        run.effects.append(SessionClosed(session=conv.session, ended_at=ended_at, resolution="while_waiting"))
+    run.effects.append(
+        WaitEnded(
+            queued_at=conv.queued_at,
+            ended_at=ended_at,
+            outcome=outcome,
+            on_hold=conv.on_hold,
+            woken=_woken(conv),
+        )
+    )
+
+
+def _publish(
+    run: _Step,
+    name: ConversationEventName,
+    at: datetime,
+    agent_id: str | None = None,
+) -> None:
+    conv = run.conversation
+    run.effects.append(
+        ConversationEvent(name=name, at=at, agent_id=agent_id, queued_at=conv.queued_at, on_hold=conv.on_hold)
+    )
 
 
 def _left_queue() -> dict[str, object]:
@@ -394,27 +412,9 @@ def _agent_takes(run: _Step, event: AgentTakes) -> None:
     if conv.state != "queued":
         raise Conflict("This conversation is not waiting in Live's queue.")
     assert conv.queued_at is not None
-    if conv.session is not None:
-        run.effects.append(SessionClosed(session=conv.session, ended_at=run.now, resolution="while_waiting"))
-    run.effects.append(
-        WaitEnded(
-            queued_at=conv.queued_at,
-            ended_at=run.now,
-            outcome="taken",
-            on_hold=conv.on_hold,
-            woken=_woken(conv),
-        )
-    )
+    _end_wait(run, "taken", run.now)
     run.metric("TimeToAgent", (run.now - conv.queued_at).total_seconds(), "Seconds")
-    run.effects.append(
-        ConversationEvent(
-            name="ConversationTaken",
-            at=run.now,
-            agent_id=event.agent_id,
-            queued_at=conv.queued_at,
-            on_hold=conv.on_hold,
-        )
-    )
+    _publish(run, "ConversationTaken", run.now, event.agent_id)
     run.update(state="with_agent", agent_id=event.agent_id, taken_at=run.now, session=None)
     run.note("An agent took the conversation.")
 
@@ -444,31 +444,10 @@ def _agent_replies(run: _Step, event: AgentReplies) -> None:
 def _agent_closes(run: _Step, event: AgentCloses) -> None:
     conv = run.conversation
     if conv.state == "queued":
-        assert conv.queued_at is not None
-        if conv.session is not None:
-            run.effects.append(
-                SessionClosed(session=conv.session, ended_at=run.now, resolution="while_waiting")
-            )
-        run.effects.append(
-            WaitEnded(
-                queued_at=conv.queued_at,
-                ended_at=run.now,
-                outcome="closed",
-                on_hold=conv.on_hold,
-                woken=_woken(conv),
-            )
-        )
+        _end_wait(run, "closed", run.now)
     else:
         _require_own(conv, event.agent_id)
-    run.effects.append(
-        ConversationEvent(
-            name="ConversationClosed",
-            at=run.now,
-            agent_id=event.agent_id,
-            queued_at=conv.queued_at,
-            on_hold=conv.on_hold,
-        )
-    )
+    _publish(run, "ConversationClosed", run.now, event.agent_id)
     run.update(**_left_queue())
     run.note("The agent closed the conversation.")
 

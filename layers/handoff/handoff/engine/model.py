@@ -215,13 +215,17 @@ class SessionClosed(Frozen):
     resolution: Resolution
 
 
+WaitOutcome = Literal["taken", "closed", "expired"]
+ConversationEventName = Literal["ConversationTaken", "ConversationClosed", "WaitExpired"]
+
+
 class WaitEnded(Frozen):
     """A stretch in Live's queue ended: taken or closed by an agent, or expired after 24 h of inactivity."""
 
     effect: Literal["wait_ended"] = "wait_ended"
     queued_at: datetime
     ended_at: datetime
-    outcome: Literal["taken", "closed", "expired"]
+    outcome: WaitOutcome
     on_hold: bool
     woken: bool = False  # the user, waiting after hours, was told an agent is available
 
@@ -230,7 +234,7 @@ class ConversationEvent(Frozen):
     """Something other systems may want to hear of, published on the event bus (docs/events.md)."""
 
     effect: Literal["conversation_event"] = "conversation_event"
-    name: Literal["ConversationTaken", "ConversationClosed", "WaitExpired"]
+    name: ConversationEventName
     at: datetime
     agent_id: str | None = None
     queued_at: datetime | None = None
