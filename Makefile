@@ -40,7 +40,7 @@ seed: $(STAMP)
 	$(PY) -m handoff_local.seed $(or $(HANDOFF_CONFIG),examples/config.yaml) --stack $(or $(STACK),async-handoff)
 
 token: $(STAMP)
-	$(PY) -m handoff_local.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1)
+	$(PY) -m handoff_local.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1) $(if $(SEATS),--seats $(SEATS))
 
 # the committed artefacts generated from the code: OpenAPI descriptions, the config's JSON Schema and
 # reference (tests fail when they are stale)

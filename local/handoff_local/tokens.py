@@ -67,13 +67,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("tenant_id")
     parser.add_argument("agent_id")
     parser.add_argument("--admin", action="store_true", help="a tenant administrator's (admins group)")
-    parser.add_argument(
-        "--seats", type=int, choices=range(1, 101), metavar="1-100", help="the agent's own concurrent chats"
-    )
+    parser.add_argument("--seats", type=_seats, metavar="1-100", help="the agent's own concurrent chats")
     args = parser.parse_args(argv)
     groups = ADMIN_GROUPS if args.admin else ("agents",)
     print(issue(args.tenant_id, args.agent_id, groups=groups, seats=args.seats))
     return 0
+
+
+def _seats(value: str) -> int:
+    try:
+        seats = int(value)
+    except ValueError:
+        seats = 0
+    if not 1 <= seats <= 100:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to 100")
+    return seats
 
 
 if __name__ == "__main__":
