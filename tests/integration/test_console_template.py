@@ -129,3 +129,37 @@ def test_the_publisher_ships_console_and_may_only_write_the_console_bucket(templ
     ]
     group = function["LoggingConfig"]["LogGroup"]["Ref"]
     assert properties(template, group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def _transformed(console_key: str) -> dict[str, Any]:
+    """The template as SAM transforms it once `sam package` has uploaded the code (no AWS call)."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(TEMPLATE.read_text())
+    for name, resource in template["Resources"].items():
+        code = resource.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in code:  # sam package names each upload by its content's hash
+                code[uri] = f"s3://artifacts/{console_key if name == 'ConsoleSiteFunction' else name}"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    transformed: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    return transformed
+
+
+@pytest.mark.slow
+def test_sams_transform_publishes_again_when_the_console_changes(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    before = _transformed("console-aaaa")["Resources"]
+    after = _transformed("console-bbbb")["Resources"]
+
+    version = before["ConsoleSite"]["Properties"]["ConsoleVersion"]["Ref"]
+    assert before[version]["Type"] == "AWS::Lambda::Version"
+    # new files, new version, a changed property: CloudFormation runs the publisher again
+    assert after["ConsoleSite"]["Properties"]["ConsoleVersion"]["Ref"] != version
+    cors = before["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+    assert cors["allowOrigins"] == [CONSOLE_ORIGIN]
