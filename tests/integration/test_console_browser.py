@@ -117,7 +117,12 @@ def page(chromium: Path, tmp_path: Path) -> Iterator[Any]:
         try:
             context.set_default_timeout(UI_TIMEOUT_MS)
             expect.set_options(timeout=UI_TIMEOUT_MS)
-            yield context.pages[0] if context.pages else context.new_page()
+            page = context.pages[0] if context.pages else context.new_page()
+            blocked: list[str] = []  # the page's Content-Security-Policy must never have to block anything
+            csp = "Content Security Policy"
+            page.on("console", lambda m: blocked.extend([m.text] if csp in m.text else []))
+            yield page
+            assert blocked == [], blocked
         finally:
             context.close()
 
@@ -575,7 +580,7 @@ def test_a_deployed_console_renews_its_token_so_a_shift_outlasts_an_hour(server,
     # five minutes before the ID token expires, the console renews it with the refresh token
     expires = jwt.decode(first, options={"verify_signature": False})["exp"]
     page.clock.fast_forward(int((expires - time.time() - 5 * 60 + 5) * 1000))
-    page.wait_for_function(f"{token_now} !== {json.dumps(first)}")
+    eventually(lambda: page.evaluate(token_now) != first, "the token renewed before it expires")
     assert page.evaluate(token_now) == hosted.issued[-1]
     assert [r["grant_type"] for r in hosted.refreshes] == ["refresh_token"]
 
@@ -583,8 +588,8 @@ def test_a_deployed_console_renews_its_token_so_a_shift_outlasts_an_hour(server,
     page.evaluate("state.token = 'not-a-token'")
     page.clock.fast_forward(3000)  # the next poll
     eventually(lambda: len(hosted.refreshes) == 2, "a second renewal, after the 401")
-    page.wait_for_function(f"{token_now} === {json.dumps(hosted.issued[-1])}")
-    page.wait_for_function(f"state.token === {json.dumps(hosted.issued[-1])}")
+    eventually(lambda: page.evaluate("state.token") == hosted.issued[-1], "the renewed token in use")
+    assert page.evaluate(token_now) == hosted.issued[-1]
     expect(page.locator("#who")).to_be_visible()
     expect(page.locator("#error")).to_be_hidden()
 
