@@ -153,7 +153,8 @@ function useToken(token, fresh = false) {
   if (!fresh && claims.exp && claims.exp * 1000 < Date.now()) return false;
   state.token = token;
   state.claims = claims;
-  state.tokenUntil = claims.exp && fresh && claims.iat ? Date.now() + (claims.exp - claims.iat) * 1000 : claims.exp * 1000;
+  const lifetime = claims.exp && claims.iat ? (claims.exp - claims.iat) * 1000 : 0;
+  state.tokenUntil = fresh && lifetime ? Date.now() + lifetime : (claims.exp || 0) * 1000;
   sessionStorage.setItem(TOKEN_KEY, token);
   return true;
 }
@@ -325,14 +326,24 @@ function signOut(message, everywhere = false) {
   clearTimeout(state.refreshTimer);
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(REFRESH_KEY);
-  Object.assign(state, { token: null, refreshTimer: null, claims: {}, online: false, seats: null, selected: null, conversations: [] });
+  Object.assign(state, {
+    token: null,
+    claims: {},
+    tokenUntil: 0,
+    refreshTimer: null,
+    online: false,
+    seats: null,
+    selected: null,
+    conversations: [],
+  });
   state.lastMessages.clear();
   $("presence").checked = false;
   setPresenceText();
   showSignIn();
   showError(message || "");
   if (everywhere && hostedSignIn() && !state.local) {
-    window.location.assign(cognitoUrl("/logout", { client_id: state.config.clientId, logout_uri: redirectUri() }));
+    const logout = { client_id: state.config.clientId, logout_uri: redirectUri() };
+    window.location.assign(cognitoUrl("/logout", logout));
   }
 }
 
@@ -346,7 +357,8 @@ function setPresenceText() {
 
 // How many of the agent's seats their chats take; the seats come with the presence answer.
 function renderCapacity() {
-  const chats = state.conversations.filter((c) => c.state === "with_agent" && c.agent_id === state.claims.sub);
+  const mine = (c) => c.state === "with_agent" && c.agent_id === state.claims.sub;
+  const chats = state.conversations.filter(mine);
   $("capacity").hidden = !(state.online && state.seats);
   $("capacity").textContent = `Chats ${chats.length} of ${state.seats}`;
   $("capacity").classList.toggle("full", chats.length >= state.seats);
