@@ -46,6 +46,11 @@ def test_agents_sign_in_on_the_hosted_page_with_code_and_pkce_back_to_the_consol
     assert client["CallbackURLs"] == [CONSOLE_URL]
     assert client["LogoutURLs"] == [CONSOLE_URL]
     assert "custom:tenant_id" in client["ReadAttributes"]  # the ID token carries the tenant
+    # the invitation tells a new agent where to sign in, with what Cognito must fill in
+    invite = properties(template, "AgentsUserPool")["AdminCreateUserConfig"]["InviteMessageTemplate"]
+    message = invite["EmailMessage"]["Fn::Sub"]
+    assert "https://${ConsoleDistribution.DomainName}/" in message
+    assert "{username}" in message and "{####}" in message
 
 
 def test_the_api_lets_the_console_origin_call_every_live_route(template) -> None:
