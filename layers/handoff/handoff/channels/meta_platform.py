@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
 from handoff.channels.meta import DeliveryTally, Ignored, read_id, read_text
-from handoff.channels.text import Measure, split_text, utf8_length, utf16_length
+from handoff.channels.text import Measure, choice_titles, split_text, utf8_length, utf16_length
 from handoff.config.models import Channel
 from handoff.engine.model import (
     NO_PAYLOAD,
@@ -226,17 +226,13 @@ class MetaPlatformAdapter:
                 f"a choice's text is {size} {self.unit}; {self.name} allows {self.text_limit}, and the "
                 "question cannot be split: its quick replies belong to one message"
             )
-        titles = [choice.yes_title.strip(), choice.no_title.strip()]
-        for which, title in zip(("yes", "no"), titles, strict=True):
-            if not title:
-                raise ValueError(f"the {which} quick reply's title is empty")
-            if utf16_length(title) > QUICK_REPLY_TITLE_LIMIT:
-                raise ValueError(
-                    f"the {which} quick reply's title {title!r} is {utf16_length(title)} characters; "
-                    f"{self.name} allows {QUICK_REPLY_TITLE_LIMIT} (and would cut it)"
-                )
-        if titles[0] == titles[1]:
-            raise ValueError(f"the yes and no quick replies have the same title {titles[0]!r}")
+        titles = choice_titles(
+            choice.yes_title,
+            choice.no_title,
+            name="quick reply",
+            limit=QUICK_REPLY_TITLE_LIMIT,
+            channel=self.name,
+        )
         return {
             "text": question,
             "quick_replies": [

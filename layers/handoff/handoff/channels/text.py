@@ -70,3 +70,24 @@ def _break_at(head: str) -> int:
         if head[at].isspace():
             return at
     return 0
+
+
+def choice_titles(yes: str, no: str, *, name: str, limit: int, channel: str) -> tuple[str, str]:
+    """The YES and NO answers' titles, stripped: each present and at most `limit` UTF-16 units, and
+    different (the channel tells them apart by title too). `name` is what the channel calls them
+    ("button", "quick reply"); ValueError says which one the channel would refuse, and why.
+    """
+    titles = (yes.strip(), no.strip())
+    for which, title in zip(("yes", "no"), titles, strict=True):
+        if not title:
+            raise ValueError(f"the {which} {name}'s title is empty")
+        if utf16_length(title) > limit:
+            raise ValueError(
+                f"the {which} {name}'s title {title!r} is {utf16_length(title)} characters; "
+                f"{channel} allows {limit}"
+            )
+    if titles[0] == titles[1]:
+        raise ValueError(
+            f"the yes {name} and the no {name} have the same title {titles[0]!r}; {channel} needs them unique"
+        )
+    return titles

@@ -34,8 +34,8 @@ from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
 from handoff.channels.meta import DeliveryTally, Ignored
 from handoff.channels.meta import read_id as _id
 from handoff.channels.meta import read_text as _text
+from handoff.channels.text import choice_titles, utf16_length
 from handoff.channels.text import split_text as split_measured
-from handoff.channels.text import utf16_length
 from handoff.config.models import Channel
 from handoff.engine.model import (
     NO_PAYLOAD,
@@ -329,19 +329,9 @@ def _reply_buttons(choice: SendChoice) -> dict[str, Any]:
         raise ValueError(
             f"a choice's text is {text_length(body)} characters; WhatsApp allows {INTERACTIVE_BODY_LIMIT}"
         )
-    titles = [choice.yes_title.strip(), choice.no_title.strip()]
-    for which, title in zip(("yes", "no"), titles, strict=True):
-        if not title:
-            raise ValueError(f"the {which} button's title is empty")
-        if text_length(title) > BUTTON_TITLE_LIMIT:
-            raise ValueError(
-                f"the {which} button's title {title!r} is {text_length(title)} characters; "
-                f"WhatsApp allows {BUTTON_TITLE_LIMIT}"
-            )
-    if titles[0] == titles[1]:
-        raise ValueError(
-            f"the yes and no buttons have the same title {titles[0]!r}; WhatsApp needs them unique"
-        )
+    titles = choice_titles(
+        choice.yes_title, choice.no_title, name="button", limit=BUTTON_TITLE_LIMIT, channel="WhatsApp"
+    )
     return {
         "type": "button",
         "body": {"text": body},
