@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from handoff.config.models import Channel
 
 ReportResolution = Literal["transferred", "while_waiting", "declined", "bot"]
-WaitOutcome = Literal["waiting", "taken", "closed", "expired"]
+# the engine's WaitOutcome, or "waiting" while the wait goes on
+ReportWaitOutcome = Literal["waiting", "taken", "closed", "expired"]
 
 MAX_REPORT_DAYS = 366
 """The longest day range one report covers (a year, and a leap day)."""
@@ -84,7 +85,7 @@ class ReportRow(BaseModel):
     accepted: bool = Field(description="the user said YES to wait")
     declined: bool = Field(description="the user said NO")
     handoff_repeated: bool = Field(description="asked for an agent again while already waiting")
-    wait_outcome: WaitOutcome | None = Field(
+    wait_outcome: ReportWaitOutcome | None = Field(
         description="transferred sessions: taken by an agent, closed, expired, or still waiting"
     )
     woken: bool | None = Field(description="transferred sessions: told an agent became available")
@@ -148,7 +149,7 @@ def _row(record: SessionRecord, wait: WaitRecord | None) -> ReportRow:
     resolution: ReportResolution = (
         "declined" if record.resolution == "bot" and record.declined else record.resolution
     )
-    outcome: WaitOutcome | None = None
+    outcome: ReportWaitOutcome | None = None
     if transferred:
         outcome = wait.outcome if wait is not None else "waiting"
     seconds = None
