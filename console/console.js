@@ -12,6 +12,7 @@ const REFRESH_KEY = "handoff.console.refresh";
 const REFRESH_AHEAD_MS = 5 * 60 * 1000; // renew the ID token 5 minutes before it expires
 const SESSION_ENDED = "Your session has ended; sign in again.";
 const REFRESH_RETRY_MS = 30 * 1000; // the sign-in service unreachable: try again while the token lasts
+const TITLE = document.title;
 const AUTHORS = { user: "User", bot: "Bot", agent: "Agent", system: "System" };
 const CHANNELS = { whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram" };
 
@@ -337,6 +338,7 @@ function signOut(message, everywhere = false) {
     conversations: [],
   });
   state.lastMessages.clear();
+  document.title = TITLE;
   $("presence").checked = false;
   setPresenceText();
   showSignIn();
@@ -463,6 +465,9 @@ function renderList() {
   $("count").textContent = `(${state.conversations.length})`;
   $("empty").hidden = state.conversations.length > 0;
   renderCapacity();
+  // a console in a background tab still says how many users wait, in the tab's title
+  const waiting = state.conversations.filter((c) => c.state === "queued").length;
+  document.title = waiting ? `(${waiting}) ${TITLE}` : TITLE;
 }
 
 function lastUserText(transcript) {

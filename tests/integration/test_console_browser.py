@@ -316,6 +316,7 @@ def test_an_agent_takes_a_waiting_conversation_and_replies_from_the_console(serv
     expect(item.locator(".channel")).to_have_text("WhatsApp")
     expect(item.locator(".last")).to_have_text("Es sobre mi pedido 4411")
     expect(item.locator(".waited")).to_contain_text("Waiting")
+    expect(page).to_have_title("(1) Live: agents' console")  # seen from a background tab too
     screenshot(page, "02-waiting-on-hold")
 
     # In the morning she goes online: Ana is told an agent is available
@@ -338,6 +339,7 @@ def test_an_agent_takes_a_waiting_conversation_and_replies_from_the_console(serv
     # She takes it, writes, sends: exactly her text reaches Ana's WhatsApp
     page.get_by_role("button", name="Take").click()
     expect(item.locator(".badge.mine")).to_have_text("Yours")
+    expect(page).to_have_title("Live: agents' console")  # nobody waits now
     expect(page.locator("#capacity")).to_have_text(f"Chats 1 of {ACME.agent_seats}")
     reply = "¡Hola Ana! Soy Carla, reviso tu pedido 4411."
     page.get_by_label("Reply").fill(reply)
