@@ -636,6 +636,10 @@ async function main() {
   $("take").addEventListener("click", () => act("take"));
   $("close").addEventListener("click", () => act("close"));
   $("reply-form").addEventListener("submit", sendReply);
+  $("reply-text").addEventListener("keydown", (event) => {
+    // Ctrl+Enter (Cmd+Enter on a Mac) sends; Enter alone is a new line
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();
+  });
 
   await loadConfig();
   state.local = !hostedSignIn() && (await isLocalRun()); // deployed, config.json names the sign-in
