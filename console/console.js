@@ -596,12 +596,14 @@ async function act(action, body) {
 
 async function sendReply(event) {
   event.preventDefault();
-  const text = $("reply-text").value.trim();
+  const box = $("reply-text");
+  const text = box.value.trim();
   if (!text) {
     showError("Write something before sending.");
     return;
   }
-  if (await act("reply", { text })) $("reply-text").value = "";
+  // clear only what was sent: the agent may have started the next message meanwhile
+  if ((await act("reply", { text })) && box.value.trim() === text) box.value = "";
 }
 
 // --- start ------------------------------------------------------------------------------------

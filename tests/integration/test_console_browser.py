@@ -348,6 +348,7 @@ def test_an_agent_takes_a_waiting_conversation_and_replies_from_the_console(serv
     expect(transcript.locator(".author-agent", has_text=reply)).to_be_visible()
     assert ana.wait_to_read(reply)[-1] == reply
     assert page.locator("#error").is_hidden()
+    expect(page.get_by_label("Reply")).to_have_value("")  # sent: the box is ready for the next
     follow_up = "¿Me confirmas tu dirección de entrega?"
     page.get_by_label("Reply").fill(follow_up)
     page.get_by_label("Reply").press("Control+Enter")  # sends without the mouse
