@@ -118,6 +118,21 @@ def read_id(value: Any) -> str | None:
     return None
 
 
+def read_number(value: Any) -> float | None:
+    """A finite number at least 0, given as a number or a numeric string (Meta's timestamps); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if 0 <= number < float("inf") else None  # NaN fails both comparisons
+
+
 def read_text(value: Any) -> str | None:
     """A non-blank string, else None."""
     return value if isinstance(value, str) and value.strip() else None

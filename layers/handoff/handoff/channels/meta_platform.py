@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
-from handoff.channels.meta import DeliveryTally, Ignored, read_id, read_text
+from handoff.channels.meta import DeliveryTally, Ignored, read_id, read_number, read_text
 from handoff.channels.text import Measure, choice_titles, split_text, utf8_length, utf16_length
 from handoff.config.models import Channel
 from handoff.engine.model import (
@@ -321,15 +321,8 @@ def _attachment_kind(attachment: dict[str, Any], message: dict[str, Any]) -> Mes
 
 def _timestamp(value: Any) -> datetime:
     """Meta's `timestamp`: Unix milliseconds (seconds below 10^11), a number or a numeric string."""
-    number: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if number is None or number != number or number < 0 or number == float("inf"):
+    number = read_number(value)
+    if number is None:
         raise Ignored("malformed", "timestamp is not Unix milliseconds")
     milliseconds = int(number) if number >= MILLISECONDS_FROM else int(number * 1000)
     try:

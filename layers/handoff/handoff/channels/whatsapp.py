@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
-from handoff.channels.meta import DeliveryTally, Ignored
+from handoff.channels.meta import DeliveryTally, Ignored, read_number
 from handoff.channels.meta import read_id as _id
 from handoff.channels.meta import read_text as _text
 from handoff.channels.text import choice_titles, utf16_length
@@ -269,15 +269,8 @@ def _content(msg_type: str, raw: dict[str, Any]) -> tuple[MessageKind, str | Non
 
 def _timestamp(value: Any) -> datetime:
     """WhatsApp's `timestamp`: Unix seconds, as a string (numbers accepted), to an aware UTC datetime."""
-    seconds: float | None = None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            seconds = float(value.strip())
-        except ValueError:
-            seconds = None
-    if seconds is None or seconds != seconds or seconds < 0:
+    seconds = read_number(value)
+    if seconds is None:
         raise Ignored("malformed", "timestamp is not Unix seconds")
     try:
         return datetime.fromtimestamp(int(seconds), tz=UTC)
