@@ -1,14 +1,18 @@
-"""`python -m handoff_local.server` as a subprocess on a free loopback port, for tests that need HTTP."""
+"""`python -m handoff_local.server` as a subprocess on a free loopback port, and an HTTP client for it."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from handoff_local.runtime import ROOT
 
@@ -47,3 +51,34 @@ def local_server_process(log_path: Path, **environment: str) -> Iterator[tuple[i
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http_request(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    raw = json.dumps(body).encode() if isinstance(body, dict) else body
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=raw, headers=headers or {})
+        answer = connection.getresponse()
+        return Response(answer.status, answer.read(), {k.lower(): v for k, v in answer.getheaders()})
+    finally:
+        connection.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
-from local_server_process import local_server_process
+from local_server_process import http_request, local_server_process
 from loopback import LoopbackServer, QuietHandler
 
 from handoff import console_site
@@ -147,18 +146,11 @@ class LocalServer:
         body: bytes | dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
-        raw = json.dumps(body).encode() if isinstance(body, dict) else body
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        answer = http_request(self.port, method, path, body, headers)
         try:
-            connection.request(method, path, body=raw, headers=headers or {})
-            answer = connection.getresponse()
-            text = answer.read().decode()
-        finally:
-            connection.close()
-        try:
-            return answer.status, json.loads(text)
+            return answer.status, answer.json()
         except json.JSONDecodeError:
-            return answer.status, text
+            return answer.status, answer.text
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         status, payload = self.request("POST", path, body)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import subprocess
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from local_server_process import local_server_process
+from local_server_process import Response, http_request, local_server_process
 
 from handoff.config.loader import load_config
 from handoff.config.models import HandoffRule
@@ -52,37 +51,6 @@ def _whatsapp_rule() -> HandoffRule:
 
 WHATSAPP_RULE = _whatsapp_rule()
 TEXTS = texts_for(ACME, WHATSAPP_RULE, "es")
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    @property
-    def text(self) -> str:
-        return self.body.decode()
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def http_request(
-    port: int,
-    method: str,
-    path: str,
-    body: bytes | dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    raw = json.dumps(body).encode() if isinstance(body, dict) else body
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=raw, headers=headers or {})
-        answer = connection.getresponse()
-        return Response(answer.status, answer.read(), {k.lower(): v for k, v in answer.getheaders()})
-    finally:
-        connection.close()
 
 
 @dataclass
