@@ -296,6 +296,10 @@ def test_an_agent_takes_a_waiting_conversation_and_replies_from_the_console(serv
     # When Carla opens the console, it knows the local run and signs her in to acme
     page.goto(f"{server.url}/console/")
     expect(page.locator("#local-sign-in")).to_be_visible()
+    # the page's own script and style only: no inline code, no eval (the fixture fails on a block)
+    policy = page.locator('meta[http-equiv="Content-Security-Policy"]').get_attribute("content") or ""
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     screenshot(page, "01-sign-in")
     page.get_by_label("Tenant").fill("acme")
     page.get_by_label("Agent").fill("carla")
