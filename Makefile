@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.13 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
-export PYTHONPATH := $(CURDIR)/layers/handoff:$(CURDIR)/local
+export PYTHONPATH := $(CURDIR)/layers/handoff:$(CURDIR)/tools:$(CURDIR)/local
 
 .PHONY: demo test lint typecheck validate build local seed token bench deploy clean generate
 
@@ -37,16 +37,16 @@ local: $(STAMP)
 	$(PY) -m handoff_local.server
 
 seed: $(STAMP)
-	$(PY) -m handoff_local.seed $(or $(HANDOFF_CONFIG),examples/config.yaml) --stack $(or $(STACK),async-handoff)
+	$(PY) -m handoff_tools.seed $(or $(HANDOFF_CONFIG),examples/config.yaml) --stack $(or $(STACK),async-handoff)
 
 token: $(STAMP)
-	$(PY) -m handoff_local.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1) $(if $(SEATS),--seats $(SEATS))
+	$(PY) -m handoff_tools.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1) $(if $(SEATS),--seats $(SEATS))
 
 # the committed artefacts generated from the code: OpenAPI descriptions, the config's JSON Schema and
 # reference (tests fail when they are stale)
 generate: $(STAMP)
-	$(PY) -m handoff_local.openapi
-	$(PY) -m handoff_local.config schema
+	$(PY) -m handoff_tools.openapi
+	$(PY) -m handoff_tools.config schema
 
 bench: $(STAMP)
 	$(PY) -m bench.throughput

@@ -188,9 +188,9 @@ class Check:
 
 def check_run(run: LocalRun, traffic: Traffic, requests: AwsRequests) -> list[Check]:
     """Cheap correctness: each message answered once with the fallback, nothing left over, no Scan."""
-    from handoff.config.loader import load_config
     from handoff.config.texts import texts_for
-    from handoff.wiring import conversation_store
+    from handoff.runtime.wiring import conversation_store
+    from handoff_tools.config_file import load_config
 
     [tenant] = [t for t in load_config(CONFIG) if t.tenant_id == TENANT]
     fallback = texts_for(tenant, None, tenant.language).fallback

@@ -10,7 +10,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handoff.admin import (
+from handoff.api.callers import Agent, NotAuthorized, admin_from_claims
+from handoff.api.refusals import ERRORS, field_problems, invalid, multipart_refusal, refusal, refused
+from handoff.config.models import Channel, Language
+from handoff.observability import logger, metrics
+from handoff.reports.chat import ChatReport, to_csv
+from handoff.runtime.wiring import administration
+from handoff.services.admin import (
     AgentSeatsWrite,
     ConfigWrite,
     IntentsWrite,
@@ -25,12 +31,6 @@ from handoff.admin import (
     VersionedMessages,
     VersionedRule,
 )
-from handoff.agents import Agent, NotAuthorized, admin_from_claims
-from handoff.api import ERRORS, field_problems, invalid, multipart_refusal, refusal, refused
-from handoff.config.models import Channel, Language
-from handoff.observability import logger, metrics
-from handoff.report import ChatReport, to_csv
-from handoff.wiring import administration
 
 app = APIGatewayHttpResolver(enable_validation=True)
 

@@ -14,10 +14,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handoff.adapters.inbound_queue import decode
 from handoff.observability import logger, metrics
-from handoff.queue import decode
-from handoff.settings import settings
-from handoff.wiring import conversations
+from handoff.runtime.settings import settings
+from handoff.runtime.wiring import conversations
 
 # a failed record holds back its own conversation only; other conversations in the batch go on
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)

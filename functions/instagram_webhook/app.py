@@ -1,4 +1,4 @@
-"""Instagram webhook: Meta's GET verification and signed POST deliveries (handoff.webhook_http)."""
+"""Instagram webhook: Meta's GET verification and signed POST deliveries (handoff.api.webhook)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handoff.api.webhook import webhook_resolver
 from handoff.observability import logger, metrics
-from handoff.webhook_http import webhook_resolver
 
 app = webhook_resolver("instagram")
 

@@ -10,13 +10,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from handoff.agents import Agent, NotAuthorized, live_agent_from_claims
-from handoff.api import ERRORS, field_problems, invalid, multipart_refusal, refused
+from handoff.api.callers import Agent, NotAuthorized, live_agent_from_claims
+from handoff.api.refusals import ERRORS, field_problems, invalid, multipart_refusal, refused
 from handoff.engine.errors import FlowError
-from handoff.live import ConversationDetail, ConversationSummary, NotFound
 from handoff.observability import logger, metrics
+from handoff.runtime.wiring import live
+from handoff.services.live import ConversationDetail, ConversationSummary, NotFound
 from handoff.store.directory import AgentPresence
-from handoff.wiring import live
 
 app = APIGatewayHttpResolver(enable_validation=True)
 

@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handoff.observability import logger, metrics
-from handoff.wiring import conversations, wake_pass
+from handoff.runtime.wiring import conversations, wake_pass
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -252,8 +252,8 @@ def main() -> int:
         )
 
         print("\n== Chat report (one row per bot session)")
+        from handoff.runtime.wiring import conversation_store
         from handoff.store.keys import conversation_id
-        from handoff.wiring import conversation_store
 
         names = {conversation_id(p.conversation_key): p.name for p in PEOPLE}
         rows = sorted(conversation_store().report_rows(TENANT), key=lambda r: r["started_at"])

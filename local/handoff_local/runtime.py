@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import threading
@@ -27,7 +26,6 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from handoff_local import tokens
 from handoff_local.aws import (
     LOCAL_AWS_ENVIRONMENT,
     LocalStack,
@@ -36,9 +34,8 @@ from handoff_local.aws import (
     function_routes,
     provision,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
+from handoff_tools import tokens
+from handoff_tools.functions import TEMPLATE, load_function
 
 
 @dataclass
@@ -101,9 +98,10 @@ class LocalRun:
     def start(self) -> LocalRun:
         from moto import mock_aws
 
-        from handoff import clock, wiring
-        from handoff.config.loader import load_config
+        from handoff import clock
         from handoff.observability import logger
+        from handoff.runtime import wiring
+        from handoff_tools.config_file import load_config
 
         tenants = load_config(self.config_path)  # a bad config fails before anything starts
         # metrics are off locally; Powertools still warns that each invocation published none
@@ -149,13 +147,14 @@ class LocalRun:
                 self.stack.put_access_token(account.account_id)
         self._routes = function_routes(TEMPLATE)
         self._functions = {
-            logical_id: _load_function(logical_id, code_uri, handler)
+            logical_id: load_function(logical_id, code_uri, handler)
             for logical_id, (code_uri, handler) in function_handlers(TEMPLATE).items()
         }
         return self
 
     def stop(self) -> None:
-        from handoff import clock, wiring
+        from handoff import clock
+        from handoff.runtime import wiring
 
         if self._publish_to_bus is not None:
             wiring.publish_event = self._publish_to_bus
@@ -294,7 +293,7 @@ class LocalRun:
 
     def pending_outbox(self) -> int:
         """How many Graph API requests wait in the outbox (Meta refused them, or they are not sent yet)."""
-        from handoff.wiring import conversation_store
+        from handoff.runtime.wiring import conversation_store
 
         with self.lock:
             return len(conversation_store().all_pending())
@@ -332,18 +331,6 @@ class LocalRun:
         while target <= now or (weekday and target.weekday() >= 5):
             target = datetime.combine(target.date() + timedelta(days=1), time(hour), tzinfo=ZoneInfo(zone))
         return clock.advance((target - now).total_seconds())
-
-
-def _load_function(logical_id: str, code_uri: Path, handler: str) -> ModuleType:
-    module_name, _, _function = handler.rpartition(".")
-    path = code_uri / f"{module_name.replace('.', '/')}.py"
-    if not path.is_file():  # as on Lambda, a handler not in the code folder comes from the layer
-        return importlib.import_module(module_name)
-    spec = importlib.util.spec_from_file_location(f"functions_{logical_id}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _http_event(

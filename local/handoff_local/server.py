@@ -31,9 +31,9 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from handoff_local import tokens
 from handoff_local.fake_graph import RecordedRequest, describe
 from handoff_local.runtime import ROOT, LocalRun
+from handoff_tools import tokens
 
 HOST = "127.0.0.1"  # loopback only: the local run has fake secrets and no real authentication
 DEFAULT_PORT = 3000
@@ -477,7 +477,7 @@ def banner(server: LocalServer, run: LocalRun, settings: Settings, tenants: list
 
 
 def serve(settings: Settings) -> int:
-    from handoff.config.loader import ConfigError, load_config
+    from handoff_tools.config_file import ConfigError, load_config
 
     try:
         tenants = [tenant.tenant_id for tenant in load_config(settings.config_path)]

@@ -311,8 +311,8 @@ def test_a_bad_report_request_names_the_parameter(
 
 
 def test_report_rows_keep_the_configured_retention(run: LocalRun) -> None:
-    from handoff.settings import settings
-    from handoff.wiring import conversation_store
+    from handoff.runtime.settings import settings
+    from handoff.runtime.wiring import conversation_store
 
     assert settings().report_retention_days == 400
     assert conversation_store().report_retention.days == 400

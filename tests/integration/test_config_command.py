@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 
 from conftest import CONFIG
-from handoff.config.loader import _read_yaml, load_config
-from handoff_local import config as config_command
 from handoff_local.runtime import LocalRun
+from handoff_tools import config as config_command
+from handoff_tools.config_file import _read_yaml, load_config
 
 
 def as_admin(run: LocalRun) -> config_command.Transport:
@@ -33,7 +33,7 @@ def edited_config(tmp_path: Path) -> Path:
 
 def test_the_committed_json_schema_is_generated_from_the_models() -> None:
     assert config_command.SCHEMA_PATH.read_text(encoding="utf-8") == config_command.json_schema(), (
-        "schema/config.schema.json is stale: run python -m handoff_local.config schema"
+        "schema/config.schema.json is stale: run python -m handoff_tools.config schema"
     )
     assert config_command.main(["schema", "--check"]) == 0
 

@@ -31,14 +31,14 @@ import pytest
 from local_server_process import http_request, local_server_process
 from loopback import LoopbackServer, QuietHandler
 
-from handoff import console_site
-from handoff.config.loader import load_config
 from handoff.config.models import HandoffRule
 from handoff.config.texts import texts_for
+from handoff.deploy import console_site
 from handoff.engine.flow import is_available
 from handoff_local import payloads
 from handoff_local.fake_graph import FakeGraphApi, shown_text, whatsapp_sent_to
 from handoff_local.runtime import ROOT
+from handoff_tools.config_file import load_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -15,7 +15,8 @@ import pytest
 from loopback import LoopbackServer, QuietHandler
 from moto import mock_aws
 
-from handoff import aws, console_site
+from handoff.adapters import clients
+from handoff.deploy import console_site
 from handoff_local.aws import LOCAL_AWS_ENVIRONMENT
 from handoff_local.runtime import ROOT
 
@@ -68,11 +69,11 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     for name, value in LOCAL_AWS_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        aws.reset()
+        clients.reset()
         client = boto3.client("s3")
         client.create_bucket(Bucket=BUCKET)
         yield client
-    aws.reset()
+    clients.reset()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from handoff import console_site
+from handoff.deploy import console_site
 from handoff_local.aws import function_handlers, function_routes, load_template
 from handoff_local.runtime import ROOT, TEMPLATE
 
@@ -126,7 +126,10 @@ def test_the_publisher_ships_console_and_may_only_write_the_console_bucket(templ
     statements = [s for policy in function["Policies"] for s in policy["Statement"]]
 
     assert code_uri == ROOT / "console"
-    assert (module, name) == ("handoff.console_site", "handler")  # the layer's module, on Lambda's path
+    assert (module, name) == (
+        "handoff.deploy.console_site",
+        "handler",
+    )  # the layer's module, on Lambda's path
     assert console_site.site_files(code_uri).keys() == {"index.html", "console.js", "console.css"}
     assert [(s["Action"], s["Resource"]) for s in statements] == [
         (["s3:PutObject", "s3:DeleteObject"], {"Fn::Sub": "${ConsoleBucket.Arn}/*"}),

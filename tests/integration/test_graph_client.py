@@ -13,8 +13,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from handoff.adapters.graph import GraphClient, GraphError
 from handoff.channels.base import GraphRequest
-from handoff.channels.graph import GraphClient, GraphError
 from handoff_local.fake_graph import FakeGraphApi, RecordedRequest, describe
 
 ACCOUNT = "200000000000001"

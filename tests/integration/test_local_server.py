@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from local_server_process import Response, http_request, local_server_process
 
-from handoff.config.loader import load_config
 from handoff.config.models import HandoffRule
 from handoff.config.texts import texts_for
 from handoff.engine.flow import is_available
@@ -30,6 +29,7 @@ from handoff_local import payloads
 from handoff_local.fake_graph import FakeGraphApi, meta_platform_sent_to, shown_text, whatsapp_sent_to
 from handoff_local.runtime import ROOT, HttpResult
 from handoff_local.server import MAX_BODY_BYTES, Background, LocalRoutes, LocalServer
+from handoff_tools.config_file import load_config
 
 CONFIG = ROOT / "examples" / "config.yaml"
 ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml

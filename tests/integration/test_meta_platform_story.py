@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from conftest import ACME_INSTAGRAM, ACME_PAGE, BOGOTA, CONFIG, Agent, MetaPlatformUser, WhatsAppUser
-from handoff.config.loader import load_config
 from handoff.config.models import TenantConfig
 from handoff.config.texts import ResolvedTexts, texts_for
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
-from handoff.wiring import conversation_store
+from handoff.runtime.wiring import conversation_store
 from handoff_local import payloads
 from handoff_local.runtime import ROOT, LocalRun
+from handoff_tools.config_file import load_config
 
 CHANNELS = ("messenger", "instagram")
 WEEKDAYS_9_TO_18 = {

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from local_server_process import local_server_process
 
-from handoff_local import openapi, tokens
+from handoff_tools import openapi, tokens
 
 EXAMPLES_PER_OPERATION = 8
 TIME_LIMIT_SECONDS = 240
@@ -27,7 +27,7 @@ TIME_LIMIT_SECONDS = 240
 @pytest.mark.parametrize("api", sorted(openapi.APIS))
 def test_the_committed_description_is_generated_from_the_code(api: str) -> None:
     assert openapi.path(api).read_text(encoding="utf-8") == openapi.description(api), (
-        f"{openapi.path(api)} is stale: run python -m handoff_local.openapi"
+        f"{openapi.path(api)} is stale: run python -m handoff_tools.openapi"
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from handoff import clock
 from handoff.engine.model import ConversationRef
-from handoff.wiring import conversation_store
+from handoff.runtime.wiring import conversation_store
 from handoff_local.runtime import ROOT, LocalRun
 
 EVENTS = ROOT / "events"

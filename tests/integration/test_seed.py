@@ -11,7 +11,7 @@ from moto import mock_aws
 from handoff.store.directory import AccountTaken, Directory
 from handoff_local.aws import LOCAL_AWS_ENVIRONMENT, provision
 from handoff_local.runtime import ROOT, TEMPLATE
-from handoff_local.seed import main
+from handoff_tools.seed import main
 
 EXAMPLE = ROOT / "examples" / "config.yaml"
 INVALID = ROOT / "examples" / "config.invalid.yaml"
@@ -21,12 +21,12 @@ INVALID = ROOT / "examples" / "config.invalid.yaml"
 def table(monkeypatch) -> Iterator[str]:
     for name, value in LOCAL_AWS_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
-    from handoff import aws
+    from handoff.adapters import clients
 
-    aws.reset()
+    clients.reset()
     with mock_aws():
         yield provision(TEMPLATE).table_name
-    aws.reset()
+    clients.reset()
 
 
 def test_the_example_is_loaded_and_routes_its_accounts(table, capsys):

@@ -16,8 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handoff.conversations import DELIVERY_FAILED
 from handoff.engine.model import BusinessMetric
+from handoff.services.conversations import DELIVERY_FAILED
 from handoff_local.aws import (
     LOCAL_AWS_ENVIRONMENT,
     LocalStack,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handoff_local import tokens
+from handoff_tools import tokens
 
 
 def test_a_token_names_tenant_agent_groups_and_seats(capsys) -> None:

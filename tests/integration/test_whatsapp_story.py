@@ -7,13 +7,13 @@ import json
 import pytest
 
 from conftest import ACME_NUMBER, BOGOTA, CONFIG, GLOBEX_NUMBER, Agent, WhatsAppUser
-from handoff.config.loader import load_config
 from handoff.config.texts import texts_for
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
+from handoff.runtime.wiring import conversation_store
 from handoff.store.keys import conversation_id
-from handoff.wiring import conversation_store
 from handoff_local import payloads
 from handoff_local.runtime import ROOT
+from handoff_tools.config_file import load_config
 
 ACME = load_config(CONFIG)[0]
 TEXTS = texts_for(ACME, ACME.rule_for("whatsapp"), "es")
@@ -333,7 +333,7 @@ def test_users_are_told_in_line_order_as_seats_free_up(run):
 def test_with_one_seat_the_next_user_is_told_when_the_seat_frees(run):
     at_night(run)
     first, second = waiting_user(run, "573001110030"), waiting_user(run, "573001110031")
-    from handoff.wiring import directory
+    from handoff.runtime.wiring import directory
 
     acme = directory().tenant("acme")
     directory().save_tenant(acme.model_copy(update={"agent_seats": 1}))
@@ -357,7 +357,7 @@ def test_an_agent_at_capacity_is_refused_another_take(run):
     at_night(run)
     for wa_id in ("573001110032", "573001110033"):
         waiting_user(run, wa_id)
-    from handoff.wiring import directory
+    from handoff.runtime.wiring import directory
 
     acme = directory().tenant("acme")
     directory().save_tenant(acme.model_copy(update={"agent_seats": 1}))
@@ -399,7 +399,7 @@ def test_an_agents_own_seats_come_before_the_tenants(run):
 def test_everyone_mode_tells_every_waiting_user_at_once(run):
     at_night(run)
     users = [waiting_user(run, f"57300111004{n}") for n in range(4)]
-    from handoff.wiring import directory
+    from handoff.runtime.wiring import directory
 
     acme = directory().tenant("acme")
     directory().save_tenant(acme.model_copy(update={"agent_seats": 1, "wake_mode": "everyone"}))
@@ -409,7 +409,7 @@ def test_everyone_mode_tells_every_waiting_user_at_once(run):
 
 
 def test_live_is_for_the_agents_group(run):
-    from handoff_local import tokens
+    from handoff_tools import tokens
 
     outsider = tokens.issue("acme", "someone", groups=())
     response = run.http("GET", "/live/conversations", headers={"Authorization": f"Bearer {outsider}"})
@@ -462,8 +462,8 @@ def test_taking_closing_and_expiring_are_published_on_the_bus(run):
 
 
 def test_an_event_the_bus_refuses_stays_owed_and_is_published_later(run, monkeypatch):
-    from handoff import wiring
-    from handoff.bus import EventBusUnavailable
+    from handoff.adapters.event_bus import EventBusUnavailable
+    from handoff.runtime import wiring
 
     at_night(run)
     waiting_user(run, "573001110062")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-from handoff.assistant.base import BotTurn
 from handoff.config.models import Language, TenantConfig
+from handoff.engine.bot import BotTurn
 from handoff.engine.flow import StepContext, step
 from handoff.engine.model import (
     AgentCloses,

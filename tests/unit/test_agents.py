@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handoff.agents import NotAuthorized, agent_from_claims, live_agent_from_claims
+from handoff.api.callers import NotAuthorized, agent_from_claims, live_agent_from_claims
 
 CLAIMS = {"sub": "u-1", "custom:tenant_id": "acme", "cognito:groups": "[agents]"}
 

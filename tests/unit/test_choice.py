@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from handoff.assistant.choice import KNOWN_WORDS, answer_words, understand_choice
+from handoff.engine.choice import KNOWN_WORDS, answer_words, understand_choice
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
 
 YES = [

@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from handoff.hours import (
+from handoff.config.hours import (
     NEXT_CHANGE_HORIZON,
     WEEKDAYS,
     BusinessHours,

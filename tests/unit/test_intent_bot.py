@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handoff.assistant.base import Assistant, BotTurn
-from handoff.assistant.intents import BUILTIN_HANDOFF, IntentBot
-from handoff.assistant.words import plain, words
-from handoff.config.loader import load_config
+from handoff.bots.intents import BUILTIN_HANDOFF, IntentBot
 from handoff.config.models import LANGUAGES, BotConfig, Intent, Language
 from handoff.config.texts import texts_for
+from handoff.engine.bot import Assistant, BotTurn
+from handoff.engine.words import plain, words
+from handoff_tools.config_file import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 FALLBACK: dict[Language, str] = {"es": "¿Perdón?", "pt": "Como?", "en": "Sorry?"}

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handoff.assistant.choice import understand_choice
 from handoff.channels import adapter_for
 from handoff.channels.meta import verify_signature
 from handoff.channels.meta_platform import InstagramAdapter, MessengerAdapter
 from handoff.channels.whatsapp import WhatsAppAdapter
+from handoff.engine.choice import understand_choice
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
 
 TESTS = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from handoff.agents import NotAuthorized, admin_from_claims, groups_from_claims
-from handoff.report import SessionRecord, WaitRecord, build_report, nearest_rank, to_csv
+from handoff.api.callers import NotAuthorized, admin_from_claims, groups_from_claims
+from handoff.reports.chat import SessionRecord, WaitRecord, build_report, nearest_rank, to_csv
 
 NIGHT = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 22:00 in Bogotá
 

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from handoff.assistant.choice import understand_choice
 from handoff.config.models import (
     LANGUAGES,
     MAX_BUTTON_TITLE,
@@ -19,6 +18,7 @@ from handoff.config.models import (
     TenantConfig,
 )
 from handoff.config.texts import DEFAULT_MESSAGES, ResolvedTexts, texts_for
+from handoff.engine.choice import understand_choice
 
 FIELDS = list(Messages.model_fields)
 

@@ -3,7 +3,7 @@
 These models are the one schema for the YAML config file, the table's config items and (later)
 the admin API. Every rule in SPEC.md "Configuration rules" is enforced here, so an invalid config
 is refused before anything is saved. Checks that need the whole file (a channel account claimed by
-two tenants, a rule whose channel has no account) are in handoff.config.loader.
+two tenants, a rule whose channel has no account) are in handoff_tools.config_file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from handoff.hours import BusinessHoursConfig
+from handoff.config.hours import BusinessHoursConfig
 
 Channel = Literal["whatsapp", "messenger", "instagram", "web"]
 ASYNC_CHANNELS: tuple[Channel, ...] = ("whatsapp", "messenger", "instagram")

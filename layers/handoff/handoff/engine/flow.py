@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from handoff.assistant.base import Assistant
-from handoff.assistant.choice import understand_choice
+from handoff.config.hours import BusinessHours
 from handoff.config.models import HandoffRule, TenantConfig
 from handoff.config.texts import ResolvedTexts, texts_for, with_place
+from handoff.engine.bot import Assistant
+from handoff.engine.choice import understand_choice
 from handoff.engine.errors import Conflict, NotYours, WindowClosed
 from handoff.engine.model import (
     AgentCloses,
@@ -51,7 +52,6 @@ from handoff.engine.model import (
     WaitEnded,
     WaitOutcome,
 )
-from handoff.hours import BusinessHours
 
 INACTIVITY_LIMIT = timedelta(hours=24)
 """A queued conversation with no user or agent message for this long leaves the queue (step 7)."""

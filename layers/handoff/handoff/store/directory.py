@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from handoff.aws import client
+from handoff.adapters.clients import client
 from handoff.config.models import TenantConfig
 from handoff.engine.model import Frozen
 from handoff.store import keys

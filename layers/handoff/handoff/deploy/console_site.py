@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from handoff import aws
+from handoff.adapters import clients
 from handoff.observability import logger
 
 CONFIG_FILE = "config.json"
@@ -67,7 +67,7 @@ def site_files(source: Path) -> dict[str, Path]:
 
 def publish(bucket: str, source: Path, config: Mapping[str, str]) -> list[str]:
     """Put the console and its config.json into `bucket`, drop what is no longer part of it; the keys."""
-    s3 = aws.client("s3")
+    s3 = clients.client("s3")
     keys = []
     for key, path in site_files(source).items():
         s3.put_object(
@@ -96,7 +96,7 @@ def empty(bucket: str) -> int:
     """Delete every object in `bucket` (a bucket already gone counts as empty); how many went."""
     try:
         keys = list(_keys(bucket))
-    except aws.client("s3").exceptions.NoSuchBucket:
+    except clients.client("s3").exceptions.NoSuchBucket:
         logger.info("console bucket already gone", extra={"bucket": bucket})
         return 0
     _delete(bucket, keys)
@@ -168,14 +168,14 @@ def _content_type(key: str) -> str:
 
 
 def _keys(bucket: str) -> Iterable[str]:
-    pages = aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    pages = clients.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket)
     for page in pages:
         for item in page.get("Contents", []):
             yield item["Key"]
 
 
 def _delete(bucket: str, keys: list[str]) -> None:
-    s3 = aws.client("s3")
+    s3 = clients.client("s3")
     for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
         batch = [{"Key": key} for key in keys[start : start + 1000]]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})

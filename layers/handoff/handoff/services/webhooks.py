@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 
+from handoff.adapters.inbound_queue import enqueue
 from handoff.channels import adapter_for
 from handoff.channels.meta import verify_handshake, verify_signature
 from handoff.config.models import Channel
 from handoff.engine.model import ConversationRef, Frozen, UserMessage
 from handoff.observability import logger
-from handoff.queue import enqueue
 from handoff.store.directory import Directory
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from handoff.assistant.words import words
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
+from handoff.engine.words import words
 
 Answer = Literal["yes", "no"]
 _Role = Literal["yes", "no", "please", "courtesy"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from handoff.aws import client
+from handoff.adapters.clients import client
 from handoff.engine.model import Event
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)

@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cache
 
-from handoff import aws, bus, clock
-from handoff.admin import Administration
-from handoff.channels.graph import GraphClient
-from handoff.conversations import Conversations
-from handoff.live import Live
-from handoff.secrets import forget, secret
-from handoff.settings import settings
-from handoff.store.conversations import BusEvent, ConversationStore
+from handoff import clock
+from handoff.adapters import clients, event_bus
+from handoff.adapters.graph import GraphClient
+from handoff.adapters.parameters import forget, secret
+from handoff.runtime.settings import settings
+from handoff.services.admin import Administration
+from handoff.services.conversations import Conversations
+from handoff.services.live import Live
+from handoff.services.wake import WakePass
+from handoff.services.webhooks import Webhooks
+from handoff.store.conversation_store import BusEvent, ConversationStore
 from handoff.store.directory import Directory
-from handoff.wake import WakePass
-from handoff.webhooks import Webhooks
 
 AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
 
@@ -46,7 +47,9 @@ def conversations() -> Conversations:
 
 def publish_event(event: BusEvent) -> None:
     """A conversation's event for other systems (docs/events.md)."""
-    bus.publish(settings().event_bus_name, bus.CONVERSATIONS_SOURCE, event.detail_type, event.detail)
+    event_bus.publish(
+        settings().event_bus_name, event_bus.CONVERSATIONS_SOURCE, event.detail_type, event.detail
+    )
 
 
 @cache
@@ -67,8 +70,11 @@ def wake_pass() -> WakePass:
 
 def announce_agent_available(tenant_id: str) -> None:
     """Publish the event the wake function's EventBridge rule listens for."""
-    bus.publish(
-        settings().event_bus_name, bus.LIVE_SOURCE, AGENT_AVAILABLE_DETAIL_TYPE, {"tenant_id": tenant_id}
+    event_bus.publish(
+        settings().event_bus_name,
+        event_bus.LIVE_SOURCE,
+        AGENT_AVAILABLE_DETAIL_TYPE,
+        {"tenant_id": tenant_id},
     )
 
 
@@ -87,5 +93,5 @@ def reset() -> None:
     for part in (conversation_store, directory, conversations, webhooks, wake_pass, live, administration):
         part.cache_clear()
     settings.cache_clear()
-    aws.reset()
+    clients.reset()
     forget()

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from handoff import clock
-from handoff.assistant.intents import IntentBot
-from handoff.bus import EventBusUnavailable
+from handoff.adapters.event_bus import EventBusUnavailable
+from handoff.adapters.graph import GraphClient, GraphError
+from handoff.bots.intents import IntentBot
 from handoff.channels import adapter_for
 from handoff.channels.base import GraphRequest
-from handoff.channels.graph import GraphClient, GraphError
 from handoff.config.models import LANGUAGES, TenantConfig
 from handoff.config.texts import texts_for
 from handoff.engine.flow import StepContext, step
@@ -31,7 +31,7 @@ from handoff.engine.model import (
 )
 from handoff.observability import logger, metrics, pseudonym
 from handoff.store import keys
-from handoff.store.conversations import BusEvent, ConversationStore, OutboxMessage, StaleConversation
+from handoff.store.conversation_store import BusEvent, ConversationStore, OutboxMessage, StaleConversation
 from handoff.store.directory import Directory
 
 COMMIT_ATTEMPTS = 5

@@ -13,7 +13,6 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from handoff.config.models import TenantConfig
-from handoff.conversations import Conversations, DeliveryDeferred
 from handoff.engine.errors import FlowError
 from handoff.engine.flow import HUMAN_AGENT_WINDOW, INACTIVITY_LIMIT, MESSAGING_WINDOW
 from handoff.engine.model import (
@@ -24,8 +23,9 @@ from handoff.engine.model import (
     Event,
     TranscriptEntry,
 )
+from handoff.services.conversations import Conversations, DeliveryDeferred
 from handoff.store import keys
-from handoff.store.conversations import ConversationStore
+from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import AgentPresence, Directory
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handoff.aws import client
+from handoff.adapters.clients import client
 
 CONVERSATIONS_SOURCE = "async-handoff.conversations"
 """Source of the events other systems subscribe to: ConversationTaken, ConversationClosed, WaitExpired."""

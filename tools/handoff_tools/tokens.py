@@ -2,7 +2,7 @@
 
 The deployed HTTP API's JWT authorizer validates Cognito's tokens and hands the function their
 claims; locally this module plays that part, so the Live API sees the same claims either way.
-`python -m handoff_local.tokens TENANT AGENT [--admin] [--seats N]` prints a token for scripts and
+`python -m handoff_tools.tokens TENANT AGENT [--admin] [--seats N]` prints a token for scripts and
 curl (`--admin`: a tenant administrator's, in the admins group, for the admin API; `--seats`: the
 agent's own number of concurrent chats, Cognito's `custom:seats`).
 """
@@ -62,7 +62,7 @@ def verify(authorization: str) -> dict[str, Any] | None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m handoff_local.tokens", description="Print a local token for the Live and admin APIs."
+        prog="python -m handoff_tools.tokens", description="Print a local token for the Live and admin APIs."
     )
     parser.add_argument("tenant_id")
     parser.add_argument("agent_id")

@@ -1,8 +1,8 @@
 """Config as code: check a YAML config, show what would change, apply it through the admin API.
 
-    python -m handoff_local.config diff  examples/config.yaml --url http://127.0.0.1:3000 --local
-    python -m handoff_local.config apply examples/config.yaml --url https://API/ --token "$ADMIN_TOKEN"
-    python -m handoff_local.config schema [--check]
+    python -m handoff_tools.config diff  examples/config.yaml --url http://127.0.0.1:3000 --local
+    python -m handoff_tools.config apply examples/config.yaml --url https://API/ --token "$ADMIN_TOKEN"
+    python -m handoff_tools.config schema [--check]
 
 The file is the one `make seed` reads (the same pydantic models as the admin API), checked whole
 first: if anything is wrong, every problem is printed and nothing is sent. `diff` (the dry run)
@@ -31,9 +31,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handoff.config.loader import ConfigError, load_config
 from handoff.config.models import TenantConfig
-from handoff_local import tokens
+from handoff_tools import tokens
+from handoff_tools.config_file import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "schema" / "config.schema.json"
@@ -65,7 +65,7 @@ def reference() -> str:
         "# Configuration reference",
         "",
         "Generated from `schema/config.schema.json` (itself generated from the pydantic models) by",
-        "`python -m handoff_local.config schema`; do not edit by hand. The rules between fields are in",
+        "`python -m handoff_tools.config schema`; do not edit by hand. The rules between fields are in",
         "[configuration.md](configuration.md).",
     ]
     for name, node in objects.items():
@@ -200,7 +200,7 @@ def http_transport(base_url: str, token: Callable[[str], str]) -> Transport:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m handoff_local.config", description=__doc__.splitlines()[0]
+        prog="python -m handoff_tools.config", description=__doc__.splitlines()[0]
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("diff", "show what apply would change (a dry run)"), ("apply", "apply the file")):
@@ -265,7 +265,7 @@ def _schema(*, check: bool) -> int:
     for path, text in ((SCHEMA_PATH, json_schema()), (REFERENCE_PATH, reference())):
         if check:
             if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                print(f"{path} is stale: run python -m handoff_local.config schema", file=sys.stderr)
+                print(f"{path} is stale: run python -m handoff_tools.config schema", file=sys.stderr)
                 stale = 1
             continue
         path.parent.mkdir(parents=True, exist_ok=True)

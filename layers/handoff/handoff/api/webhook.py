@@ -12,8 +12,8 @@ import binascii
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from handoff.config.models import Channel
-from handoff.webhooks import WebhookResponse
-from handoff.wiring import webhooks
+from handoff.runtime.wiring import webhooks
+from handoff.services.webhooks import WebhookResponse
 
 SIGNATURE_HEADER = "x-hub-signature-256"  # API Gateway HTTP APIs lower-case header names
 

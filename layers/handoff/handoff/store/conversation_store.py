@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from handoff.aws import client
+from handoff.adapters.clients import client
 from handoff.channels.base import GraphRequest
 from handoff.engine.model import (
     Conversation,
@@ -27,7 +27,7 @@ from handoff.engine.model import (
     TranscriptEntry,
     WaitEnded,
 )
-from handoff.report import SessionRecord, WaitRecord
+from handoff.reports.chat import SessionRecord, WaitRecord
 from handoff.store import keys
 
 TRANSCRIPT_RETENTION = timedelta(days=30)

@@ -2,7 +2,7 @@
 
 How a text is matched:
 
-- Text and keywords are compared as words (`handoff.assistant.words`): case, accents and
+- Text and keywords are compared as words (`handoff.engine.words`): case, accents and
   punctuation don't matter, and a keyword matches only whole words, in order: "humano" matches
   "¡Quiero un HUMANO!" but not "humanos"; "talk to a human" matches only those four words in a row.
 - An intent's score is the number of the text's words its keywords cover (a word covered by two
@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from handoff.assistant.base import BotTurn
-from handoff.assistant.words import words
 from handoff.config.models import LANGUAGES, BotConfig, Intent, Language
+from handoff.engine.bot import BotTurn
+from handoff.engine.words import words
 
 BUILTIN_HANDOFF = Intent(
     name="handoff",

@@ -17,10 +17,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from handoff.api import FieldProblem, Location, describe, field_problems
+from handoff.api.refusals import FieldProblem, Location, describe, field_problems
 from handoff.config.models import Channel, HandoffRule, Intent, Language, Messages, TenantConfig
-from handoff.report import MAX_REPORT_DAYS, ChatReport, build_report
-from handoff.store.conversations import ConversationStore
+from handoff.reports.chat import MAX_REPORT_DAYS, ChatReport, build_report
+from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import Directory, StaleConfig
 
 

@@ -1,7 +1,7 @@
 """The Live and admin APIs' OpenAPI descriptions, generated from the handlers' routes and pydantic models.
 
-python -m handoff_local.openapi           # writes docs/openapi/live.json and docs/openapi/admin.json
-python -m handoff_local.openapi --check   # fails if a committed one no longer matches the code
+python -m handoff_tools.openapi           # writes docs/openapi/live.json and docs/openapi/admin.json
+python -m handoff_tools.openapi --check   # fails if a committed one no longer matches the code
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 
-from handoff_local.runtime import ROOT, _load_function
+from handoff_tools.functions import ROOT, load_function
 
 OPENAPI_DIR = ROOT / "docs" / "openapi"
 APIS = {
@@ -35,7 +35,7 @@ VERSION = "1.0.0"
 
 def description(api: str) -> str:
     function, title, summary = APIS[api]
-    module = _load_function(function, ROOT / "functions" / f"{api}_api", "app.handler")
+    module = load_function(function, ROOT / "functions" / f"{api}_api", "app.handler")
     app: Any = module.app
     document: str = app.get_openapi_json_schema(
         title=f"async-handoff {title}",
@@ -54,7 +54,7 @@ def path(api: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m handoff_local.openapi", description=__doc__.splitlines()[0]
+        prog="python -m handoff_tools.openapi", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--check", action="store_true", help="fail if a committed description is stale")
     args = parser.parse_args(argv)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         path(api).write_text(text, encoding="utf-8")
         print(f"wrote {path(api)}")
     if stale:
-        print(f"stale: {', '.join(stale)}; run python -m handoff_local.openapi", file=sys.stderr)
+        print(f"stale: {', '.join(stale)}; run python -m handoff_tools.openapi", file=sys.stderr)
         return 1
     return 0
 

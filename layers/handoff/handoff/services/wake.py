@@ -15,13 +15,13 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 
+from handoff.adapters.inbound_queue import enqueue
 from handoff.config.models import TenantConfig
 from handoff.engine.flow import is_available, is_expired
 from handoff.engine.model import AgentsAvailable, Conversation, Event, ExpiryCheck, Frozen
 from handoff.observability import logger
-from handoff.queue import enqueue
 from handoff.store import keys
-from handoff.store.conversations import ConversationStore
+from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import Directory
 
 

@@ -1,7 +1,7 @@
 """`make seed`: validate a YAML config and load its tenants into a deployed stack's table.
 
-    python -m handoff_local.seed examples/config.yaml --stack async-handoff
-    python -m handoff_local.seed examples/config.yaml --table async-handoff-AppTable-XYZ --dry-run
+    python -m handoff_tools.seed examples/config.yaml --stack async-handoff
+    python -m handoff_tools.seed examples/config.yaml --table async-handoff-AppTable-XYZ --dry-run
 
 The file is checked whole first; if anything is wrong, every problem is printed and nothing is
 written. Each tenant (its config, directory entry and channel accounts) is written in one
@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from handoff.config.loader import ConfigError, load_config
 from handoff.config.models import TenantConfig
 from handoff.store.directory import AccountTaken, Directory
+from handoff_tools.config_file import ConfigError, load_config
 
 TABLE_OUTPUT = "AppTableName"
 
@@ -84,7 +84,7 @@ class SeedRefused(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m handoff_local.seed", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m handoff_tools.seed", description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path, help="the YAML config file")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--stack", help="a deployed stack's name: its AppTableName output is used")
