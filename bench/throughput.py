@@ -21,7 +21,8 @@ import botocore.client
 
 from handoff_local import payloads
 from handoff_local.aws import LOCAL_AWS_ENVIRONMENT, function_handlers, load_template
-from handoff_local.runtime import ROOT, TEMPLATE, LocalRun
+from handoff_local.runtime import LocalRun
+from handoff_tools.functions import ROOT, TEMPLATE
 
 CONFIG = ROOT / "examples" / "config.yaml"
 TENANT = "acme"

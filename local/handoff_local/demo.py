@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 from handoff_local import payloads
 from handoff_local.fake_graph import RecordedRequest, describe
-from handoff_local.runtime import ROOT, LocalRun
+from handoff_local.runtime import LocalRun
+from handoff_tools.functions import ROOT
 
 CONFIG = ROOT / "examples" / "config.yaml"
 TENANT = "acme"

@@ -32,8 +32,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from handoff_local.fake_graph import RecordedRequest, describe
-from handoff_local.runtime import ROOT, LocalRun
+from handoff_local.runtime import LocalRun
 from handoff_tools import tokens
+from handoff_tools.functions import ROOT
 
 HOST = "127.0.0.1"  # loopback only: the local run has fake secrets and no real authentication
 DEFAULT_PORT = 3000

@@ -11,7 +11,8 @@ import pytest
 
 from handoff_local import payloads
 from handoff_local.fake_graph import meta_platform_sent_to, shown_text, whatsapp_sent_to
-from handoff_local.runtime import ROOT, HttpResult, LocalRun
+from handoff_local.runtime import HttpResult, LocalRun
+from handoff_tools.functions import ROOT
 
 CONFIG = ROOT / "examples" / "config.yaml"
 ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml

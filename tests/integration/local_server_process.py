@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handoff_local.runtime import ROOT
+from handoff_tools.functions import ROOT
 
 
 def free_port() -> int:

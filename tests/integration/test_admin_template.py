@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from handoff_local.aws import function_handlers, function_routes, load_template
-from handoff_local.runtime import ROOT, TEMPLATE
+from handoff_tools.functions import ROOT, TEMPLATE
 
 ADMIN = "AdminApiFunction"
 

@@ -37,8 +37,8 @@ from handoff.deploy import console_site
 from handoff.engine.flow import is_available
 from handoff_local import payloads
 from handoff_local.fake_graph import FakeGraphApi, shown_text, whatsapp_sent_to
-from handoff_local.runtime import ROOT
 from handoff_tools.config_file import load_config
+from handoff_tools.functions import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -18,7 +18,7 @@ from moto import mock_aws
 from handoff.adapters import clients
 from handoff.deploy import console_site
 from handoff_local.aws import LOCAL_AWS_ENVIRONMENT
-from handoff_local.runtime import ROOT
+from handoff_tools.functions import ROOT
 
 BUCKET = "async-handoff-consolebucket-1a2b3c"
 PROPERTIES = {

@@ -10,7 +10,7 @@ import pytest
 
 from handoff.deploy import console_site
 from handoff_local.aws import function_handlers, function_routes, load_template
-from handoff_local.runtime import ROOT, TEMPLATE
+from handoff_tools.functions import ROOT, TEMPLATE
 
 CONSOLE_URL = {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"}
 CONSOLE_ORIGIN = {"Fn::Sub": "https://${ConsoleDistribution.DomainName}"}

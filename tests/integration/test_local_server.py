@@ -27,9 +27,10 @@ from handoff.config.texts import texts_for
 from handoff.engine.flow import is_available
 from handoff_local import payloads
 from handoff_local.fake_graph import FakeGraphApi, meta_platform_sent_to, shown_text, whatsapp_sent_to
-from handoff_local.runtime import ROOT, HttpResult
+from handoff_local.runtime import HttpResult
 from handoff_local.server import MAX_BODY_BYTES, Background, LocalRoutes, LocalServer
 from handoff_tools.config_file import load_config
+from handoff_tools.functions import ROOT
 
 CONFIG = ROOT / "examples" / "config.yaml"
 ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml

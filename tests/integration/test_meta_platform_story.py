@@ -21,8 +21,9 @@ from handoff.config.texts import ResolvedTexts, texts_for
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
 from handoff.runtime.wiring import conversation_store
 from handoff_local import payloads
-from handoff_local.runtime import ROOT, LocalRun
+from handoff_local.runtime import LocalRun
 from handoff_tools.config_file import load_config
+from handoff_tools.functions import ROOT
 
 CHANNELS = ("messenger", "instagram")
 WEEKDAYS_9_TO_18 = {

@@ -11,7 +11,8 @@ import pytest
 from handoff import clock
 from handoff.engine.model import ConversationRef
 from handoff.runtime.wiring import conversation_store
-from handoff_local.runtime import ROOT, LocalRun
+from handoff_local.runtime import LocalRun
+from handoff_tools.functions import ROOT
 
 EVENTS = ROOT / "events"
 FUNCTIONS = {

@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from handoff.store.directory import AccountTaken, Directory
 from handoff_local.aws import LOCAL_AWS_ENVIRONMENT, provision
-from handoff_local.runtime import ROOT, TEMPLATE
+from handoff_tools.functions import ROOT, TEMPLATE
 from handoff_tools.seed import main
 
 EXAMPLE = ROOT / "examples" / "config.yaml"

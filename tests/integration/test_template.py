@@ -27,7 +27,7 @@ from handoff_local.aws import (
     load_template,
     provision,
 )
-from handoff_local.runtime import ROOT, TEMPLATE
+from handoff_tools.functions import ROOT, TEMPLATE
 
 WEBHOOK_FUNCTIONS = {
     "whatsapp": "WhatsappWebhookFunction",

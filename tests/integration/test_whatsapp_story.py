@@ -12,8 +12,8 @@ from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
 from handoff.runtime.wiring import conversation_store
 from handoff.store.keys import conversation_id
 from handoff_local import payloads
-from handoff_local.runtime import ROOT
 from handoff_tools.config_file import load_config
+from handoff_tools.functions import ROOT
 
 ACME = load_config(CONFIG)[0]
 TEXTS = texts_for(ACME, ACME.rule_for("whatsapp"), "es")
