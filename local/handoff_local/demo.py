@@ -257,16 +257,16 @@ def main() -> int:
         from handoff.store.keys import conversation_id
 
         names = {conversation_id(p.conversation_key): p.name for p in PEOPLE}
-        rows = sorted(conversation_store().report_rows(TENANT), key=lambda r: r["started_at"])
+        rows = sorted(conversation_store().report_rows(TENANT), key=lambda r: r.started_at)
         print(
             f"  {'user':<7}{'channel':<11}{'session':>7}  {'resolution':<15}{'after hours':<13}{'direct':<8}"
             f"{'offered':<9}"
         )
         for row in rows:
             print(
-                f"  {names.get(row['conversation_id'], '?'):<7}{row['channel']:<11}{row['session']:>7}  "
-                f"{row['resolution']:<15}{_yes(row['after_hours']):<13}{_yes(row['direct']):<8}"
-                f"{_yes(row['offered']):<9}"
+                f"  {names.get(row.conversation_id, '?'):<7}{row.channel:<11}{row.session:>7}  "
+                f"{row.resolution:<15}{_yes(row.after_hours):<13}{_yes(row.direct):<8}"
+                f"{_yes(row.offered):<9}"
             )
         sent = len(run.graph.requests)
         print(f"\nDead-letter queue: {run.dead_letters()} messages. Graph API requests: {sent}.")

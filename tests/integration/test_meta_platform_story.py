@@ -94,7 +94,8 @@ def waiting_user(run: LocalRun, channel: str, n: int = 1) -> MetaPlatformUser:
 
 def report(tenant: str = "acme") -> list[dict[str, Any]]:
     return sorted(
-        conversation_store().report_rows(tenant), key=lambda r: (r["conversation_id"], r["session"])
+        (row.model_dump() for row in conversation_store().report_rows(tenant)),
+        key=lambda r: (r["conversation_id"], r["session"]),
     )
 
 

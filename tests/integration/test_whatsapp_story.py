@@ -32,7 +32,8 @@ def waiting_user(run, wa_id: str = "573001110001") -> WhatsAppUser:
 
 def report(tenant: str = "acme") -> list[dict]:
     return sorted(
-        conversation_store().report_rows(tenant), key=lambda r: (r["conversation_id"], r["session"])
+        (row.model_dump() for row in conversation_store().report_rows(tenant)),
+        key=lambda r: (r["conversation_id"], r["session"]),
     )
 
 

@@ -8,8 +8,9 @@ from itertools import count
 from typing import Any
 
 from handoff.config.models import Language, TenantConfig
-from handoff.engine.bot import BotTurn
-from handoff.engine.flow import StepContext, step
+from handoff.engine.bot import BotQuestion, BotTurn
+from handoff.engine.facts import AgentsOnlineQuestion, Answer, Facts, PlaceInLineQuestion, Question
+from handoff.engine.flow import StepContext, next_question, step
 from handoff.engine.model import (
     AgentCloses,
     AgentReplies,
@@ -33,10 +34,10 @@ REF = ConversationRef(
 class KeywordBot:
     """A bot that asks for a handoff when the text mentions an agent, and echoes anything else."""
 
-    def respond(self, text: str, language: Language) -> BotTurn:
-        if "agent" in text.lower():
+    def answer(self, question: BotQuestion) -> BotTurn:
+        if "agent" in question.text.lower():
             return BotTurn(handoff=True, intent="handoff")
-        return BotTurn(text=f"bot: {text}", intent="echo")
+        return BotTurn(text=f"bot: {question.text}", intent="echo")
 
 
 def tenant(*, rule: dict[str, Any] | None = None, language: Language = "en") -> TenantConfig:
@@ -55,32 +56,51 @@ _ids = count(1)
 
 @dataclass
 class Driver:
-    """Feeds events to the engine one by one, advancing a fake clock, and keeps what came out."""
+    """Feeds events to the engine one by one, advancing a fake clock, and keeps what came out.
+
+    It plays the shell: it answers the questions the engine asks before each step, and keeps them
+    (`asked`, per step) so tests can say what the engine asked for, and what it did not."""
 
     tenant: TenantConfig
     online: bool = False
-    place: int | None = None  # what the shell would answer for the place in line
+    place: int = 1  # what the shell would answer for the place in line
     now: datetime = START
     conversation: Conversation = field(default_factory=lambda: Conversation(ref=REF, language="en"))
     effects: list[Effect] = field(default_factory=list)
+    asked: list[list[Question]] = field(default_factory=list)
+    bot: KeywordBot = field(default_factory=KeywordBot)
 
     @property
     def ref(self) -> ConversationRef:
         return self.conversation.ref
 
-    def context(self) -> StepContext:
-        return StepContext(
-            now=self.now,
-            tenant=self.tenant,
-            agents_online=lambda: self.online,
-            assistant=KeywordBot(),
-            place_in_line=None if self.place is None else (lambda: self.place or 0),
-        )
+    def context(self, facts: Facts | None = None) -> StepContext:
+        return StepContext(now=self.now, tenant=self.tenant, facts=facts or Facts())
+
+    def answer(self, question: Question) -> Answer:
+        match question:
+            case AgentsOnlineQuestion():
+                return self.online
+            case PlaceInLineQuestion():
+                return self.place
+            case BotQuestion():
+                return self.bot.answer(question)
 
     def apply(self, event: Event) -> list[Effect]:
-        self.conversation, effects = step(self.conversation, event, self.context())
+        facts, asked = Facts(), []
+        while (question := next_question(self.conversation, event, self.context(facts))) is not None:
+            assert question not in asked, f"asked twice for {question}"
+            asked.append(question)
+            facts = facts.answer(question, self.answer(question))
+        self.asked.append(asked)
+        self.conversation, effects = step(self.conversation, event, self.context(facts))
         self.effects += effects
         return effects
+
+    @property
+    def last_asked(self) -> list[str]:
+        """The facts the engine asked for before the last step, by name."""
+        return [question.fact for question in self.asked[-1]]
 
     def wait(self, **delta: float) -> None:
         self.now += timedelta(**delta)

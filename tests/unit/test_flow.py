@@ -10,6 +10,8 @@ from flow_support import REF, Driver, after_hours_rule, tenant
 from handoff.config.models import ChannelAccount, HandoffRule
 from handoff.config.texts import texts_for
 from handoff.engine.errors import Conflict, NotYours, WindowClosed
+from handoff.engine.facts import MissingFact
+from handoff.engine.flow import step
 from handoff.engine.model import (
     NO_PAYLOAD,
     YES_PAYLOAD,
@@ -78,7 +80,7 @@ def test_available_is_the_conventional_handoff():
     effects = driver.user("agent please")
     assert sent(effects) == [TEXTS.attention]
     [closed] = of(SessionClosed, effects)
-    assert closed.resolution == "transferred" and not closed.session.after_hours
+    assert closed.record.resolution == "transferred" and not closed.record.after_hours
     assert driver.conversation.state == "queued" and not driver.conversation.on_hold
     assert "HandoffTransferred" in metrics(effects)
 
@@ -116,9 +118,10 @@ def test_yes_transfers_and_puts_the_user_on_hold(answer):
     driver = Driver(tenant(rule=after_hours_rule()))
     driver.user("agent please")
     effects = driver.user(**answer)
-    assert sent(effects) == [TEXTS.attention]
+    assert sent(effects) == [f"{TEXTS.attention} Your place in line: 1."]
+    assert driver.last_asked == ["agents_online", "place_in_line"]  # never the bot
     [closed] = of(SessionClosed, effects)
-    assert closed.resolution == "transferred" and closed.session.after_hours and closed.session.offered
+    assert closed.record.resolution == "transferred" and closed.record.after_hours and closed.record.offered
     conversation = driver.conversation
     assert conversation.state == "queued" and conversation.on_hold
     assert conversation.queued_at == driver.now and conversation.session is None
@@ -259,7 +262,7 @@ def test_an_agent_takes_replies_and_closes():
     driver.wait(minutes=30)
     effects = driver.take()
     [closed] = of(SessionClosed, effects)
-    assert closed.resolution == "while_waiting"
+    assert closed.record.resolution == "while_waiting"
     [ended] = of(WaitEnded, effects)
     assert ended.outcome == "taken" and ended.on_hold
     [time_to_agent] = [m for m in of(Metric, effects) if m.name == "TimeToAgent"]
@@ -418,3 +421,59 @@ def test_take_close_and_expiry_announce_themselves():
     expiring.wait(hours=24)
     [expired] = of(ConversationEvent, expiring.expiry_check())
     assert expired.name == "WaitExpired" and expired.agent_id is None
+
+
+# --- facts in: the engine asks only for what the step needs ------------------------------------------
+
+
+def test_a_message_for_the_bot_asks_the_bot_and_nothing_else():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("hello")
+    assert driver.last_asked == ["bot_turn"]
+
+
+def test_presence_is_asked_only_once_the_bot_asks_for_a_handoff():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("agent please")
+    assert driver.last_asked == ["bot_turn", "agents_online"]
+    [question] = [q for q in driver.asked[-1] if q.fact == "bot_turn"]
+    assert (question.text, question.language, question.session) == ("agent please", "en", 1)
+
+
+def test_closed_hours_make_presence_needless():
+    closed_all_week = {"timezone": "UTC", "weekly": {}}
+    driver = Driver(tenant(rule=after_hours_rule(business_hours=closed_all_week)), online=True)
+    driver.user("agent please")
+    assert driver.last_asked == ["bot_turn"]
+
+
+@pytest.mark.parametrize("answer", [{"payload": NO_PAYLOAD, "text": "No"}, {"text": "no"}])
+def test_the_answer_to_the_offer_is_never_put_to_the_bot(answer):
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("agent please")
+    driver.user(**answer)
+    assert driver.last_asked == []
+
+
+def test_nothing_is_asked_while_a_direct_handoff_waits():
+    driver = Driver(tenant(rule=after_hours_rule(direct=True)))
+    driver.user("agent please")
+    driver.user("yes")
+    driver.user("hello? anyone?")
+    assert driver.last_asked == []
+
+
+def test_the_bot_is_not_asked_while_an_agent_has_the_conversation():
+    driver = Driver(tenant(rule=after_hours_rule()), online=True)
+    driver.user("agent please")
+    driver.take()
+    driver.user("hello")
+    assert driver.last_asked == []
+
+
+def test_a_step_missing_a_fact_refuses_to_guess():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    message = UserMessage(ref=REF, event_id="wamid.x", sent_at=driver.now, kind="text", text="hello")
+    with pytest.raises(MissingFact) as missing:
+        step(driver.conversation, message, driver.context())
+    assert missing.value.question.fact == "bot_turn"

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handoff.engine.errors import FlowError
-from handoff.engine.flow import INACTIVITY_LIMIT
 from handoff.engine.model import (
     NO_PAYLOAD,
     YES_PAYLOAD,
@@ -21,6 +20,7 @@ from handoff.engine.model import (
     SessionClosed,
     UserMessage,
 )
+from handoff.engine.windows import INACTIVITY_LIMIT
 
 TEXTS = ["hola", "I want an agent", "agent", "yes", "no", "sí", "não", "where is my order", "ok"]
 user_actions = st.tuples(
@@ -79,7 +79,9 @@ def test_the_flow_invariants_hold_for_any_sequence(direct, script):
         expired_on_arrival = before.state == "queued" and idle >= INACTIVITY_LIMIT
 
         # never two Live transfers for one wait: a transfer happens exactly when a wait begins
-        transfers = [e for e in effects if isinstance(e, SessionClosed) and e.resolution == "transferred"]
+        transfers = [
+            e for e in effects if isinstance(e, SessionClosed) and e.record.resolution == "transferred"
+        ]
         entered_queue = after.state == "queued" and (
             before.state != "queued" or before.queued_at != after.queued_at
         )

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from handoff.bots.intents import BUILTIN_HANDOFF, IntentBot
 from handoff.config.models import LANGUAGES, BotConfig, Intent, Language
 from handoff.config.texts import texts_for
-from handoff.engine.bot import Assistant, BotTurn
+from handoff.engine.bot import Bot, BotQuestion, BotTurn
 from handoff.engine.words import plain, words
 from handoff_tools.config_file import load_config
 
@@ -35,9 +35,13 @@ SHOP = bot(
 )
 
 
-def test_it_is_an_assistant() -> None:
-    assistant: Assistant = SHOP
-    assert isinstance(assistant.respond("hola", "es"), BotTurn)
+def test_it_is_a_bot_behind_the_engines_port() -> None:
+    port: Bot = SHOP
+    question = BotQuestion(
+        text="quiero hablar con un humano", language="es", channel="whatsapp", event_id="wamid.1",
+        kind="text", session=1,
+    )  # fmt: skip
+    assert port.answer(question) == BotTurn(handoff=True, intent="agent")
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from handoff.config.models import LANGUAGES, BotConfig, Intent, Language
-from handoff.engine.bot import BotTurn
+from handoff.engine.bot import BotQuestion, BotTurn
 from handoff.engine.words import words
 
 BUILTIN_HANDOFF = Intent(
@@ -74,7 +74,7 @@ class _Match:
 
 
 class IntentBot:
-    """The tenant's intents as an `Assistant`: the best-matching intent answers, else the fallback text."""
+    """The tenant's intents as a `Bot`: the best-matching intent answers, else the fallback text."""
 
     def __init__(self, config: BotConfig, fallback: Mapping[Language, str]) -> None:
         intents = list(config.intents)
@@ -82,6 +82,9 @@ class IntentBot:
             intents.append(BUILTIN_HANDOFF)
         self._candidates = tuple(_compile(intent) for intent in intents)
         self._fallback = dict(fallback)
+
+    def answer(self, question: BotQuestion) -> BotTurn:
+        return self.respond(question.text, question.language)
 
     def respond(self, text: str, language: Language) -> BotTurn:
         said = words(text)

@@ -1,0 +1,1 @@
+"""The pure flow: facts in, effects out."""

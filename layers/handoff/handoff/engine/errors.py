@@ -17,3 +17,7 @@ class NotYours(FlowError):
 
 class WindowClosed(FlowError):
     """The channel's messaging window is closed: free text can't reach the user now."""
+
+
+class AtCapacity(FlowError):
+    """The agent already has as many chats as their seats: one must close before another is taken."""

@@ -1,8 +1,9 @@
 """The after-hours handoff flow: `step(conversation, event, context) -> (conversation, effects)`.
 
-Pure: time comes from the context, the bot is a pure function of the text, and every outcome is
-returned as data for the shell to commit and deliver. SPEC.md "The flow" is the reference; the
-numbered comments below point at its steps.
+Pure: time and every fact the step needs (is an agent online, the place in line, the bot's
+answer) come in the context, gathered by the shell beforehand (`engine.facts` says how), and every
+outcome is returned as data for the shell to commit and deliver. SPEC.md "The flow" is the
+reference; the numbered comments below point at its steps.
 
 States:
     bot         the bot answers (a bot session is open once the user has written)
@@ -17,16 +18,22 @@ because the pass may lag, again by any event that finds the conversation already
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from handoff.config.hours import BusinessHours
 from handoff.config.models import HandoffRule, TenantConfig
 from handoff.config.texts import ResolvedTexts, texts_for, with_place
-from handoff.engine.bot import Assistant
+from handoff.engine.bot import BotQuestion, BotTurn
 from handoff.engine.choice import understand_choice
-from handoff.engine.errors import Conflict, NotYours, WindowClosed
+from handoff.engine.errors import Conflict, FlowError, NotYours, WindowClosed
+from handoff.engine.facts import (
+    AgentsOnlineQuestion,
+    Facts,
+    MissingFact,
+    PlaceInLineQuestion,
+    Question,
+)
 from handoff.engine.model import (
     AgentCloses,
     AgentReplies,
@@ -43,33 +50,25 @@ from handoff.engine.model import (
     Metric,
     MetricUnit,
     Outbound,
+    Resolution,
     SendChoice,
     SendTemplate,
     SendText,
     SessionClosed,
+    SessionRecord,
     TranscriptEntry,
     UserMessage,
     WaitEnded,
     WaitOutcome,
 )
-
-INACTIVITY_LIMIT = timedelta(hours=24)
-"""A queued conversation with no user or agent message for this long leaves the queue (step 7)."""
-
-MESSAGING_WINDOW = timedelta(hours=24)
-"""Meta accepts free-form automated messages only this long after the user's last message."""
-
-HUMAN_AGENT_WINDOW = {
-    "whatsapp": MESSAGING_WINDOW,
-    "messenger": timedelta(days=7),
-    "instagram": timedelta(days=7),
-    "web": MESSAGING_WINDOW,
-}
-"""How long after the user's last message a person may still answer: on Messenger and Instagram,
-with the HUMAN_AGENT tag; WhatsApp makes no exception for people (a template is needed)."""
-
-STALE_MESSAGE_AGE = timedelta(hours=24)
-"""A message this old is a redelivery of a backlog: kept in the transcript, never answered."""
+from handoff.engine.windows import (
+    HUMAN_AGENT_WINDOW,
+    INACTIVITY_LIMIT,
+    MESSAGING_WINDOW,
+    STALE_MESSAGE_AGE,
+    is_expired,
+    window_open,
+)
 
 RECENT_EVENT_IDS = 32
 READABLE_KINDS = ("text", "choice", "story_reply")
@@ -78,18 +77,15 @@ READABLE_KINDS = ("text", "choice", "story_reply")
 
 @dataclass(frozen=True)
 class StepContext:
-    """What the engine may know beyond the conversation: the time, the tenant, who is online.
-
-    `agents_online` is asked only when a handoff needs it, so the shell looks presence up for the
-    few messages that ask for an agent, not for every message; `place_in_line` likewise, only when
-    a user accepts to wait (how many are ahead in Live's queue, plus one).
-    """
+    """What the engine may know beyond the conversation: the time, the tenant, and the facts the
+    shell gathered for this step (`engine.facts`)."""
 
     now: datetime
     tenant: TenantConfig
-    agents_online: Callable[[], bool]
-    assistant: Assistant
-    place_in_line: Callable[[], int] | None = None  # asked only when a user begins to wait
+    facts: Facts = field(default_factory=Facts)
+
+    def knowing(self, facts: Facts) -> StepContext:
+        return StepContext(now=self.now, tenant=self.tenant, facts=facts)
 
 
 @dataclass
@@ -126,23 +122,54 @@ class _Step:
     def metric(self, name: BusinessMetric, value: float = 1.0, unit: MetricUnit = "Count") -> None:
         self.effects.append(Metric(name=name, value=value, unit=unit))
 
+    # --- facts: each read only where the flow needs it, so the shell gathers only those -----------
 
-def is_available(rule: HandoffRule, now: datetime, agents_online: Callable[[], bool]) -> bool:
-    """Inside the rule's business hours (no hours set: no gate) and an agent online."""
-    hours_open = rule.business_hours is None or BusinessHours(rule.business_hours).is_open(now)
-    return hours_open and agents_online()
+    def available(self, rule: HandoffRule) -> bool:
+        """Inside the rule's business hours (no hours set: no gate) and an agent online."""
+        if not in_business_hours(rule, self.now):
+            return False
+        online = self.context.facts.agents_online
+        if online is None:
+            raise MissingFact(AgentsOnlineQuestion())
+        return online
+
+    def place_in_line(self) -> int:
+        place = self.context.facts.place_in_line
+        if place is None:
+            raise MissingFact(PlaceInLineQuestion())
+        return place
+
+    def bot(self, message: UserMessage, session: BotSession) -> BotTurn:
+        turn = self.context.facts.bot_turn
+        if turn is None:
+            raise MissingFact(
+                BotQuestion(
+                    text=message.text or message.payload or "",
+                    language=self.conversation.language,
+                    channel=self.conversation.ref.channel,
+                    event_id=message.event_id,
+                    kind=message.kind,
+                    session=session.number,
+                    user_name=self.conversation.user_name,
+                )
+            )
+        return turn
 
 
-def is_expired(conversation: Conversation, now: datetime) -> bool:
-    """A queued conversation whose last user or agent message is 24 hours old or more."""
-    last = conversation.last_activity_at or conversation.queued_at
-    return conversation.state == "queued" and last is not None and now - last >= INACTIVITY_LIMIT
+def in_business_hours(rule: HandoffRule, now: datetime) -> bool:
+    """Inside the rule's business hours; a rule without hours is always open."""
+    return rule.business_hours is None or BusinessHours(rule.business_hours).is_open(now)
 
 
-def window_open(conversation: Conversation, now: datetime) -> bool:
-    """Whether a free-form automated message can still reach the user on the channel."""
-    last = conversation.last_user_message_at
-    return last is not None and now - last < MESSAGING_WINDOW
+def next_question(conversation: Conversation, event: Event, context: StepContext) -> Question | None:
+    """The first fact this step needs that `context.facts` lacks; None when the step can run."""
+    try:
+        step(conversation, event, context)
+    except MissingFact as missing:
+        return missing.question
+    except FlowError:  # the step refuses: it needs no more facts to say so
+        return None
+    return None
 
 
 def step(conversation: Conversation, event: Event, context: StepContext) -> tuple[Conversation, list[Effect]]:
@@ -210,7 +237,7 @@ def _close_stale_session(run: _Step) -> None:
     if conv.state in ("bot", "offered") and conv.session is not None:
         last = conv.session.last_activity_at or conv.session.started_at
         if run.now - last >= INACTIVITY_LIMIT:
-            run.effects.append(SessionClosed(session=conv.session, ended_at=last, resolution="bot"))
+            _close_session(run, conv.session, last, "bot")
             run.update(session=None, state="bot")
 
 
@@ -224,6 +251,11 @@ def _open_session(run: _Step, *, while_waiting: bool = False) -> BotSession:
     return run.conversation.session
 
 
+def _close_session(run: _Step, session: BotSession, ended_at: datetime, resolution: Resolution) -> None:
+    channel = run.conversation.ref.channel
+    run.effects.append(SessionClosed(record=SessionRecord.closing(session, channel, ended_at, resolution)))
+
+
 def _touch_session(run: _Step, **changes: object) -> None:
     session = _open_session(run)
     run.update(session=session.model_copy(update={"last_activity_at": run.now, **changes}))
@@ -235,7 +267,7 @@ def _to_bot(run: _Step, message: UserMessage) -> None:
     if message.kind not in READABLE_KINDS:
         run.say(SendText(text=run.texts.text_only))
         return
-    turn = run.context.assistant.respond(message.text or message.payload or "", run.conversation.language)
+    turn = run.bot(message, run.conversation.session or _open_session(run))
     if turn.handoff:
         if turn.text:
             run.say(SendText(text=turn.text))
@@ -250,7 +282,7 @@ def _handoff_asked(run: _Step) -> None:
     if rule is None:
         run.say(SendText(text=run.texts.handoff_unavailable))
         return
-    if is_available(rule, run.now, run.context.agents_online):
+    if run.available(rule):
         _transfer(run, rule, on_hold=False)
     elif rule.after_hours:
         texts = run.texts
@@ -268,7 +300,7 @@ def _answer_to_offer(run: _Step, message: UserMessage) -> None:
     rule = run.rule
     if answer == "yes" and rule is not None:
         _touch_session(run, accepted=True)
-        on_hold = not is_available(rule, run.now, run.context.agents_online)
+        on_hold = not run.available(rule)
         _transfer(run, rule, on_hold=on_hold)
         if on_hold:
             run.metric("HandoffAccepted")
@@ -284,10 +316,10 @@ def _answer_to_offer(run: _Step, message: UserMessage) -> None:
 
 def _transfer(run: _Step, rule: HandoffRule, *, on_hold: bool) -> None:
     """Steps 2 (conventional) and 3.1-3.3: attention message, session `transferred`, into the queue."""
-    place = run.context.place_in_line() if on_hold and run.context.place_in_line else None
+    place = run.place_in_line() if on_hold else None
     run.say(SendText(text=with_place(run.texts.attention, run.texts.place_in_line, place)))
     session = _open_session(run).model_copy(update={"direct": rule.direct, "after_hours": on_hold})
-    run.effects.append(SessionClosed(session=session, ended_at=run.now, resolution="transferred"))
+    _close_session(run, session, run.now, "transferred")
     run.update(
         state="queued",
         session=None,
@@ -308,7 +340,8 @@ def _while_queued(run: _Step, message: UserMessage) -> None:
     if conv.direct or message.kind not in READABLE_KINDS:
         return
     _touch_session(run, while_waiting=True)
-    turn = run.context.assistant.respond(message.text or message.payload or "", conv.language)
+    assert run.conversation.session is not None
+    turn = run.bot(message, run.conversation.session)
     if turn.handoff:
         # already in the queue: the user sees the attention message again, Live gets nothing new
         _touch_session(run, handoff_repeated=True)
@@ -326,7 +359,7 @@ def _agents_available(run: _Step) -> None:
     rule = run.rule
     if conv.state != "queued" or not conv.on_hold or conv.notified_available or rule is None:
         return
-    if not is_available(rule, run.now, run.context.agents_online):
+    if not run.available(rule):
         return
     run.update(notified_available=True)
     run.metric("UserWoken")
@@ -362,7 +395,7 @@ def _end_wait(run: _Step, outcome: WaitOutcome, ended_at: datetime) -> None:
     conv = run.conversation
     assert conv.queued_at is not None
     if conv.session is not None:
-        run.effects.append(SessionClosed(session=conv.session, ended_at=ended_at, resolution="while_waiting"))
+        _close_session(run, conv.session, ended_at, "while_waiting")
     run.effects.append(
         WaitEnded(
             queued_at=conv.queued_at,

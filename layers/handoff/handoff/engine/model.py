@@ -206,13 +206,49 @@ class TranscriptEntry(Frozen):
     event_id: str | None = None
 
 
+class SessionRecord(Frozen):
+    """A bot session that ended: one row of the chat report.
+
+    The engine closes it, the store keeps it as it is (adding the id Live shows for its
+    conversation, which the engine does not know) and the report reads it back.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")  # rows stored earlier also hold tenant_id
+
+    channel: Channel
+    conversation_id: str = ""
+    session: int
+    started_at: datetime
+    ended_at: datetime
+    resolution: Resolution
+    after_hours: bool = False
+    direct: bool = False
+    offered: bool = False
+    accepted: bool = False
+    declined: bool = False
+    handoff_repeated: bool = False
+    while_waiting: bool = False
+
+    @classmethod
+    def closing(
+        cls, session: BotSession, channel: Channel, ended_at: datetime, resolution: Resolution
+    ) -> SessionRecord:
+        flags = session.model_dump(exclude={"number", "started_at", "last_activity_at"})
+        return cls(
+            channel=channel,
+            session=session.number,
+            started_at=session.started_at,
+            ended_at=ended_at,
+            resolution=resolution,
+            **flags,
+        )
+
+
 class SessionClosed(Frozen):
     """A bot session ended: its chat-report row."""
 
     effect: Literal["session_closed"] = "session_closed"
-    session: BotSession
-    ended_at: datetime
-    resolution: Resolution
+    record: SessionRecord
 
 
 WaitOutcome = Literal["taken", "closed", "expired"]

@@ -1,0 +1,1 @@
+"""Reports read from what the conversations stored: the chat report."""

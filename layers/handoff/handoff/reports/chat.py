@@ -30,6 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.config.models import Channel
+from handoff.engine.model import SessionRecord
 
 ReportResolution = Literal["transferred", "while_waiting", "declined", "bot"]
 # the engine's WaitOutcome, or "waiting" while the wait goes on
@@ -37,26 +38,6 @@ ReportWaitOutcome = Literal["waiting", "taken", "closed", "expired"]
 
 MAX_REPORT_DAYS = 366
 """The longest day range one report covers (a year, and a leap day)."""
-
-
-class SessionRecord(BaseModel):
-    """A stored chat-report row (`REPORT#{tenant}` / `SESSION#...`), as the conversation function wrote it."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    channel: Channel
-    conversation_id: str
-    session: int
-    started_at: datetime
-    ended_at: datetime
-    resolution: Literal["transferred", "while_waiting", "bot"]
-    after_hours: bool = False
-    direct: bool = False
-    offered: bool = False
-    accepted: bool = False
-    declined: bool = False
-    handoff_repeated: bool = False
-    while_waiting: bool = False
 
 
 class WaitRecord(BaseModel):

@@ -1,8 +1,9 @@
-"""Applying events to conversations: load, step the engine, commit with the outbox, deliver.
+"""Applying events to conversations: load, gather facts, step the engine, commit with the outbox, deliver.
 
-This is the imperative shell around `engine.flow.step`. The same path serves the FIFO consumer
-(user messages, wake-ups, expiry) and the Live API (agents' actions), so every change to a
-conversation goes through one conditional write.
+This is the imperative shell around `engine.flow.step`: it asks the engine which facts a step
+needs (`engine.facts`) and answers only those, from DynamoDB or the tenant's bot. The same path
+serves the FIFO consumer (user messages, wake-ups, expiry) and the Live API (agents' actions), so
+every change to a conversation goes through one conditional write.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Any
 from handoff import clock
 from handoff.adapters.event_bus import EventBusUnavailable
 from handoff.adapters.graph import GraphClient, GraphError
-from handoff.bots.intents import IntentBot
+from handoff.bots import bot_for
 from handoff.channels import adapter_for
 from handoff.channels.base import GraphRequest
-from handoff.config.models import LANGUAGES, TenantConfig
-from handoff.config.texts import texts_for
-from handoff.engine.flow import StepContext, step
+from handoff.engine.bot import BotQuestion
+from handoff.engine.facts import AgentsOnlineQuestion, Answer, Facts, PlaceInLineQuestion, Question
+from handoff.engine.flow import StepContext, next_question, step
 from handoff.engine.model import (
     Conversation,
     ConversationEvent,
@@ -30,6 +31,7 @@ from handoff.engine.model import (
     UserMessage,
 )
 from handoff.observability import logger, metrics, pseudonym
+from handoff.services.errors import UnknownTenant
 from handoff.store import keys
 from handoff.store.conversation_store import BusEvent, ConversationStore, OutboxMessage, StaleConversation
 from handoff.store.directory import Directory
@@ -40,10 +42,6 @@ SWEEP_AFTER = timedelta(minutes=2)
 SWEEP_LEASE = timedelta(minutes=1)
 DELIVERY_FAILED = "DeliveryFailed"
 """Counted each time Meta refuses a message for good (not retried): on the dashboard."""
-
-
-class UnknownTenant(Exception):
-    pass
 
 
 class DeliveryDeferred(Exception):
@@ -84,6 +82,7 @@ class Conversations:
         tenant = self.directory.tenant(ref.tenant_id)
         if tenant is None:
             raise UnknownTenant(ref.tenant_id)
+        answers: dict[Question, Answer] = {}  # a step redone after a stale read asks nothing twice
         for _ in range(COMMIT_ATTEMPTS):
             now = self.now()
             conversation = self.store.load(ref)
@@ -95,7 +94,8 @@ class Conversations:
                 # a redelivery: the first attempt committed; finish what it may not have sent
                 self.deliver(self.store.pending(ref.key))
                 return conversation
-            changed, effects = step(conversation, event, self._context(tenant, ref.tenant_id, now))
+            context = self._gather(conversation, event, StepContext(now=now, tenant=tenant), answers)
+            changed, effects = step(conversation, event, context)
             owed = self._owed(changed, effects)
             try:
                 stored, outbox = self.store.commit(changed, effects, owed, now=now)
@@ -129,15 +129,30 @@ class Conversations:
                 owed.append(BusEvent(detail_type=effect.name, detail=event_detail(conversation, effect)))
         return owed
 
-    def _context(self, tenant: TenantConfig, tenant_id: str, now: datetime) -> StepContext:
-        fallback = {language: texts_for(tenant, None, language).fallback for language in LANGUAGES}
-        return StepContext(
-            now=now,
-            tenant=tenant,
-            agents_online=lambda: self.directory.any_agent_online(tenant_id, now),
-            assistant=IntentBot(tenant.bot, fallback),
-            place_in_line=lambda: self.store.waiting_ahead(tenant_id, now) + 1,
-        )
+    def _gather(
+        self,
+        conversation: Conversation,
+        event: Event,
+        context: StepContext,
+        answers: dict[Question, Answer],
+    ) -> StepContext:
+        """The step's context with every fact the engine asks for, and only those."""
+        facts = Facts()
+        while (question := next_question(conversation, event, context.knowing(facts))) is not None:
+            if question not in answers:
+                answers[question] = self._answer(question, context)
+            facts = facts.answer(question, answers[question])
+        return context.knowing(facts)
+
+    def _answer(self, question: Question, context: StepContext) -> Answer:
+        tenant_id = context.tenant.tenant_id
+        match question:
+            case AgentsOnlineQuestion():
+                return self.directory.any_agent_online(tenant_id, context.now)
+            case PlaceInLineQuestion():
+                return self.store.waiting_ahead(tenant_id, context.now) + 1
+            case BotQuestion():
+                return bot_for(context.tenant).answer(question)
 
     def deliver(self, messages: Iterable[OutboxMessage]) -> int:
         """Send in order; stop at the first retryable failure so nothing overtakes it. Returns sends."""

@@ -13,8 +13,6 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from handoff.config.models import TenantConfig
-from handoff.engine.errors import FlowError
-from handoff.engine.flow import HUMAN_AGENT_WINDOW, INACTIVITY_LIMIT, MESSAGING_WINDOW
 from handoff.engine.model import (
     AgentCloses,
     AgentReplies,
@@ -23,18 +21,13 @@ from handoff.engine.model import (
     Event,
     TranscriptEntry,
 )
+from handoff.engine.seats import check_can_take
+from handoff.engine.windows import reply_window_closes_at, wait_expires_at, window_closes_at
 from handoff.services.conversations import Conversations, DeliveryDeferred
+from handoff.services.errors import NotFound
 from handoff.store import keys
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import AgentPresence, Directory
-
-
-class NotFound(Exception):
-    """No such conversation for this tenant (another tenant's is not found either)."""
-
-
-class AtCapacity(FlowError):
-    """The agent already has as many chats as their seats: one must close before another is taken."""
 
 
 class ConversationSummary(BaseModel):
@@ -103,15 +96,7 @@ class Live:
         """
         conversation = self._find(tenant_id, conversation_id)
         if conversation.state == "queued":  # taking what is already yours again is not another chat
-            capacity = seats or self._tenant_seats(tenant_id)
-            chats = sum(
-                1 for c in self.store.in_live(tenant_id) if c.state == "with_agent" and c.agent_id == agent_id
-            )
-            if chats >= capacity:
-                raise AtCapacity(
-                    f"you already have {chats} chat{'s' if chats != 1 else ''}, as many as your "
-                    f"{capacity} seat{'s' if capacity != 1 else ''}: close one before taking another"
-                )
+            check_can_take(agent_id, seats, self._tenant_seats(tenant_id), self.store.in_live(tenant_id))
         return self._apply(AgentTakes(ref=conversation.ref, event_id=_action_id(), agent_id=agent_id))
 
     def reply(self, tenant_id: str, agent_id: str, conversation_id: str, text: str) -> ConversationSummary:
@@ -153,8 +138,6 @@ class Live:
 
 def summarize(conversation: Conversation, now: datetime) -> ConversationSummary:
     queued_at = conversation.queued_at
-    last_user = conversation.last_user_message_at
-    last_activity = conversation.last_activity_at or queued_at
     return ConversationSummary(
         id=keys.conversation_id(conversation.ref.key),
         channel=conversation.ref.channel,
@@ -165,17 +148,11 @@ def summarize(conversation: Conversation, now: datetime) -> ConversationSummary:
         agent_id=conversation.agent_id,
         queued_at=queued_at,
         waited_seconds=int((now - queued_at).total_seconds()) if queued_at else None,
-        last_user_message_at=last_user,
-        window_closes_at=last_user + MESSAGING_WINDOW if last_user else None,
-        reply_window_closes_at=(
-            last_user + HUMAN_AGENT_WINDOW[conversation.ref.channel] if last_user else None
-        ),
+        last_user_message_at=conversation.last_user_message_at,
+        window_closes_at=window_closes_at(conversation),
+        reply_window_closes_at=reply_window_closes_at(conversation),
         notice=conversation.notice,
-        wait_expires_at=(
-            last_activity + INACTIVITY_LIMIT
-            if conversation.state == "queued" and last_activity is not None
-            else None
-        ),
+        wait_expires_at=wait_expires_at(conversation),
         notified_available=conversation.notified_available,
     )
 

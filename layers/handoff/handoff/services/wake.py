@@ -10,15 +10,16 @@ is told once and an expiry never races a message that just arrived.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 
 from handoff.adapters.inbound_queue import enqueue
 from handoff.config.models import TenantConfig
-from handoff.engine.flow import is_available, is_expired
+from handoff.engine.flow import in_business_hours
 from handoff.engine.model import AgentsAvailable, Conversation, Event, ExpiryCheck, Frozen
+from handoff.engine.seats import OnlineAgent, free_seats
+from handoff.engine.windows import is_expired
 from handoff.observability import logger
 from handoff.store import keys
 from handoff.store.conversation_store import ConversationStore
@@ -62,7 +63,7 @@ class WakePass:
             return []
         # one presence lookup per tenant, and only when a waiting user could be told
         agents_online = cache(lambda: self.directory.any_agent_online(tenant_id, now))
-        seats = cache(lambda: self.free_seats(tenant, queued, now))
+        seats = cache(lambda: self.free_seats(tenant, now))
         events: list[Event] = []
         told = 0
         for conversation in queued:  # oldest wait first: the order users are told in
@@ -78,23 +79,21 @@ class WakePass:
                 conversation.on_hold
                 and not conversation.notified_available
                 and rule is not None
-                and is_available(rule, now, agents_online)
+                and in_business_hours(rule, now)
+                and agents_online()
                 and (tenant.wake_mode == "everyone" or told < seats())
             ):
                 events.append(AgentsAvailable(ref=ref, event_id=f"wake#{ref.key}#{since}"))
                 told += 1
         return events
 
-    def free_seats(self, tenant: TenantConfig, queued: list[Conversation], now: datetime) -> int:
-        """Seats of online agents not taken by a chat, less the users already told and not yet taken.
-
-        A user told "an agent is available" holds a seat until an agent takes the conversation, so
-        the next users are told only as seats free up, in the order they began to wait.
-        """
-        online = [a for a in self.directory.agents(tenant.tenant_id) if a.is_online(now)]
+    def free_seats(self, tenant: TenantConfig, now: datetime) -> int:
+        """Seats of online agents not taken by a chat or promised to a user already told."""
+        online = [
+            OnlineAgent(agent_id=a.agent_id, seats=a.seats)
+            for a in self.directory.agents(tenant.tenant_id)
+            if a.is_online(now)
+        ]
         if not online:
             return 0
-        chats = Counter(c.agent_id for c in self.store.in_live(tenant.tenant_id) if c.state == "with_agent")
-        free = sum(max(0, (a.seats or tenant.agent_seats) - chats[a.agent_id]) for a in online)
-        promised = sum(1 for c in queued if c.on_hold and c.notified_available)
-        return max(0, free - promised)
+        return free_seats(online, self.store.in_live(tenant.tenant_id), tenant.agent_seats)

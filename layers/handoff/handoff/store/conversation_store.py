@@ -24,11 +24,13 @@ from handoff.engine.model import (
     Effect,
     Frozen,
     SessionClosed,
+    SessionRecord,
     TranscriptEntry,
     WaitEnded,
 )
-from handoff.reports.chat import SessionRecord, WaitRecord
+from handoff.reports.chat import WaitRecord
 from handoff.store import keys
+from handoff.store.keys import item_key as _key
 
 TRANSCRIPT_RETENTION = timedelta(days=30)
 REPORT_RETENTION = timedelta(days=400)
@@ -159,14 +161,14 @@ class ConversationStore:
                 "expires_at": _epoch(effect.at + TRANSCRIPT_RETENTION),
             }
         if isinstance(effect, SessionClosed):
-            session = effect.session
+            record = effect.record.model_copy(update={"conversation_id": keys.conversation_id(key)})
             return {
                 **_key(
                     keys.report_pk(ref.tenant_id),
-                    f"SESSION#{keys.stamp(session.started_at)}#{key}#{session.number:06d}",
+                    f"SESSION#{keys.stamp(record.started_at)}#{key}#{record.session:06d}",
                 ),
-                "data": {"S": json.dumps(_report_row(ref, effect))},
-                "expires_at": _epoch(effect.ended_at + self.report_retention),
+                "data": {"S": record.model_dump_json()},
+                "expires_at": _epoch(record.ended_at + self.report_retention),
             }
         if isinstance(effect, WaitEnded):
             return {
@@ -229,9 +231,10 @@ class ConversationStore:
             )
         ]
 
-    def report_rows(self, tenant_id: str) -> list[dict[str, Any]]:
+    def report_rows(self, tenant_id: str) -> list[SessionRecord]:
+        """Every stored chat-report row of a tenant (tests and the demo; the report reads by day)."""
         return [
-            json.loads(item["data"]["S"])
+            SessionRecord.model_validate_json(item["data"]["S"])
             for item in self._query(
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
                 ExpressionAttributeValues={":pk": {"S": keys.report_pk(tenant_id)}, ":s": {"S": "SESSION#"}},
@@ -330,10 +333,6 @@ class ConversationStore:
 # --- items ------------------------------------------------------------------------------------------
 
 
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
 def _epoch(at: datetime) -> dict[str, str]:
     return {"N": str(int(at.timestamp()))}
 
@@ -379,23 +378,3 @@ def _outbox_item(message: OutboxMessage) -> dict[str, Any]:
 def _outbox_message(item: dict[str, Any]) -> OutboxMessage:
     data = json.loads(item["data"]["S"])
     return OutboxMessage.model_validate({**data, "pk": item["pk"]["S"], "sk": item["sk"]["S"]})
-
-
-def _report_row(ref: ConversationRef, closed: SessionClosed) -> dict[str, Any]:
-    session = closed.session
-    return {
-        "tenant_id": ref.tenant_id,
-        "channel": ref.channel,
-        "conversation_id": keys.conversation_id(ref.key),
-        "session": session.number,
-        "started_at": session.started_at.isoformat(),
-        "ended_at": closed.ended_at.isoformat(),
-        "resolution": closed.resolution,
-        "after_hours": session.after_hours,
-        "direct": session.direct,
-        "offered": session.offered,
-        "accepted": session.accepted,
-        "declined": session.declined,
-        "handoff_repeated": session.handoff_repeated,
-        "while_waiting": session.while_waiting,
-    }

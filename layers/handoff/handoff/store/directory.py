@@ -10,6 +10,7 @@ from handoff.adapters.clients import client
 from handoff.config.models import TenantConfig
 from handoff.engine.model import Frozen
 from handoff.store import keys
+from handoff.store.keys import item_key as _key
 
 PRESENCE_TIMEOUT = timedelta(minutes=2)
 """An agent whose console has not reported presence for this long is taken as offline."""
@@ -255,10 +256,6 @@ def _dropped(tenant: TenantConfig, stored: tuple[TenantConfig, int] | None) -> l
     kept = {(a.channel, a.account_id) for a in tenant.accounts}
     before = stored[0].accounts if stored else []
     return [(a.channel, a.account_id) for a in before if (a.channel, a.account_id) not in kept]
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def _put(table: str, pk: str, sk: str, **attributes: Any) -> dict[str, Any]:

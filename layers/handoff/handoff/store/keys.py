@@ -26,6 +26,11 @@ OUTBOX_SHARDS = 4
 STATE = "STATE"
 
 
+def item_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
+    """An item's key as DynamoDB's low-level API takes it."""
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
 def conversation_pk(key: str) -> str:
     return f"CONV#{key}"
 

@@ -1,0 +1,69 @@
+"""Seats and windows: the pure rules the wake pass, the take and Live's list share."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flow_support import REF, START
+
+from handoff.engine.errors import AtCapacity
+from handoff.engine.model import Conversation
+from handoff.engine.seats import OnlineAgent, check_can_take, free_seats
+from handoff.engine.windows import (
+    is_expired,
+    reply_window_closes_at,
+    wait_expires_at,
+    window_closes_at,
+    window_open,
+)
+
+
+def with_agent(agent_id: str) -> Conversation:
+    return Conversation(ref=REF, state="with_agent", agent_id=agent_id, taken_at=START)
+
+
+def told() -> Conversation:
+    return Conversation(ref=REF, state="queued", on_hold=True, notified_available=True, queued_at=START)
+
+
+def waiting() -> Conversation:
+    return Conversation(ref=REF, state="queued", on_hold=True, queued_at=START)
+
+
+def test_free_seats_are_the_online_agents_seats_less_their_chats_and_the_users_told():
+    online = [OnlineAgent(agent_id="ana", seats=3), OnlineAgent(agent_id="bo")]  # bo: the tenant's 2
+    in_live = [with_agent("ana"), with_agent("bo"), with_agent("bo"), told(), waiting()]
+    assert free_seats(online, in_live, tenant_seats=2) == (3 - 1) + (2 - 2) - 1
+
+
+def test_an_agent_over_their_seats_frees_none_for_others_and_nothing_goes_negative():
+    online = [OnlineAgent(agent_id="ana", seats=1)]
+    assert free_seats(online, [with_agent("ana"), with_agent("ana"), told()], tenant_seats=5) == 0
+    assert free_seats([], [waiting()], tenant_seats=5) == 0
+
+
+def test_a_take_is_refused_at_the_agents_own_seats_before_the_tenants():
+    check_can_take("ana", 2, 1, [with_agent("ana")])  # her own 2 seats: one left
+    with pytest.raises(AtCapacity, match="1 chat, as many as your 1 seat"):
+        check_can_take("ana", None, 1, [with_agent("ana"), with_agent("bo")])
+
+
+def test_windows_follow_the_users_last_message_and_the_channel():
+    last = START
+    conversation = Conversation(ref=REF, last_user_message_at=last)
+    messenger = Conversation(ref=REF.model_copy(update={"channel": "messenger"}), last_user_message_at=last)
+    assert window_closes_at(conversation) == last + timedelta(hours=24)
+    assert reply_window_closes_at(conversation) == last + timedelta(hours=24)
+    assert reply_window_closes_at(messenger) == last + timedelta(days=7)
+    assert window_open(conversation, last + timedelta(hours=23, minutes=59))
+    assert not window_open(conversation, last + timedelta(hours=24))
+    assert window_closes_at(Conversation(ref=REF)) is None and not window_open(Conversation(ref=REF), last)
+
+
+def test_a_wait_expires_24_hours_after_its_last_activity_and_only_while_queued():
+    queued = waiting().model_copy(update={"last_activity_at": START + timedelta(hours=2)})
+    assert wait_expires_at(queued) == START + timedelta(hours=26)
+    assert not is_expired(queued, START + timedelta(hours=25, minutes=59))
+    assert is_expired(queued, START + timedelta(hours=26))
+    assert wait_expires_at(with_agent("ana")) is None
