@@ -6,12 +6,11 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handoff.api.callers import Agent, NotAuthorized, admin_from_claims
-from handoff.api.refusals import ERRORS, field_problems, invalid, multipart_refusal, refusal, refused
+from handoff.api.callers import Agent, admin_from_claims
+from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, refused
 from handoff.config.models import Channel, Language
 from handoff.observability import logger, metrics
 from handoff.reports.chat import ChatReport, to_csv
@@ -20,11 +19,8 @@ from handoff.services.admin import (
     AgentSeatsWrite,
     ConfigWrite,
     IntentsWrite,
-    InvalidRequest,
     MessagesWrite,
-    NotFound,
     RuleWrite,
-    StaleVersion,
     VersionedAgentSeats,
     VersionedConfig,
     VersionedIntents,
@@ -33,6 +29,7 @@ from handoff.services.admin import (
 )
 
 app = APIGatewayHttpResolver(enable_validation=True)
+answer_refusals(app)
 
 READ_ERRORS = {**ERRORS, 404: refused("not found")}
 WRITE_ERRORS = {**READ_ERRORS, 409: refused("the config changed since the version sent")}
@@ -130,35 +127,6 @@ def get_report(
         content_type=content_types.APPLICATION_JSON,
         body=report.model_dump(mode="json", by_alias=True),
     )
-
-
-# --- one place maps the domain's refusals to HTTP -----------------------------------------------------
-
-
-@app.exception_handler(RequestValidationError)
-def _bad_request(error: RequestValidationError) -> Response[dict[str, Any]]:
-    # Powertools' own 422 leaves out why; an administrator needs the reason (our messages, not input)
-    return invalid(field_problems(error.errors(), lambda loc: loc))
-
-
-@app.exception_handler(InvalidRequest)
-def _invalid_config(error: InvalidRequest) -> Response[dict[str, Any]]:
-    return invalid(error.problems)
-
-
-@app.exception_handler(NotAuthorized)
-def _not_authorized(error: NotAuthorized) -> Response[dict[str, str]]:
-    return refusal(403, str(error))
-
-
-@app.exception_handler(NotFound)
-def _not_found(error: NotFound) -> Response[dict[str, str]]:
-    return refusal(404, str(error))
-
-
-@app.exception_handler(StaleVersion)
-def _stale(error: StaleVersion) -> Response[dict[str, str]]:
-    return refusal(409, str(error))
 
 
 @logger.inject_lambda_context(clear_state=True)

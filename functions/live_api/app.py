@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from handoff.api.callers import Agent, NotAuthorized, live_agent_from_claims
-from handoff.api.refusals import ERRORS, field_problems, invalid, multipart_refusal, refused
-from handoff.engine.errors import FlowError
+from handoff.api.callers import Agent, live_agent_from_claims
+from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, refused
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import live
-from handoff.services.live import ConversationDetail, ConversationSummary, NotFound
+from handoff.services.live import ConversationDetail, ConversationSummary
 from handoff.store.directory import AgentPresence
 
 app = APIGatewayHttpResolver(enable_validation=True)
+answer_refusals(app)
 
 ACTION_ERRORS = {
     **ERRORS,
@@ -74,26 +73,6 @@ def reply(conversation_id: str, body: Annotated[ReplyBody, Body()]) -> Conversat
 def close(conversation_id: str) -> ConversationSummary:
     agent = _agent()
     return live().close(agent.tenant_id, agent.agent_id, conversation_id)
-
-
-@app.exception_handler(RequestValidationError)
-def _bad_request(error: RequestValidationError) -> Response[dict[str, Any]]:
-    return invalid(field_problems(error.errors(), lambda loc: loc))
-
-
-@app.exception_handler(NotAuthorized)
-def _not_authorized(error: NotAuthorized) -> Response[dict[str, str]]:
-    return Response(status_code=403, content_type="application/json", body={"message": str(error)})
-
-
-@app.exception_handler(NotFound)
-def _not_found(error: NotFound) -> Response[dict[str, str]]:
-    return Response(status_code=404, content_type="application/json", body={"message": str(error)})
-
-
-@app.exception_handler(FlowError)
-def _refused(error: FlowError) -> Response[dict[str, str]]:
-    return Response(status_code=409, content_type="application/json", body={"message": str(error)})
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,7 +1,7 @@
 """Read tenants from a YAML config file, and refuse the whole file, with every problem listed, if invalid.
 
 The file holds one key, `tenants`, a list of tenants (see examples/config.yaml). It is read as
-YAML 1.2 scalars, not PyYAML's YAML 1.1 defaults: only true/false are booleans (`no` stays the
+YAML 1.2 (ruamel.yaml's default), not YAML 1.1: only true/false are booleans (`no` stays the
 word "no", as in a keyword list), and 18:00 stays a time instead of becoming the number 1080.
 A key written twice in one mapping is an error instead of the last one silently winning.
 
@@ -9,23 +9,30 @@ Beyond each tenant's own rules (handoff.config.models), the file as a whole must
 are unique, a channel account (channel + account_id) belongs to one tenant only, and a rule's
 channel has an account in its tenant (otherwise no message could ever reach the rule).
 
-PyYAML is a dependency of the tools that read the file, not of the Lambda layer: it is imported
+ruamel.yaml is a dependency of the tools that read the file, not of the Lambda layer: it is imported
 when a file is read, so the rest of this module (ConfigError, parse_config's checks) imports without it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, get_args
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from handoff.config.models import Channel, ChannelAccount, TenantConfig
+from handoff.config.models import (
+    ChannelAccount,
+    TenantConfig,
+    no_account_reason,
+    rules_without_account,
+)
+from handoff.services.errors import error_message, path
 
 Location = tuple[str | int, ...]
 
@@ -94,7 +101,6 @@ def file_problems(raw_tenants: Sequence[Any]) -> list[Problem]:
     problems: list[Problem] = []
     tenant_ids: dict[str, int] = {}
     owners: dict[tuple[str, str], tuple[int, int]] = {}
-    channels: frozenset[str] = frozenset(get_args(Channel))
     for index, raw in enumerate(raw_tenants):
         if not isinstance(raw, Mapping):
             continue
@@ -121,17 +127,13 @@ def file_problems(raw_tenants: Sequence[Any]) -> list[Problem]:
                 )
             else:
                 owners[key] = (index, position)
-        with_account = {account.get("channel") for account in accounts if isinstance(account, Mapping)}
-        for position, rule in enumerate(_items(raw.get("rules"))):
-            channel = rule.get("channel") if isinstance(rule, Mapping) else None
-            if channel in channels and channel not in with_account:
-                problems.append(
-                    Problem(
-                        f"{where}.rules[{position}]",
-                        f"{channel} channel: the tenant has no {channel} account, so this rule can never "
-                        f"apply; add the account under accounts, or remove the rule",
-                    )
-                )
+        rule_channels = [
+            r.get("channel") if isinstance(r, Mapping) else None for r in _items(raw.get("rules"))
+        ]
+        account_channels = [a.get("channel") for a in accounts if isinstance(a, Mapping)]
+        for position, channel in rules_without_account(rule_channels, account_channels):
+            reason = f"{no_account_reason(channel)}; add the account under accounts, or remove the rule"
+            problems.append(Problem(f"{where}.rules[{position}]", reason))
     return problems
 
 
@@ -189,7 +191,7 @@ def _from_pydantic(prefix: Location, error: ErrorDetails) -> Problem:
         location = location[:-1]
         message = f"not an allowed key: {_should(error['msg'])}"
     elif kind in ("value_error", "assertion_error"):
-        message = str(error.get("ctx", {}).get("error", error["msg"]))
+        message = error_message(error)
         field = location[-1] if location else None
         if isinstance(field, str) and message.startswith(f"{field}: "):
             message = message[len(field) + 2 :]
@@ -201,32 +203,33 @@ def _from_pydantic(prefix: Location, error: ErrorDetails) -> Problem:
         message = _should(error["msg"])
         if isinstance(given, str | int | float | bool) or given is None:
             message += f" (got {given!r})"
-    return Problem(_path(location), message)
+    return Problem(path(location), message)
 
 
 def _should(message: str) -> str:
     return re.sub(r"^(Input|String|Value) should", "should", message)
 
 
-def _path(location: Location) -> str:
-    text = ""
-    for part in location:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
 # --- YAML ---------------------------------------------------------------------------------------
 
 
 def _read_yaml(text: str, source: str) -> tuple[Any, Any]:
-    """The document and its node tree (for line numbers); ConfigError on a syntax error."""
-    import yaml
+    """The document, and the same document when it carries line numbers (a mapping or a list; None
+    otherwise); ConfigError on a syntax error or a key written twice.
 
-    loader = _yaml_loader()(text)
+    ruamel.yaml's round-trip loader reads YAML 1.2 and records where every mapping and list, and
+    each of their keys and items, starts (`.lc`).
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = _constructor()
+    yaml.allow_duplicate_keys = False
     try:
-        root = loader.get_single_node()
-        document = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
+        document = yaml.load(text)
+    except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = " ".join(part for part in (exc.problem, exc.context and f"({exc.context})") if part)
         problem = Problem(
@@ -236,83 +239,60 @@ def _read_yaml(text: str, source: str) -> tuple[Any, Any]:
             column=mark.column + 1 if mark else None,
         )
         raise ConfigError(source, [problem]) from exc
-    except yaml.YAMLError as exc:
+    except YAMLError as exc:
         raise ConfigError(source, [Problem("", f"YAML error: {exc}")]) from exc
-    finally:
-        loader.dispose()
-    return document, root
+    return document, document if isinstance(document, CommentedMap | CommentedSeq) else None
 
 
 @functools.cache
-def _yaml_loader() -> type[Any]:
-    """PyYAML's safe loader with YAML 1.2 scalars and duplicate keys refused."""
-    import yaml
+def _constructor() -> type[Any]:
+    """ruamel's round-trip constructor, read as data rather than for writing the file back: an explicit
+    `!!str` gives a string and an unknown tag is an error (not ruamel's TaggedScalar), and a duplicate
+    key's error names the lines of both keys."""
+    from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor, SafeConstructor
 
-    replaced = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+    class Constructor(RoundTripConstructor):
+        def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+            try:
+                return bool(super().check_mapping_key(node, key_node, mapping, key, value))
+            except DuplicateKeyError:
+                first_line, _ = mapping.lc.key(key)
+                raise DuplicateKeyError(
+                    None,
+                    None,
+                    f"the key {key!r} appears twice in the same mapping (first at line {first_line + 1})",
+                    key_node.start_mark,
+                ) from None
 
-    class Loader(yaml.SafeLoader):
-        yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, re.Pattern[str]]]]] = {
-            first: [(tag, pattern) for tag, pattern in resolvers if tag not in replaced]
-            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-        }
+    Constructor.add_constructor("tag:yaml.org,2002:str", RoundTripConstructor.construct_scalar)
+    Constructor.add_constructor(None, SafeConstructor.construct_undefined)
+    return Constructor
 
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            if isinstance(node, yaml.MappingNode):
-                first_seen: dict[str, Any] = {}
-                for key_node, _ in node.value:
-                    if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                        continue
-                    if key_node.value in first_seen:
-                        raise yaml.constructor.ConstructorError(
-                            None,
-                            None,
-                            f"the key {key_node.value!r} appears twice in the same mapping "
-                            f"(first at line {first_seen[key_node.value].start_mark.line + 1})",
-                            key_node.start_mark,
-                        )
-                    first_seen[key_node.value] = key_node
-            return super().construct_mapping(node, deep=deep)
 
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-    )
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-    )
-    Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:float",
-        re.compile(
-            r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
-            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-        ),
-        list("-+0123456789."),
-    )
-    return Loader
+_MISSING = object()
 
 
 def _locate(problem: Problem, root: Any) -> Problem:
-    """The problem with the line of the deepest part of its path found in the YAML node tree."""
+    """The problem with the line of the deepest part of its path found in the document's positions."""
     if problem.line is not None or root is None or not problem.path:
         return problem
-    import yaml
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     node, line = root, None
     for part in _parts(problem.path):
-        found = None
-        if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            found = node.value[part]
-        elif isinstance(node, yaml.MappingNode):
-            found = next((value for key, value in node.value if key.value == part), None)
-            key_line = next((key.start_mark.line + 1 for key, _ in node.value if key.value == part), None)
-            if found is not None and key_line is not None:
-                line = key_line
-                node = found
-                continue
-        if found is None:
+        if isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedMap):
+            key = next((key for key in node if str(key) == str(part)), _MISSING)
+            if key is _MISSING:
+                break
+            with contextlib.suppress(KeyError):  # a key taken from a merge (<<) has no position here
+                line = node.lc.key(key)[0] + 1
+            node = node[key]
+        else:
             break
-        node = found
-        line = found.start_mark.line + 1
-    return Problem(problem.path, problem.message, line=line or root.start_mark.line + 1)
+    return Problem(problem.path, problem.message, line=line or root.lc.line + 1)
 
 
 def _parts(path: str) -> list[str | int]:

@@ -1,0 +1,1 @@
+"""HTTP: the webhook resolver, the one mapping from refusals to HTTP, the caller from JWT claims."""

@@ -7,21 +7,23 @@ own validators' messages, or pydantic's, never the input itself), in the same sh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-Location = tuple[str | int, ...]
-
-
-class FieldProblem(BaseModel):
-    """One thing wrong with a request: where (`["body", "rule", "after_hours"]`), what kind, and why."""
-
-    loc: list[str | int]
-    type: str
-    msg: str
+from handoff.api.callers import NotAuthorized
+from handoff.engine.errors import FlowError
+from handoff.services.errors import (
+    FieldProblem,
+    InvalidRequest,
+    NotFound,
+    StaleVersion,
+    describe,
+    field_problems,
+)
 
 
 class Refusal(BaseModel):
@@ -34,25 +36,33 @@ class Invalid(BaseModel):
     detail: list[FieldProblem]
 
 
-def describe(problems: Iterable[FieldProblem]) -> str:
-    return "; ".join(f"{_path(p.loc)}: {p.msg}" if p.loc else p.msg for p in problems)
+def answer_refusals(app: APIGatewayHttpResolver) -> None:
+    """The one mapping from the domain's refusals to HTTP, for the Live and admin APIs alike."""
 
+    @app.exception_handler(RequestValidationError)
+    def _bad_request(error: RequestValidationError) -> Response[dict[str, Any]]:
+        # Powertools' own 422 leaves out why; people need the reason (our messages, never the input)
+        return invalid(field_problems(error.errors(), lambda loc: loc))
 
-def field_problems(
-    errors: Iterable[Mapping[str, Any]], where: Callable[[Location], Location]
-) -> list[FieldProblem]:
-    """pydantic's errors as problems a person can act on: the field, and our own reason when we gave one."""
-    problems = []
-    for error in errors:
-        loc = where(tuple(error.get("loc", ())))
-        kind = str(error.get("type", "value_error"))
-        context = error.get("ctx") or {}
-        if kind == "value_error" and "error" in context:
-            message = str(context["error"])
-        else:
-            message = str(error.get("msg", "invalid"))
-        problems.append(FieldProblem(loc=list(loc), type=kind, msg=message))
-    return problems
+    @app.exception_handler(InvalidRequest)
+    def _invalid(error: InvalidRequest) -> Response[dict[str, Any]]:
+        return invalid(error.problems)
+
+    @app.exception_handler(NotAuthorized)
+    def _not_authorized(error: NotAuthorized) -> Response[dict[str, str]]:
+        return refusal(403, str(error))
+
+    @app.exception_handler(NotFound)
+    def _not_found(error: NotFound) -> Response[dict[str, str]]:
+        return refusal(404, str(error))
+
+    @app.exception_handler(StaleVersion)
+    def _stale(error: StaleVersion) -> Response[dict[str, str]]:
+        return refusal(409, str(error))
+
+    @app.exception_handler(FlowError)
+    def _refused(error: FlowError) -> Response[dict[str, str]]:
+        return refusal(409, str(error))
 
 
 def invalid(problems: list[FieldProblem]) -> Response[dict[str, Any]]:
@@ -66,13 +76,6 @@ def refusal(status: int, message: str) -> Response[dict[str, str]]:
     return Response(
         status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message}
     )
-
-
-def _path(loc: Sequence[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def refused(description: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from handoff.config.models import Channel
 from handoff.runtime.wiring import webhooks
-from handoff.services.webhooks import WebhookResponse
+from handoff.services.webhooks import SignatureInvalid, UnreadableDelivery, VerificationRefused
 
 SIGNATURE_HEADER = "x-hub-signature-256"  # API Gateway HTTP APIs lower-case header names
 
@@ -29,16 +29,26 @@ def webhook_resolver(channel: Channel) -> APIGatewayHttpResolver:
 
     @app.get(path)
     def verify() -> Response[str]:
-        return _http(webhooks().handshake(app.current_event.query_string_parameters or {}))
+        return _text(200, webhooks().handshake(app.current_event.query_string_parameters or {}))
 
     @app.post(path)
     def deliver() -> Response[str]:
         event = app.current_event
-        try:
-            raw = _raw_body(event.body, base64_encoded=bool(event.is_base64_encoded))
-        except ValueError:
-            return _http(WebhookResponse(status=400, body="the body is not valid base64"))
-        return _http(webhooks().delivery(channel, raw, event.headers.get(SIGNATURE_HEADER)))
+        raw = _raw_body(event.body, base64_encoded=bool(event.is_base64_encoded))
+        webhooks().delivery(channel, raw, event.headers.get(SIGNATURE_HEADER))
+        return _text(200, "EVENT_RECEIVED")
+
+    @app.exception_handler(VerificationRefused)
+    def _refused(error: VerificationRefused) -> Response[str]:
+        return _text(403, str(error))
+
+    @app.exception_handler(SignatureInvalid)
+    def _unsigned(error: SignatureInvalid) -> Response[str]:
+        return _text(401, str(error))
+
+    @app.exception_handler(UnreadableDelivery)
+    def _unreadable(error: UnreadableDelivery) -> Response[str]:
+        return _text(400, str(error))
 
     return app
 
@@ -51,9 +61,9 @@ def _raw_body(body: str | None, *, base64_encoded: bool) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except binascii.Error as exc:
-            raise ValueError("not base64") from exc
+            raise UnreadableDelivery("the body is not valid base64") from exc
     return body.encode()
 
 
-def _http(response: WebhookResponse) -> Response[str]:
-    return Response(status_code=response.status, content_type="text/plain", body=response.body)
+def _text(status: int, body: str) -> Response[str]:
+    return Response(status_code=status, content_type="text/plain", body=body)

@@ -1,0 +1,1 @@
+"""The tenant's configuration: its models, texts and business hours (pure)."""

@@ -3,19 +3,22 @@
 These models are the one schema for the YAML config file, the table's config items and (later)
 the admin API. Every rule in SPEC.md "Configuration rules" is enforced here, so an invalid config
 is refused before anything is saved. Checks that need the whole file (a channel account claimed by
-two tenants, a rule whose channel has no account) are in handoff_tools.config_file.
+two tenants) are in handoff_tools.config_file; a rule whose channel has no account is found by
+`rules_without_account`, for the file and for the admin API alike.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Iterable, Sequence
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from handoff.config.hours import BusinessHoursConfig
 
 Channel = Literal["whatsapp", "messenger", "instagram", "web"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 ASYNC_CHANNELS: tuple[Channel, ...] = ("whatsapp", "messenger", "instagram")
 Language = Literal["es", "pt", "en"]
 LANGUAGES: tuple[Language, ...] = ("es", "pt", "en")
@@ -136,6 +139,83 @@ class Messages(Strict):
         return _channel_text(field, value)
 
 
+DEFAULT_MESSAGES: dict[Language, Messages] = {
+    "es": Messages(
+        handoff_unavailable=(
+            "Lo siento, por este canal no puedo comunicarte con una persona. "
+            "Sigo aquí para ayudarte con lo que necesites."
+        ),
+        attention=(
+            "Listo, te comunicamos con nuestro equipo. Un agente te responderá por aquí lo antes posible."
+        ),
+        no_agents=(
+            "En este momento no hay agentes disponibles. "
+            "Puedes intentarlo más tarde o seguir conversando conmigo."
+        ),
+        offer=(
+            "En este momento no hay ningún agente en línea. ¿Quieres esperar a que uno esté disponible? "
+            "Te responderá por este chat. Si prefieres, puedes seguir conversando conmigo."
+        ),
+        offer_yes="Sí, esperar",
+        offer_no="No, gracias",
+        declined="De acuerdo. Sigo aquí para ayudarte: cuéntame qué necesitas.",
+        agent_available=(
+            "¡Buenas noticias! Ya hay un agente disponible y te responderá en breve por este chat."
+        ),
+        text_only="Por ahora solo puedo leer mensajes de texto. ¿Podrías escribirme tu consulta?",
+        fallback="Disculpa, no estoy seguro de haberte entendido. ¿Puedes decírmelo con otras palabras?",
+        place_in_line="Tu lugar en la fila: {place}.",
+    ),
+    "pt": Messages(
+        handoff_unavailable=(
+            "Desculpe, por este canal não consigo transferir você para uma pessoa. "
+            "Continuo aqui para ajudar no que você precisar."
+        ),
+        attention=(
+            "Pronto, sua conversa foi encaminhada para a nossa equipe. "
+            "Um atendente vai responder por aqui o quanto antes."
+        ),
+        no_agents=(
+            "No momento não há atendentes disponíveis. "
+            "Você pode tentar mais tarde ou continuar conversando comigo."
+        ),
+        offer=(
+            "No momento nenhum atendente está online. Quer aguardar até que um fique disponível? "
+            "Ele vai responder por este chat. Se preferir, pode continuar conversando comigo."
+        ),
+        offer_yes="Sim, aguardar",
+        offer_no="Não, obrigado",
+        declined="Tudo bem. Continuo aqui para ajudar: me conte o que você precisa.",
+        agent_available=(
+            "Boa notícia! Já tem um atendente disponível, e ele vai responder em breve por este chat."
+        ),
+        text_only="Por enquanto só consigo ler mensagens de texto. Pode escrever a sua dúvida?",
+        fallback="Desculpe, não tenho certeza se entendi. Pode dizer de outra forma?",
+        place_in_line="Sua posição na fila: {place}.",
+    ),
+    "en": Messages(
+        handoff_unavailable=(
+            "Sorry, I can't connect you with a person on this channel. "
+            "I'm still here to help with anything you need."
+        ),
+        attention="Done, you're connected with our team. An agent will reply here as soon as possible.",
+        no_agents="No agents are available right now. You can try again later or keep chatting with me.",
+        offer=(
+            "No agent is online right now. Would you like to wait for one to become available? "
+            "They will reply in this chat. If you prefer, you can keep chatting with me."
+        ),
+        offer_yes="Yes, I'll wait",
+        offer_no="No, thanks",
+        declined="All right. I'm still here to help: tell me what you need.",
+        agent_available="Good news! An agent is available now and will reply to you here shortly.",
+        text_only="For now I can only read text messages. Could you type your question?",
+        fallback="Sorry, I'm not sure I understood. Could you say it another way?",
+        place_in_line="Your place in line: {place}.",
+    ),
+}
+"""The built-in texts, which the tenant's and the rule's messages override field by field."""
+
+
 class Intent(Strict):
     """Something users ask for, recognised by keywords (words or phrases) and answered per language.
 
@@ -235,9 +315,6 @@ class TenantConfig(Strict):
 
     @model_validator(mode="after")
     def _distinct_offer_titles(self) -> TenantConfig:
-        # the defaults live beside the texts; imported here because texts.py imports this module
-        from handoff.config.texts import DEFAULT_MESSAGES
-
         for language, messages in self.messages.items():
             default = DEFAULT_MESSAGES[language]
             yes = messages.offer_yes or default.offer_yes
@@ -251,3 +328,20 @@ class TenantConfig(Strict):
 
     def rule_for(self, channel: Channel) -> HandoffRule | None:
         return next((r for r in self.rules if r.channel == channel), None)
+
+
+def rules_without_account(
+    rule_channels: Sequence[object], account_channels: Iterable[object]
+) -> list[tuple[int, str]]:
+    """The rules (position, channel) whose channel has no account in their tenant: no message could
+    ever reach them. Read from raw values too, so a file can be checked before it validates."""
+    with_account = set(account_channels)
+    return [
+        (position, channel)
+        for position, channel in enumerate(rule_channels)
+        if isinstance(channel, str) and channel in CHANNELS and channel not in with_account
+    ]
+
+
+def no_account_reason(channel: str) -> str:
+    return f"{channel} channel: the tenant has no {channel} account, so this rule can never apply"

@@ -1,0 +1,1 @@
+"""The application: the imperative shell around the engine."""

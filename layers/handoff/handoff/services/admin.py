@@ -11,33 +11,33 @@ one is the operator's act (`make seed`), not a tenant administrator's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from handoff.api.refusals import FieldProblem, Location, describe, field_problems
-from handoff.config.models import Channel, HandoffRule, Intent, Language, Messages, TenantConfig
+from handoff.config.models import (
+    Channel,
+    HandoffRule,
+    Intent,
+    Language,
+    Messages,
+    TenantConfig,
+    no_account_reason,
+    rules_without_account,
+)
 from handoff.reports.chat import MAX_REPORT_DAYS, ChatReport, build_report
+from handoff.services.errors import (
+    FieldProblem,
+    InvalidRequest,
+    Location,
+    NotFound,
+    StaleVersion,
+    field_problems,
+)
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import Directory, StaleConfig
-
-
-class InvalidRequest(Exception):
-    """The request is refused as a whole (a 422); nothing was written."""
-
-    def __init__(self, problems: Sequence[FieldProblem]) -> None:
-        self.problems = list(problems)
-        super().__init__(describe(self.problems))
-
-
-class StaleVersion(Exception):
-    """The config changed since the version the caller read (a 409)."""
-
-
-class NotFound(Exception):
-    """No config for this tenant, or no rule for this channel (a 404)."""
 
 
 class VersionedConfig(BaseModel):
@@ -266,17 +266,13 @@ class Administration:
                     "operator (make seed), not through this API; send them as they are",
                 )
             )
-        with_account = {account.channel for account in edited.accounts}
-        for index, rule in enumerate(edited.rules):
-            if rule.channel not in with_account:
-                problems.append(
-                    FieldProblem(
-                        loc=list(where(("rules", index))),
-                        type="value_error",
-                        msg=f"{rule.channel} channel: the tenant has no {rule.channel} account, so this "
-                        "rule can never apply",
-                    )
+        channels = [rule.channel for rule in edited.rules]
+        for index, channel in rules_without_account(channels, [a.channel for a in edited.accounts]):
+            problems.append(
+                FieldProblem(
+                    loc=list(where(("rules", index))), type="value_error", msg=no_account_reason(channel)
                 )
+            )
         if problems:
             raise InvalidRequest(problems)
         return edited

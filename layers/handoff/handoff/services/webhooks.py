@@ -10,14 +10,21 @@ from handoff.adapters.inbound_queue import enqueue
 from handoff.channels import adapter_for
 from handoff.channels.meta import verify_handshake, verify_signature
 from handoff.config.models import Channel
-from handoff.engine.model import ConversationRef, Frozen, UserMessage
+from handoff.engine.model import ConversationRef, UserMessage
 from handoff.observability import logger
 from handoff.store.directory import Directory
 
 
-class WebhookResponse(Frozen):
-    status: int
-    body: str
+class VerificationRefused(Exception):
+    """Meta's subscription check named another verify token."""
+
+
+class SignatureInvalid(Exception):
+    """The delivery's X-Hub-Signature-256 is missing or is not the app secret's signature of the body."""
+
+
+class UnreadableDelivery(Exception):
+    """The delivery is signed but is not a JSON object."""
 
 
 class Webhooks:
@@ -33,29 +40,29 @@ class Webhooks:
         self.app_secret = app_secret
         self.verify_token = verify_token
 
-    def handshake(self, params: Mapping[str, str]) -> WebhookResponse:
-        """Meta's GET subscription check: echo the challenge verbatim when the token matches."""
+    def handshake(self, params: Mapping[str, str]) -> str:
+        """Meta's GET subscription check: the challenge to echo verbatim when the token matches."""
         challenge = verify_handshake(params, self.verify_token())
         if challenge is None:
             logger.warning("webhook verification refused", extra={"mode": params.get("hub.mode")})
-            return WebhookResponse(status=403, body="verification failed")
-        return WebhookResponse(status=200, body=challenge)
+            raise VerificationRefused("verification failed")
+        return challenge
 
-    def delivery(self, channel: Channel, raw_body: bytes, signature: str | None) -> WebhookResponse:
-        """A POST from Meta. 200 once every user message in it is safely queued.
+    def delivery(self, channel: Channel, raw_body: bytes, signature: str | None) -> int:
+        """A POST from Meta: returns once every user message in it is safely queued (how many).
 
         The signature is checked on the raw bytes before anything is parsed. A delivery for an
         account no tenant owns is acknowledged (Meta would retry it for days) and logged.
         """
         if not verify_signature(raw_body, signature, self.app_secret()):
             logger.warning("webhook signature invalid", extra={"channel": channel, "bytes": len(raw_body)})
-            return WebhookResponse(status=401, body="invalid or missing X-Hub-Signature-256")
+            raise SignatureInvalid("invalid or missing X-Hub-Signature-256")
         try:
             body = json.loads(raw_body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return WebhookResponse(status=400, body=f"body is not valid JSON: {exc}")
+            raise UnreadableDelivery(f"body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
-            return WebhookResponse(status=400, body="body must be a JSON object")
+            raise UnreadableDelivery("body must be a JSON object")
         delivery = adapter_for(channel).parse_delivery(body)
         events: list[UserMessage] = []
         unknown: set[str] = set()
@@ -91,4 +98,4 @@ class Webhooks:
             "delivery queued",
             extra={"channel": channel, "messages": len(events), "ignored": delivery.ignored},
         )
-        return WebhookResponse(status=200, body="EVENT_RECEIVED")
+        return len(events)
