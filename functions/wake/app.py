@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handoff.adapters.lambda_events import WakeEvent
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import conversations, wake_pass
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@event_parser(model=WakeEvent)
+def handler(event: WakeEvent, context: LambdaContext) -> dict[str, Any]:
     # an AgentAvailable event names its tenant; the schedule's event passes every tenant
-    tenant_id = (event.get("detail") or {}).get("tenant_id")
+    tenant_id = event.detail.tenant_id
     summary = wake_pass().run([tenant_id] if tenant_id else None)
     swept = conversations().sweep_outbox() if tenant_id is None else 0
     return {**summary.model_dump(), "outbox_sent": swept}

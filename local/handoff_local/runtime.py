@@ -10,14 +10,12 @@ runs one handler at a time, as one Lambda instance per function would.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import os
 import threading
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -34,6 +32,7 @@ from handoff_local.aws import (
     function_routes,
     provision,
 )
+from handoff_local.payloads import meta_signature
 from handoff_tools import tokens
 from handoff_tools.functions import TEMPLATE, load_function
 
@@ -84,7 +83,7 @@ class LocalRun:
         self._saved_environment: dict[str, str | None] = {}
         self._functions: dict[str, ModuleType] = {}
         self.published: list[Any] = []  # conversation events put on the bus (BusEvent)
-        self._publish_to_bus: Callable[[Any], None] | None = None
+        self._publish_to_bus: Callable[..., None] | None = None  # wiring.publish_event, while running
         self._routes: list[Route] = []
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -133,10 +132,10 @@ class LocalRun:
         wiring.reset()
         wiring.announce_agent_available = self._agent_available  # EventBridge's rule, played here
         self.published.clear()
-        self._publish_to_bus = wiring.publish_event
+        self._publish_to_bus = publish_to_bus = wiring.publish_event
 
         def publish(event: Any) -> None:  # onto moto's bus for real, and kept for tests to read
-            self._publish_to_bus(event)
+            publish_to_bus(event)
             self.published.append(event)
 
         wiring.publish_event = publish
@@ -223,8 +222,7 @@ class LocalRun:
         )
         headers = {"content-type": "application/json"}
         if signed:
-            digest = hmac.new(self.stack.app_secret.encode(), raw, hashlib.sha256).hexdigest()
-            headers["x-hub-signature-256"] = f"sha256={digest}"
+            headers["x-hub-signature-256"] = meta_signature(raw, self.stack.app_secret)
         return self.http("POST", f"/webhooks/{channel}", body=raw, headers=headers)
 
     def agent_token(self, tenant_id: str, agent_id: str, *, seats: int | None = None) -> str:
@@ -300,21 +298,13 @@ class LocalRun:
 
     def tick(self) -> dict[str, Any]:
         """The minute schedule, now: the wake pass and the outbox sweep, then the queue drained."""
-        result = self.invoke(
-            "WakeFunction", {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
-        )
+        result = self.invoke("WakeFunction", _eventbridge_event("aws.events", "Scheduled Event", {}))
         self.drain()
         return dict(result)
 
     def _agent_available(self, tenant_id: str) -> None:
-        self.invoke(
-            "WakeFunction",
-            {
-                "source": "async-handoff.live",
-                "detail-type": "AgentAvailable",
-                "detail": {"tenant_id": tenant_id},
-            },
-        )
+        detail = {"tenant_id": tenant_id}
+        self.invoke("WakeFunction", _eventbridge_event("async-handoff.live", "AgentAvailable", detail))
 
     def advance(self, seconds: float) -> None:
         from handoff import clock
@@ -388,7 +378,7 @@ def _response_body(response: Mapping[str, Any]) -> str:
     return str(body)
 
 
-def _sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _sqs_event(queue_url: str, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     queue_name = queue_url.rsplit("/", 1)[-1]
     return {
         "Records": [
@@ -405,4 +395,21 @@ def _sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]
             }
             for m in messages
         ]
+    }
+
+
+def _eventbridge_event(source: str, detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """An event as EventBridge hands it to a Lambda target: the whole envelope."""
+    from handoff import clock
+
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": "123456789012",  # moto's account
+        "time": clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
     }

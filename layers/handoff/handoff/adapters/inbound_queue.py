@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -26,11 +25,6 @@ def deduplication_id(event_id: str) -> str:
 
 def encode(event: Event) -> str:
     return _events.dump_json(event).decode()
-
-
-def decode(body: str | dict[str, Any]) -> Event:
-    """An event from a queue message's body, as JSON text or already parsed."""
-    return _events.validate_json(body) if isinstance(body, str) else _events.validate_python(body)
 
 
 class QueueFailure(Exception):

@@ -1,0 +1,1 @@
+"""Code that runs only during deploys: the console's CloudFormation custom resource."""

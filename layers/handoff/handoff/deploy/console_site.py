@@ -19,7 +19,12 @@ import os
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
+
+from aws_lambda_powertools.utilities.data_classes import CloudFormationCustomResourceEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_pascal
 
 from handoff.adapters import clients
 from handoff.observability import logger
@@ -40,6 +45,40 @@ REASON_LIMIT = 1000  # CloudFormation shows the reason in the stack's events; ke
 
 class SiteError(ValueError):
     """The resource's properties or the console's files are not what publishing needs."""
+
+
+class Response(BaseModel):
+    """The answer CloudFormation waits for on the request's presigned URL (its response object)."""
+
+    model_config = ConfigDict(
+        frozen=True, alias_generator=to_pascal, validate_by_name=True, serialize_by_alias=True
+    )
+
+    status: Literal["SUCCESS", "FAILED"]
+    reason: str = Field(max_length=REASON_LIMIT)
+    physical_resource_id: str
+    stack_id: str
+    request_id: str
+    logical_resource_id: str
+    no_echo: bool = False
+    data: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def to(
+        cls,
+        request: CloudFormationCustomResourceEvent,
+        status: Literal["SUCCESS", "FAILED"],
+        physical_id: str,
+        reason: str = "",
+    ) -> Self:
+        return cls(
+            status=status,
+            reason=(reason or status)[:REASON_LIMIT],
+            physical_resource_id=physical_id,
+            stack_id=request.stack_id,
+            request_id=request.request_id,
+            logical_resource_id=request.logical_resource_id,
+        )
 
 
 def site_config(properties: Mapping[str, Any]) -> dict[str, str]:
@@ -104,16 +143,17 @@ def empty(bucket: str) -> int:
     return len(keys)
 
 
-def handler(event: dict[str, Any], context: Any) -> None:
+@event_source(data_class=CloudFormationCustomResourceEvent)
+def handler(event: CloudFormationCustomResourceEvent, context: LambdaContext) -> None:
     """Create/Update: publish into the bucket named by `BucketName`; Delete: empty the bucket.
 
     The physical id is the bucket's name, so an update that keeps the bucket keeps the resource
     (CloudFormation then sends no Delete), and the Delete after a bucket's replacement empties the
     old bucket, the one the physical id names.
     """
-    request = event.get("RequestType")
-    properties = event.get("ResourceProperties") or {}
-    physical_id = event.get("PhysicalResourceId") or str(properties.get("BucketName") or "console")
+    request = event.request_type
+    properties = event.resource_properties
+    physical_id = event.physical_resource_id or str(properties.get("BucketName") or "console")
     logger.info("console site request", extra={"request": request, "physical_id": physical_id})
     try:
         if request == "Delete":
@@ -131,34 +171,23 @@ def handler(event: dict[str, Any], context: Any) -> None:
         logger.exception("console site request failed", extra={"request": request})
         log_stream = getattr(context, "log_stream_name", "")
         reason = f"{type(error).__name__}: {error}" + (f" (log stream {log_stream})" if log_stream else "")
-        respond(event, "FAILED", physical_id, reason)
+        respond(event.response_url, Response.to(event, "FAILED", physical_id, reason))
         return
-    respond(event, "SUCCESS", physical_id)
+    respond(event.response_url, Response.to(event, "SUCCESS", physical_id))
 
 
-def respond(event: Mapping[str, Any], status: str, physical_id: str, reason: str = "") -> None:
+def respond(url: str, answer: Response) -> None:
     """PUT the custom resource's answer to CloudFormation's presigned URL."""
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": (reason or status)[:REASON_LIMIT],
-            "PhysicalResourceId": physical_id,
-            "StackId": event.get("StackId"),
-            "RequestId": event.get("RequestId"),
-            "LogicalResourceId": event.get("LogicalResourceId"),
-            "NoEcho": False,
-            "Data": {},
-        }
-    ).encode()
+    body = answer.model_dump_json().encode()
     # the URL is presigned for a PUT with no content type: sending one would break the signature
     request = urllib.request.Request(
-        str(event["ResponseURL"]),
+        url,
         data=body,
         method="PUT",
         headers={"Content-Type": "", "Content-Length": str(len(body))},
     )
-    with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_SECONDS) as answer:
-        logger.info("answered CloudFormation", extra={"status": status, "http_status": answer.status})
+    with urllib.request.urlopen(request, timeout=RESPONSE_TIMEOUT_SECONDS) as reply:
+        logger.info("answered CloudFormation", extra={"status": answer.status, "http_status": reply.status})
 
 
 def _content_type(key: str) -> str:

@@ -1,0 +1,1 @@
+"""The process: settings from the environment and the composition root."""
