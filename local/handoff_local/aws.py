@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import yaml
 
 LOCAL_REGION = "us-east-1"
 
@@ -51,36 +50,17 @@ _FUNCTION_TYPE = "AWS::Serverless::Function"
 # --- reading the template ----------------------------------------------------------------------
 
 
-class CloudFormationLoader(yaml.SafeLoader):
-    """A SafeLoader that reads CloudFormation short tags (!Ref, !GetAtt, !Sub ...) as their long form."""
-
-
-def _short_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "Condition":
-        return {"Condition": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        logical_id, _, attribute = value.partition(".")
-        value = [logical_id, attribute]
-    return {f"Fn::{suffix}": value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _short_tag)
-
-
 def load_template(template_path: Path) -> dict[str, Any]:
-    """The template as plain data, short tags turned into their `{"Fn::...": ...}` long form."""
-    with Path(template_path).open(encoding="utf-8") as stream:
-        # A SafeLoader subclass: plain data only, never arbitrary Python objects.
-        template = yaml.load(stream, Loader=CloudFormationLoader)
+    """The template as data, read by cfn-lint's own decoder (a safe YAML loader).
+
+    Short tags come in their long form: `!Ref X` as `{"Ref": "X"}`, `!Sub ...` as `{"Fn::Sub": ...}`,
+    and `!GetAtt A.B` (or `!GetAtt [A, B]`) always as `{"Fn::GetAtt": ["A", "B"]}`. Mappings, lists
+    and strings are dict, list and str subclasses that carry their position in the file, and a key
+    written twice in one mapping is an error.
+    """
+    from cfnlint.decode import cfn_yaml  # imported on first use: importing cfn-lint takes a while
+
+    template = cfn_yaml.load(str(template_path))
     if not isinstance(template, dict) or "Resources" not in template:
         raise ValueError(f"{template_path} is not a CloudFormation/SAM template")
     return template
