@@ -24,6 +24,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# mypy over the layer, tools/, local/ and every functions/<name>/app.py (the files in pyproject's [tool.mypy])
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
