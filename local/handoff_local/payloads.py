@@ -1,12 +1,26 @@
-"""Meta webhook deliveries as a user's phone would cause them, for the demo, the local run and tests."""
+"""Meta webhook deliveries as a user's phone would cause them, and the signature Meta sends them with,
+for the demo, the local run and tests."""
 
 from __future__ import annotations
 
+import hmac
 import itertools
 from datetime import datetime
 from typing import Any
 
 _sequence = itertools.count(1)
+
+
+# --- Meta's signature -----------------------------------------------------------------------------
+
+
+def meta_signature(raw: bytes, app_secret: str, algorithm: str = "sha256") -> str:
+    """The `X-Hub-Signature-256` value Meta sends with a delivery: `sha256=` and the hex HMAC of the
+    exact body bytes under the app secret (`algorithm="sha1"`: the legacy `X-Hub-Signature`)."""
+    return f"{algorithm}=" + hmac.new(app_secret.encode(), raw, algorithm).hexdigest()
+
+
+# --- WhatsApp -------------------------------------------------------------------------------------
 
 
 def whatsapp_delivery(

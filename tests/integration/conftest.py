@@ -29,19 +29,29 @@ def run() -> Iterator[LocalRun]:
         yield local
 
 
+class ChatUser:
+    """What every user has: the run's clock, and the texts the fake Graph API got for them."""
+
+    def now(self) -> datetime:
+        from handoff import clock
+
+        return clock.now()
+
+    def received(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def texts(self) -> list[str]:
+        return [shown_text(body) for body in self.received()]
+
+
 @dataclass
-class WhatsAppUser:
+class WhatsAppUser(ChatUser):
     """A user on their phone: writes, taps, and reads what the fake Graph API got for them."""
 
     run: LocalRun
     wa_id: str
     name: str = "Test User"
     number: str = ACME_NUMBER
-
-    def now(self) -> datetime:
-        from handoff import clock
-
-        return clock.now()
 
     def send(self, *messages: dict[str, Any], drain: bool = True) -> HttpResult:
         body = payloads.whatsapp_delivery(
@@ -64,12 +74,9 @@ class WhatsAppUser:
         """Every WhatsApp request body sent to this user, oldest first."""
         return whatsapp_sent_to(self.run.graph.requests, self.wa_id)
 
-    def texts(self) -> list[str]:
-        return [shown_text(body) for body in self.received()]
-
 
 @dataclass
-class MetaPlatformUser:
+class MetaPlatformUser(ChatUser):
     """A Messenger or Instagram user: writes, taps quick replies, presses buttons, and reads what the
     fake Graph API got for their PSID / IGSID."""
 
@@ -80,11 +87,6 @@ class MetaPlatformUser:
 
     def __post_init__(self) -> None:
         self.account_id = self.account_id or ACME_ACCOUNTS[self.channel]
-
-    def now(self) -> datetime:
-        from handoff import clock
-
-        return clock.now()
 
     def delivery(self, *events: dict[str, Any]) -> dict[str, Any]:
         return payloads.meta_platform_delivery(self.channel, self.account_id, *events)
@@ -123,9 +125,6 @@ class MetaPlatformUser:
     def received(self) -> list[dict[str, Any]]:
         """Every Send API body sent to this user, oldest first."""
         return meta_platform_sent_to(self.run.graph.requests, self.scoped_id)
-
-    def texts(self) -> list[str]:
-        return [shown_text(body) for body in self.received()]
 
 
 @dataclass

@@ -31,7 +31,9 @@ def test_a_small_bench_run(tmp_path: Path) -> None:
         cwd=ROOT,
         env={
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/handoff"), str(ROOT / "local")]),
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "layers/handoff"), str(ROOT / "tools"), str(ROOT / "local")]
+            ),
         },
         capture_output=True,
         text=True,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import re
@@ -19,25 +18,19 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
-from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
-from local_server_process import http_request, local_server_process
+from local_server_process import ACME, TEXTS, LocalServerProcess, Response, next_night, running_local_server
+from local_server_process import Phone as SignedPhone
 from loopback import LoopbackServer, QuietHandler
 
-from handoff.config.models import HandoffRule
-from handoff.config.texts import texts_for
 from handoff.deploy import console_site
-from handoff.engine.flow import is_available
-from handoff_local import payloads
-from handoff_local.fake_graph import FakeGraphApi, shown_text, whatsapp_sent_to
-from handoff_tools.config_file import load_config
+from handoff_local.fake_graph import FakeGraphApi
 from handoff_tools.functions import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,25 +45,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts" / "console"
-CONFIG = ROOT / "examples" / "config.yaml"
-ACME = load_config(CONFIG)[0]
-ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml
-APP_SECRET = b"local-app-secret"
 YES = "HANDOFF_WAIT_YES"
-BOGOTA = ZoneInfo("America/Bogota")
-STARTUP_TIMEOUT_SECONDS = 60.0
 UI_TIMEOUT_MS = 20_000  # the list polls every 2.5 s; generous for a loaded CI machine
 DELIVERY_TIMEOUT_SECONDS = 20.0
-
-
-def _rule() -> HandoffRule:
-    rule = ACME.rule_for("whatsapp")
-    assert rule is not None
-    return rule
-
-
-WHATSAPP_RULE = _rule()
-TEXTS = texts_for(ACME, WHATSAPP_RULE, "es")
 
 
 # --- the browser ---------------------------------------------------------------------------------
@@ -129,49 +106,6 @@ def page(chromium: Path, tmp_path: Path) -> Iterator[Any]:
 # --- the local run, over HTTP --------------------------------------------------------------------
 
 
-@dataclass
-class LocalServer:
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        answer = http_request(self.port, method, path, body, headers)
-        try:
-            return answer.status, answer.json()
-        except json.JSONDecodeError:
-            return answer.status, answer.text
-
-    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        status, payload = self.request("POST", path, body)
-        assert status == 200, (path, status, payload)
-        return payload
-
-    def now(self) -> datetime:
-        status, payload = self.request("GET", "/_local/clock")
-        assert status == 200, payload
-        return datetime.fromisoformat(payload["now"])
-
-    def advance(self, seconds: float) -> datetime:
-        return datetime.fromisoformat(self.post("/_local/clock", {"advance_seconds": seconds})["now"])
-
-    def advance_to(self, moment: datetime) -> datetime:
-        return self.advance(max(0.0, (moment - self.now()).total_seconds()))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 @pytest.fixture
 def graph() -> Iterator[FakeGraphApi]:
     with FakeGraphApi() as fake:
@@ -179,62 +113,19 @@ def graph() -> Iterator[FakeGraphApi]:
 
 
 @pytest.fixture
-def server(graph: FakeGraphApi, tmp_path: Path) -> Iterator[LocalServer]:
-    log_path = tmp_path / "server.log"
-    with local_server_process(log_path, HANDOFF_CONFIG=str(CONFIG), GRAPH_API_URL=graph.url) as (
-        port,
-        process,
-    ):
-        running = LocalServer(port, process, log_path)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the local server exited with {process.returncode}:\n{running.log()}")
-            try:
-                if running.request("GET", "/_local/health") == (200, {"status": "ok"}):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the local server was not healthy in {STARTUP_TIMEOUT_SECONDS:.0f} s:\n{running.log()}"
-                )
-            time.sleep(0.1)
+def server(graph: FakeGraphApi, tmp_path: Path) -> Iterator[LocalServerProcess]:
+    with running_local_server(tmp_path / "server.log", graph) as running:
         yield running
 
 
-@dataclass
-class Phone:
-    """A WhatsApp user: signed deliveries in, what the fake Graph API got for them out."""
+class Phone(SignedPhone):
+    """A WhatsApp user: each signed delivery accepted and drained, what the fake Graph API got out."""
 
-    server: LocalServer
-    graph: FakeGraphApi
-    wa_id: str
-    name: str
-
-    def _deliver(self, message: dict[str, Any]) -> None:
-        body = payloads.whatsapp_delivery(
-            ACME_NUMBER, message, contacts=[payloads.whatsapp_contact(self.wa_id, self.name)]
-        )
-        raw = json.dumps(body, ensure_ascii=False).encode()
-        signature = "sha256=" + hmac.new(APP_SECRET, raw, hashlib.sha256).hexdigest()
-        status, payload = self.server.request(
-            "POST",
-            "/webhooks/whatsapp",
-            raw,
-            {"Content-Type": "application/json", "X-Hub-Signature-256": signature},
-        )
-        assert status == 200, payload
-        self.server.post("/_local/drain")
-
-    def says(self, text: str) -> None:
-        self._deliver(payloads.whatsapp_text(self.wa_id, text, self.server.advance(5)))
-
-    def taps(self, button_id: str, title: str) -> None:
-        self._deliver(payloads.whatsapp_button_reply(self.wa_id, button_id, title, self.server.advance(5)))
-
-    def texts(self) -> list[str]:
-        return [shown_text(body) for body in whatsapp_sent_to(self.graph.requests, self.wa_id)]
+    def deliver(self, *messages: dict[str, Any]) -> Response:
+        response = super().deliver(*messages)
+        assert response.status == 200, response.text
+        self.server.drain()
+        return response
 
     def wait_to_read(self, text: str) -> list[str]:
         """The user's texts once `text` reached them (the queue drains on its own thread)."""
@@ -242,20 +133,9 @@ class Phone:
         while text not in self.texts():
             if time.monotonic() > deadline:
                 pytest.fail(f"{text!r} never reached {self.wa_id}; they got {self.texts()}")
-            self.server.post("/_local/drain")
+            self.server.drain()
             time.sleep(0.2)
         return self.texts()
-
-
-def next_night(after: datetime) -> datetime:
-    """The next 22:00 in Bogotá when nobody is available, with an open 10:00 the next morning."""
-    night = after.astimezone(BOGOTA).replace(hour=22, minute=0, second=0, microsecond=0)
-    while True:
-        morning = night + timedelta(hours=12)
-        if night > after + timedelta(minutes=1) and is_available(WHATSAPP_RULE, morning, lambda: True):
-            assert not is_available(WHATSAPP_RULE, night, lambda: True)
-            return night
-        night = (night + timedelta(days=1)).replace(hour=22)
 
 
 def eventually(condition: Callable[[], bool], what: str) -> None:
@@ -366,8 +246,7 @@ def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
     bruno.says("Necesito un agente")
     bruno.taps(YES, "Sí, quiero esperar")
     server.advance_to(night + timedelta(hours=12))
-    status, token = server.request("POST", "/_local/token", {"tenant_id": "acme", "agent_id": "diego"})
-    assert status == 200
+    token = server.post("/_local/token", {"tenant_id": "acme", "agent_id": "diego"})
 
     from playwright.sync_api import expect
 
@@ -384,8 +263,8 @@ def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
 
     # another agent takes it first: Elena's take is refused with the API's own 409 message
     auth = {"Authorization": f"Bearer {token['token']}"}
-    taken, _ = server.request("POST", f"/live/conversations/{item.get_attribute('data-id')}/take", None, auth)
-    assert taken == 200
+    taken = server.request("POST", f"/live/conversations/{item.get_attribute('data-id')}/take", None, auth)
+    assert taken.status == 200
     page.get_by_role("button", name="Take").click()
     error = page.get_by_role("alert")
     expect(error).to_be_visible()
@@ -504,13 +383,11 @@ class FakeHostedSignIn(LoopbackServer):
 
 
 @pytest.fixture
-def hosted(server: LocalServer, page: Any) -> Iterator[FakeHostedSignIn]:
+def hosted(server: LocalServerProcess, page: Any) -> Iterator[FakeHostedSignIn]:
     """The console as deployed: config.json (what the custom resource publishes) names the sign-in."""
 
     def issue() -> str:
-        status, token = server.request("POST", "/_local/token", {"tenant_id": "acme", "agent_id": "fabiola"})
-        assert status == 200, token
-        return str(token["token"])
+        return str(server.post("/_local/token", {"tenant_id": "acme", "agent_id": "fabiola"})["token"])
 
     fake = FakeHostedSignIn("console-client-id", f"{server.url}/console/", issue)
     config = console_site.site_config(

@@ -6,103 +6,34 @@ shared clock only forward, so the tests don't depend on each other's order.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from local_server_process import Response, http_request, local_server_process
+from local_server_process import (
+    ACME_NUMBER,
+    APP_SECRET,
+    TEXTS,
+    LocalServerProcess,
+    Phone,
+    Response,
+    http_request,
+    next_night,
+    running_local_server,
+)
 
-from handoff.config.models import HandoffRule
-from handoff.config.texts import texts_for
-from handoff.engine.flow import is_available
 from handoff_local import payloads
-from handoff_local.fake_graph import FakeGraphApi, meta_platform_sent_to, shown_text, whatsapp_sent_to
+from handoff_local.fake_graph import FakeGraphApi, meta_platform_sent_to, shown_text
 from handoff_local.runtime import HttpResult
 from handoff_local.server import MAX_BODY_BYTES, Background, LocalRoutes, LocalServer
-from handoff_tools.config_file import load_config
-from handoff_tools.functions import ROOT
 
-CONFIG = ROOT / "examples" / "config.yaml"
-ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml
-APP_SECRET = b"local-app-secret"
 VERIFY_TOKEN = "local-verify-token"
 YES = "HANDOFF_WAIT_YES"
 NO = "HANDOFF_WAIT_NO"
-BOGOTA = ZoneInfo("America/Bogota")
-STARTUP_TIMEOUT_SECONDS = 60.0
-
-ACME = load_config(CONFIG)[0]
-
-
-def _whatsapp_rule() -> HandoffRule:
-    rule = ACME.rule_for("whatsapp")
-    assert rule is not None
-    return rule
-
-
-WHATSAPP_RULE = _whatsapp_rule()
-TEXTS = texts_for(ACME, WHATSAPP_RULE, "es")
-
-
-@dataclass
-class LocalServerProcess:
-    """The running `python -m handoff_local.server`, spoken to over HTTP only."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        return http_request(self.port, method, path, body, headers)
-
-    def drain(self) -> dict[str, int]:
-        response = self.request("POST", "/_local/drain")
-        assert response.status == 200, response.text
-        return response.json()
-
-    def now(self) -> datetime:
-        return datetime.fromisoformat(self.request("GET", "/_local/clock").json()["now"])
-
-    def advance(self, seconds: float) -> datetime:
-        response = self.request("POST", "/_local/clock", {"advance_seconds": seconds})
-        assert response.status == 200, response.text
-        return datetime.fromisoformat(response.json()["now"])
-
-    def advance_to(self, moment: datetime) -> datetime:
-        return self.advance(max(0.0, (moment - self.now()).total_seconds()))
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _wait_until_healthy(server: LocalServerProcess) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"the local server exited with {server.process.returncode}:\n{server.log()}")
-        try:
-            if server.request("GET", "/_local/health").json() == {"status": "ok"}:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the local server was not healthy within {STARTUP_TIMEOUT_SECONDS:.0f} s:\n{server.log()}")
 
 
 @pytest.fixture(scope="module")
@@ -113,44 +44,8 @@ def graph() -> Iterator[FakeGraphApi]:
 
 @pytest.fixture(scope="module")
 def server(graph: FakeGraphApi, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServerProcess]:
-    log_path = tmp_path_factory.mktemp("local-server") / "server.log"
-    with local_server_process(log_path, HANDOFF_CONFIG=str(CONFIG), GRAPH_API_URL=graph.url) as (
-        port,
-        process,
-    ):
-        running = LocalServerProcess(port, process, log_path)
-        _wait_until_healthy(running)
+    with running_local_server(tmp_path_factory.mktemp("local-server") / "server.log", graph) as running:
         yield running
-
-
-@dataclass
-class Phone:
-    """A WhatsApp user: every delivery signed over its exact bytes, as Meta signs them."""
-
-    server: LocalServerProcess
-    graph: FakeGraphApi
-    wa_id: str
-    name: str
-
-    def deliver(self, *messages: dict[str, Any]) -> Response:
-        body = payloads.whatsapp_delivery(
-            ACME_NUMBER, *messages, contacts=[payloads.whatsapp_contact(self.wa_id, self.name)]
-        )
-        return post_webhook(self.server, json.dumps(body, ensure_ascii=False).encode())
-
-    def says(self, text: str) -> Response:
-        at = self.server.advance(5)
-        return self.deliver(payloads.whatsapp_text(self.wa_id, text, at))
-
-    def taps(self, button_id: str, title: str) -> Response:
-        at = self.server.advance(5)
-        return self.deliver(payloads.whatsapp_button_reply(self.wa_id, button_id, title, at))
-
-    def received(self) -> list[dict[str, Any]]:
-        return whatsapp_sent_to(self.graph.requests, self.wa_id)
-
-    def texts(self) -> list[str]:
-        return [shown_text(body) for body in self.received()]
 
 
 @dataclass
@@ -176,33 +71,6 @@ class LiveAgent:
         return response.json()["conversations"]
 
 
-def sign(raw: bytes, secret: bytes = APP_SECRET) -> str:
-    return "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()
-
-
-def post_webhook(server: LocalServerProcess, raw: bytes, signature: str | None = "sign") -> Response:
-    headers = {"Content-Type": "application/json"}
-    if signature is not None:
-        headers["X-Hub-Signature-256"] = sign(raw) if signature == "sign" else signature
-    return server.request("POST", "/webhooks/whatsapp", raw, headers)
-
-
-def next_night(after: datetime) -> datetime:
-    """The next 22:00 in Bogotá after which the next morning at 10:00 is open (so agents can be available)."""
-    night = after.astimezone(BOGOTA).replace(hour=22, minute=0, second=0, microsecond=0)
-    while True:
-        if night > after + timedelta(minutes=1) and is_available(
-            WHATSAPP_RULE, night + timedelta(hours=12), _yes
-        ):
-            assert not is_available(WHATSAPP_RULE, night, _yes)
-            return night
-        night = (night + timedelta(days=1)).replace(hour=22)
-
-
-def _yes() -> bool:
-    return True
-
-
 # --- the webhook -----------------------------------------------------------------------------------
 
 
@@ -214,7 +82,7 @@ def test_a_signed_delivery_is_answered_by_the_bot(server, graph):
         payloads.whatsapp_delivery(ACME_NUMBER, message), ensure_ascii=False, separators=(",", ":")
     ).encode()
 
-    assert post_webhook(server, raw).status == 200
+    assert server.webhook(raw).status == 200
     drained = server.drain()
 
     assert drained["pending_outbox"] == 0 and drained["dead_letters"] == 0
@@ -227,17 +95,18 @@ def test_an_unsigned_or_badly_signed_delivery_is_refused_and_nothing_is_sent(ser
         payloads.whatsapp_delivery(ACME_NUMBER, payloads.whatsapp_text(user.wa_id, "hola", server.now()))
     )
     raw_bytes = raw.encode()
+    good_signature = payloads.meta_signature(raw_bytes, APP_SECRET)
 
-    assert post_webhook(server, raw_bytes, signature=None).status == 401
-    assert post_webhook(server, raw_bytes, signature=sign(raw_bytes, b"another-secret")).status == 401
-    assert post_webhook(server, raw_bytes + b" ", signature=sign(raw_bytes)).status == 401
+    assert server.webhook(raw_bytes, secret=None).status == 401
+    assert server.webhook(raw_bytes, secret="another-secret").status == 401
+    assert server.webhook(raw_bytes + b" ", signature=good_signature).status == 401
     server.drain()
 
     assert user.received() == []
 
 
 def test_malformed_json_with_a_good_signature_is_a_400(server):
-    response = post_webhook(server, b'{"object": "whatsapp_business_account", "entry": [')
+    response = server.webhook(b'{"object": "whatsapp_business_account", "entry": [')
 
     assert response.status == 400
     assert "JSON" in response.text
@@ -255,7 +124,7 @@ def test_the_subscription_handshake_echoes_the_challenge(server):
 
 
 def test_a_body_over_meta_cap_is_a_413(server):
-    response = post_webhook(server, b"x" * (MAX_BODY_BYTES + 1), signature=None)
+    response = server.webhook(b"x" * (MAX_BODY_BYTES + 1), secret=None)
 
     assert response.status == 413
     assert "3 MB" in response.json()["message"]
@@ -411,9 +280,8 @@ def test_messenger_and_instagram_deliveries_are_answered_too(server, graph, chan
     message = payloads.meta_platform_text(user_id, account, "¿Cuál es el horario? 🙂", server.now())
     body = payloads.meta_platform_delivery(channel, account, message)
     raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)}
 
-    assert server.request("POST", f"/webhooks/{channel}", raw, headers).status == 200
+    assert server.webhook(raw, channel).status == 200
     assert server.drain()["dead_letters"] == 0
 
     answers = [shown_text(b) for b in meta_platform_sent_to(graph.requests, user_id)]

@@ -502,7 +502,8 @@ def test_sam_build_builds_the_layer_with_the_handoff_package(tmp_path: Path) -> 
     for function in FUNCTIONS:
         assert (build_dir / function).is_dir()
     # the console's publisher: the console's files as its code, its handler in the layer
-    assert (layer / "handoff" / "console_site.py").is_file()
+    assert (layer / "handoff" / "deploy" / "console_site.py").is_file()
+    assert not (layer / "handoff_tools").exists()  # the operator's commands never ship in the layer
     console = build_dir / "ConsoleSiteFunction"
     assert {path.name for path in console.iterdir()} >= {"index.html", "console.js", "console.css"}
     for name in ("index.html", "console.js", "console.css"):

@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+from pathlib import Path
 
 import pytest
 
 from handoff.channels.meta import is_outside_window, is_retryable, verify_handshake, verify_signature
+from handoff_local.payloads import meta_signature
 
 SECRET = "test_app_secret"
 EMPTY_DELIVERY = b'{"object":"whatsapp_business_account","entry":[]}'
 EMPTY_DELIVERY_SIGNATURE = "sha256=dec6a680679a968e7e0319355b23599cbfc54502c0784668e9618baa0c633756"
-
-
-def sign(raw: bytes, secret: str = SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+WEBHOOK_EVENTS = ("whatsapp_webhook", "messenger_webhook", "instagram_webhook")
 
 
 def test_reference_test_vector_verifies() -> None:
     assert verify_signature(EMPTY_DELIVERY, EMPTY_DELIVERY_SIGNATURE, SECRET)
 
 
+def test_the_tests_signature_is_the_reference_one() -> None:
+    """Every test signs its deliveries with `meta_signature`: it must agree with Meta's vector."""
+    assert meta_signature(EMPTY_DELIVERY, SECRET) == EMPTY_DELIVERY_SIGNATURE
+
+
 def test_signature_is_over_the_raw_bytes_not_a_reserialisation() -> None:
     # Given Meta's escaped-unicode body, signed as sent
     raw = b'{"object":"page","entry":[{"message":"\\u00e4\\u00f6\\u00e5"}]}'
-    header = sign(raw)
+    header = meta_signature(raw, SECRET)
     # When the same JSON is parsed and serialised again, it is other bytes
     reserialised = json.dumps(json.loads(raw), ensure_ascii=False, separators=(",", ":")).encode()
     assert reserialised != raw
@@ -63,6 +66,22 @@ def test_uppercase_hex_and_surrounding_space_are_tolerated() -> None:
     assert verify_signature(
         EMPTY_DELIVERY, " " + EMPTY_DELIVERY_SIGNATURE.upper().replace("SHA256", "sha256"), SECRET
     )
+
+
+# --- the committed sample events -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(path for folder in WEBHOOK_EVENTS for path in (EVENTS / folder).glob("post_*.json")),
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
+)
+def test_sample_events_are_signed_with_the_local_app_secret(path: Path) -> None:
+    event = json.loads(path.read_text(encoding="utf-8"))
+    raw = event["body"].encode()
+    signed = verify_signature(raw, event["headers"]["x-hub-signature-256"], "local-app-secret")
+    assert signed is (path.stem != "post_bad_signature")
+    assert raw.isascii(), "Meta sends unicode escaped"
 
 
 # --- GET handshake ------------------------------------------------------------------------------
