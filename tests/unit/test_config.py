@@ -12,7 +12,14 @@ import pytest
 from pydantic import ValidationError
 
 from handoff.config.models import ChannelAccount, HandoffRule, Intent, TenantConfig
-from handoff_tools.config_file import ConfigError, Problem, file_problems, load_config, parse_config
+from handoff_tools.config_file import (
+    ConfigError,
+    Problem,
+    _read_yaml,
+    file_problems,
+    load_config,
+    parse_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "config.yaml"
@@ -322,6 +329,13 @@ def test_the_file_must_hold_a_list_of_tenants(text: str, expected: list[str]) ->
     assert len(problems) == len(expected)
     for problem, start in zip(problems, expected, strict=True):
         assert problem.startswith(start)
+
+
+def test_only_plain_decimals_are_read_as_numbers() -> None:
+    # YAML 1.2 reads 0123, 0x1F, 0o17 and 1_000 as integers: an unquoted id would lose its leading
+    # zero and become another id, so they are kept as written
+    document, _ = _read_yaml("ids: [0123, 0x1F, 0o17, 1_000, 200000000000001, -7, 0]\n", "<test>")
+    assert list(document["ids"]) == ["0123", "0x1F", "0o17", "1_000", 200000000000001, -7, 0]
 
 
 def test_yaml_is_read_with_yaml_1_2_scalars() -> None:

@@ -244,6 +244,9 @@ def _read_yaml(text: str, source: str) -> tuple[Any, Any]:
     return document, document if isinstance(document, CommentedMap | CommentedSeq) else None
 
 
+_PLAIN_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
 @functools.cache
 def _constructor() -> type[Any]:
     """ruamel's round-trip constructor, read as data rather than for writing the file back: an explicit
@@ -252,6 +255,13 @@ def _constructor() -> type[Any]:
     from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor, SafeConstructor
 
     class Constructor(RoundTripConstructor):
+        def construct_yaml_int(self, node: Any) -> Any:
+            # Only plain decimals are numbers: 0123, 0x1F, 0o17 and 1_000 stay as written, so an
+            # unquoted id keeps its leading zero instead of silently becoming another id.
+            if not _PLAIN_DECIMAL.fullmatch(str(node.value)):
+                return str(node.value)
+            return super().construct_yaml_int(node)
+
         def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
             try:
                 return bool(super().check_mapping_key(node, key_node, mapping, key, value))
@@ -264,6 +274,7 @@ def _constructor() -> type[Any]:
                     key_node.start_mark,
                 ) from None
 
+    Constructor.add_constructor("tag:yaml.org,2002:int", Constructor.construct_yaml_int)
     Constructor.add_constructor("tag:yaml.org,2002:str", RoundTripConstructor.construct_scalar)
     Constructor.add_constructor(None, SafeConstructor.construct_undefined)
     return Constructor
