@@ -139,7 +139,10 @@ class _Step:
             raise MissingFact(PlaceInLineQuestion())
         return place
 
-    def bot(self, message: UserMessage, session: BotSession) -> BotTurn:
+    def bot(self, message: UserMessage) -> BotTurn:
+        """The bot's answer to `message`, which belongs to the open bot session."""
+        session = self.conversation.session
+        assert session is not None, "the bot reads a message only within a bot session"
         turn = self.context.facts.bot_turn
         if turn is None:
             raise MissingFact(
@@ -267,7 +270,7 @@ def _to_bot(run: _Step, message: UserMessage) -> None:
     if message.kind not in READABLE_KINDS:
         run.say(SendText(text=run.texts.text_only))
         return
-    turn = run.bot(message, run.conversation.session or _open_session(run))
+    turn = run.bot(message)
     if turn.handoff:
         if turn.text:
             run.say(SendText(text=turn.text))
@@ -340,8 +343,7 @@ def _while_queued(run: _Step, message: UserMessage) -> None:
     if conv.direct or message.kind not in READABLE_KINDS:
         return
     _touch_session(run, while_waiting=True)
-    assert run.conversation.session is not None
-    turn = run.bot(message, run.conversation.session)
+    turn = run.bot(message)
     if turn.handoff:
         # already in the queue: the user sees the attention message again, Live gets nothing new
         _touch_session(run, handoff_repeated=True)

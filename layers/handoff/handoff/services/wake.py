@@ -63,7 +63,7 @@ class WakePass:
             return []
         # one presence lookup per tenant, and only when a waiting user could be told
         agents_online = cache(lambda: self.directory.any_agent_online(tenant_id, now))
-        seats = cache(lambda: self.free_seats(tenant, now))
+        seats = cache(lambda: self._seats_to_offer(tenant, now))
         events: list[Event] = []
         told = 0
         for conversation in queued:  # oldest wait first: the order users are told in
@@ -87,7 +87,7 @@ class WakePass:
                 told += 1
         return events
 
-    def free_seats(self, tenant: TenantConfig, now: datetime) -> int:
+    def _seats_to_offer(self, tenant: TenantConfig, now: datetime) -> int:
         """Seats of online agents not taken by a chat or promised to a user already told."""
         online = [
             OnlineAgent(agent_id=a.agent_id, seats=a.seats)
