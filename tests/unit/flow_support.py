@@ -37,7 +37,7 @@ class KeywordBot:
     def answer(self, question: BotQuestion) -> BotTurn:
         if "agent" in question.text.lower():
             return BotTurn(handoff=True, intent="handoff")
-        return BotTurn(text=f"bot: {question.text}", intent="echo")
+        return BotTurn.saying(f"bot: {question.text}", intent="echo")
 
 
 def tenant(*, rule: dict[str, Any] | None = None, language: Language = "en") -> TenantConfig:

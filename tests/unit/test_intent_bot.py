@@ -39,7 +39,7 @@ def test_it_is_a_bot_behind_the_engines_port() -> None:
     port: Bot = SHOP
     question = BotQuestion(
         text="quiero hablar con un humano", language="es", channel="whatsapp", event_id="wamid.1",
-        kind="text", session=1,
+        kind="text", session=1, session_id="s1",
     )  # fmt: skip
     assert port.answer(question) == BotTurn(handoff=True, intent="agent")
 
@@ -92,7 +92,7 @@ def test_keywords_match_whatever_the_case_accents_and_punctuation(text: str, int
 )
 def test_keywords_match_whole_words_and_whole_phrases_only(text: str) -> None:
     turn = SHOP.respond(text, "es")
-    assert turn == BotTurn(text="¿Perdón?")
+    assert turn == BotTurn.saying("¿Perdón?")
 
 
 def test_the_intent_covering_more_words_wins() -> None:
@@ -129,8 +129,8 @@ def test_a_match_answers_in_the_conversation_language() -> None:
     greet = Intent(
         name="greet", keywords={"es": ["hola"], "en": ["hello"]}, answer={"es": "¡Hola!", "en": "Hi!"}
     )
-    assert bot(greet).respond("hola", "es") == BotTurn(text="¡Hola!", intent="greet")
-    assert bot(greet).respond("hello", "en") == BotTurn(text="Hi!", intent="greet")
+    assert bot(greet).respond("hola", "es") == BotTurn.saying("¡Hola!", intent="greet")
+    assert bot(greet).respond("hello", "en") == BotTurn.saying("Hi!", intent="greet")
 
 
 def test_other_languages_are_tried_when_the_conversation_language_has_no_match() -> None:
@@ -138,9 +138,9 @@ def test_other_languages_are_tried_when_the_conversation_language_has_no_match()
         name="greet", keywords={"es": ["hola"], "en": ["hello"]}, answer={"es": "¡Hola!", "en": "Hi!"}
     )
     # a Spanish conversation where the user writes English: answered in Spanish
-    assert bot(greet).respond("hello", "es") == BotTurn(text="¡Hola!", intent="greet")
+    assert bot(greet).respond("hello", "es") == BotTurn.saying("¡Hola!", intent="greet")
     only_en = Intent(name="greet", keywords={"en": ["hello"]}, answer={"en": "Hi!"})
-    assert bot(only_en).respond("hello", "pt") == BotTurn(text="Hi!", intent="greet")
+    assert bot(only_en).respond("hello", "pt") == BotTurn.saying("Hi!", intent="greet")
 
 
 def test_the_conversation_language_comes_first() -> None:
@@ -154,16 +154,16 @@ def test_the_conversation_language_comes_first() -> None:
 def test_a_handoff_intent_asks_for_a_handoff_with_its_answer_or_none() -> None:
     silent = intent("agent", {"es": ["asesor"]}, handoff=True)
     talking = intent("agent", {"es": ["asesor"]}, "Ya te comunico.", handoff=True)
-    assert bot(silent).respond("asesor", "es") == BotTurn(text=None, handoff=True, intent="agent")
-    assert bot(talking).respond("asesor", "es") == BotTurn(
-        text="Ya te comunico.", handoff=True, intent="agent"
+    assert bot(silent).respond("asesor", "es") == BotTurn.saying(None, handoff=True, intent="agent")
+    assert bot(talking).respond("asesor", "es") == BotTurn.saying(
+        "Ya te comunico.", handoff=True, intent="agent"
     )
 
 
 @pytest.mark.parametrize("text", ["", "   ", "?!", "qwerty", "😀"])
 def test_no_match_gives_the_fallback_of_the_language(text: str) -> None:
-    assert SHOP.respond(text, "es") == BotTurn(text="¿Perdón?")
-    assert SHOP.respond(text, "pt") == BotTurn(text="Como?")
+    assert SHOP.respond(text, "es") == BotTurn.saying("¿Perdón?")
+    assert SHOP.respond(text, "pt") == BotTurn.saying("Como?")
 
 
 def test_a_fallback_missing_for_the_language_takes_another() -> None:
@@ -187,7 +187,9 @@ def test_a_fallback_missing_for_the_language_takes_another() -> None:
 )
 def test_a_tenant_without_a_handoff_intent_gets_the_builtin_one(text: str, language: Language) -> None:
     hours_only = bot(intent("hours", {"es": ["horario"]}, "hours"))
-    assert hours_only.respond(text, language) == BotTurn(text=None, handoff=True, intent=BUILTIN_HANDOFF.name)
+    assert hours_only.respond(text, language) == BotTurn.saying(
+        None, handoff=True, intent=BUILTIN_HANDOFF.name
+    )
 
 
 def test_the_builtin_comes_after_the_tenants_intents() -> None:
@@ -199,7 +201,7 @@ def test_the_builtin_comes_after_the_tenants_intents() -> None:
 def test_a_tenant_with_its_own_handoff_intent_uses_only_its_own_words() -> None:
     own = bot(intent("operator", {"es": ["operadora"]}, handoff=True))
     assert own.respond("operadora", "es").handoff
-    assert own.respond("quiero un agente", "es") == BotTurn(text="¿Perdón?")
+    assert own.respond("quiero un agente", "es") == BotTurn.saying("¿Perdón?")
 
 
 def test_the_builtin_handoff_intent_has_keywords_in_every_language() -> None:

@@ -91,12 +91,12 @@ class IntentBot:
         others = [other for other in LANGUAGES if other != language]
         match = self._best(said, [language]) or self._best(said, others)
         if match is None:
-            return BotTurn(text=self._fallback_text(language))
+            return BotTurn.saying(self._fallback_text(language))
         intent = match.candidate.intent
         answer = intent.answer.get(language) or intent.answer.get(match.language)
         if answer is None and not intent.handoff:
             answer = next((intent.answer[lang] for lang in LANGUAGES if lang in intent.answer), None)
-        return BotTurn(text=answer, handoff=intent.handoff, intent=intent.name)
+        return BotTurn.saying(answer, handoff=intent.handoff, intent=intent.name)
 
     def _best(self, said: Phrase, languages: Sequence[Language]) -> _Match | None:
         best: _Match | None = None

@@ -126,6 +126,7 @@ class Messages(Strict):
     text_only: str | None = None
     fallback: str | None = None
     place_in_line: str | None = None  # added to the waiting acknowledgment; `{place}` is the number
+    bot_unavailable: str | None = None  # the tenant's own bot did not answer, after every retry
 
     @field_validator("*")
     @classmethod
@@ -165,6 +166,10 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         text_only="Por ahora solo puedo leer mensajes de texto. ¿Podrías escribirme tu consulta?",
         fallback="Disculpa, no estoy seguro de haberte entendido. ¿Puedes decírmelo con otras palabras?",
         place_in_line="Tu lugar en la fila: {place}.",
+        bot_unavailable=(
+            "Perdón, en este momento no puedo responder a tu mensaje. Por favor, inténtalo de nuevo en "
+            "unos minutos."
+        ),
     ),
     "pt": Messages(
         handoff_unavailable=(
@@ -192,6 +197,10 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         text_only="Por enquanto só consigo ler mensagens de texto. Pode escrever a sua dúvida?",
         fallback="Desculpe, não tenho certeza se entendi. Pode dizer de outra forma?",
         place_in_line="Sua posição na fila: {place}.",
+        bot_unavailable=(
+            "Desculpe, no momento não consigo responder à sua mensagem. Por favor, tente de novo em "
+            "alguns minutos."
+        ),
     ),
     "en": Messages(
         handoff_unavailable=(
@@ -211,6 +220,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         text_only="For now I can only read text messages. Could you type your question?",
         fallback="Sorry, I'm not sure I understood. Could you say it another way?",
         place_in_line="Your place in line: {place}.",
+        bot_unavailable=("Sorry, I can't answer your message just now. Please try again in a few minutes."),
     ),
 }
 """The built-in texts, which the tenant's and the rule's messages override field by field."""
@@ -245,8 +255,93 @@ class Intent(Strict):
         return self
 
 
+BotKind = Literal["intents", "http", "lex", "bedrock"]
+
+_PARAMETER_NAME = r"^[A-Za-z0-9_.-]{1,128}$"
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")
+
+
+class HttpBot(Strict):
+    """Any bot over HTTP that speaks Rasa's REST channel format (docs/bots.md)."""
+
+    url: str = Field(
+        pattern=r"^https?://[^\s]+$", description="POST target, e.g. Rasa's /webhooks/rest/webhook"
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0, le=25, description="per request; then it is retried")
+    signed: bool = Field(
+        default=False,
+        description="sign each body with X-Handoff-Signature (HMAC-SHA256), keyed by the SSM parameter "
+        "{prefix}/bots/{tenant}/secret",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="header name -> the name of an SSM parameter under {prefix}/bots/{tenant}/ holding its "
+        "value (an API key), never the value itself",
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        for header, parameter in headers.items():
+            if not _HEADER_NAME.fullmatch(header):
+                raise ValueError(f"headers: {header!r} is not an HTTP header name")
+            if not re.fullmatch(_PARAMETER_NAME, parameter):
+                raise ValueError(f"headers: {header}: {parameter!r} is not an SSM parameter name")
+        return headers
+
+
+class LexBot(Strict):
+    """An Amazon Lex V2 bot, asked with RecognizeText."""
+
+    bot_id: str = Field(pattern=r"^[0-9A-Z]{10}$")
+    bot_alias_id: str = Field(pattern=r"^(\bTSTALIASID\b|[0-9A-Z]{10})$")
+    locales: dict[Language, str] = Field(
+        description="the Lex locale per conversation language, e.g. {es: es_419, pt: pt_BR, en: en_US}"
+    )
+    handoff_intent: str | None = Field(
+        default=None,
+        description="an intent of the bot that asks for a handoff (or the session attribute handoff=true)",
+    )
+
+    @field_validator("locales")
+    @classmethod
+    def _some_locale(cls, locales: dict[Language, str]) -> dict[Language, str]:
+        if not locales:
+            raise ValueError("locales: give the Lex locale of at least one language")
+        for language, locale in locales.items():
+            if not re.fullmatch(r"[a-z]{2}_[A-Z0-9]{2,3}", locale):
+                raise ValueError(f"locales: {language}: {locale!r} is not a Lex locale id like es_419")
+        return locales
+
+
+class BedrockBot(Strict):
+    """A model on Amazon Bedrock through the Converse API; it asks for a handoff with a tool call."""
+
+    model_id: str = Field(min_length=1, max_length=256)
+    system_prompt: dict[Language, str] = Field(description="what the model is told, per language")
+    guardrail_id: str | None = None
+    guardrail_version: str | None = None
+    max_turns: int = Field(default=10, ge=1, le=50, description="recent turns of the bot session sent")
+    max_characters: int = Field(default=4000, ge=200, le=50000, description="at most this much context")
+    max_tokens: int = Field(default=512, ge=16, le=4096, description="the longest answer")
+
+    @model_validator(mode="after")
+    def _complete(self) -> BedrockBot:
+        if not self.system_prompt:
+            raise ValueError("system_prompt: give the prompt of at least one language")
+        if (self.guardrail_id is None) != (self.guardrail_version is None):
+            raise ValueError("guardrail_id and guardrail_version go together")
+        return self
+
+
 class BotConfig(Strict):
+    """Who answers the tenant's users: the built-in intent bot (the default), or the tenant's own."""
+
+    kind: BotKind = "intents"
     intents: list[Intent] = Field(default_factory=list)
+    http: HttpBot | None = None
+    lex: LexBot | None = None
+    bedrock: BedrockBot | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> BotConfig:
@@ -255,6 +350,16 @@ class BotConfig(Strict):
             if intent.name in seen:
                 raise ValueError(f"intent {intent.name!r} is defined twice")
             seen.add(intent.name)
+        return self
+
+    @model_validator(mode="after")
+    def _settings_of_its_kind(self) -> BotConfig:
+        given = [kind for kind in ("http", "lex", "bedrock") if getattr(self, kind) is not None]
+        if self.kind != "intents" and self.kind not in given:
+            raise ValueError(f"bot: kind {self.kind} needs its settings under {self.kind}:")
+        others = [kind for kind in given if kind != self.kind]
+        if others:
+            raise ValueError(f"bot: kind is {self.kind}, but settings for {', '.join(others)} are given too")
         return self
 
 
@@ -286,6 +391,9 @@ class TenantConfig(Strict):
     rules: list[HandoffRule] = Field(default_factory=list)
     messages: dict[Language, Messages] = Field(default_factory=dict)
     bot: BotConfig = Field(default_factory=BotConfig)
+    channel_bots: dict[Channel, BotConfig] = Field(
+        default_factory=dict, description="a channel's own bot, in place of `bot` on that channel"
+    )
     agent_seats: int = Field(default=3, ge=1, le=100)
     # capacity: tell waiting users in line order, as many as agents have free seats;
     # everyone: tell every waiting user at once (the article's plain behaviour)
@@ -325,6 +433,10 @@ class TenantConfig(Strict):
                     "need different titles"
                 )
         return self
+
+    def bot_for(self, channel: Channel) -> BotConfig:
+        """The bot that answers on `channel`: the channel's own, else the tenant's."""
+        return self.channel_bots.get(channel, self.bot)
 
     def rule_for(self, channel: Channel) -> HandoffRule | None:
         return next((r for r in self.rules if r.channel == channel), None)

@@ -32,6 +32,7 @@ class ResolvedTexts(BaseModel):
     text_only: str
     fallback: str
     place_in_line: str
+    bot_unavailable: str
 
 
 def texts_for(tenant: TenantConfig, rule: HandoffRule | None, language: Language) -> ResolvedTexts:

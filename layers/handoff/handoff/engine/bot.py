@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 from handoff.config.models import Channel, Language
-from handoff.engine.model import Frozen, MessageKind
+from handoff.engine.model import Frozen, MessageKind, Option
 
 
 class BotQuestion(Frozen):
@@ -18,22 +18,54 @@ class BotQuestion(Frozen):
 
     fact: Literal["bot_turn"] = "bot_turn"
     text: str
+    """What the user wrote (for a tapped button, its title)."""
+    payload: str | None = None
+    """The payload of the button the user tapped: a bot's own button sends it back to the bot."""
     language: Language
     channel: Channel
     event_id: str
     kind: MessageKind
     session: int
     """The number of the conversation's bot session this message belongs to (1, 2, ...)."""
+    session_id: str
+    """An opaque id of that bot session, stable through it (a bot's `sender`): no user id in it."""
     user_name: str | None = None
 
 
-class BotTurn(Frozen):
-    """The bot's answer to one user text. `handoff` means the bot asks to hand the user to Live."""
+class BotMessage(Frozen):
+    """One message of a bot's answer: a text, with buttons when the bot offers a choice."""
 
-    text: str | None = None
+    text: str
+    options: tuple[Option, ...] = ()
+
+
+class BotTurn(Frozen):
+    """The bot's answer to one user message: its messages in order, and whether it asks for a handoff
+    (the messages before the request are said first). `failed`: the bot did not answer, after every
+    retry; the user is told so."""
+
+    messages: tuple[BotMessage, ...] = ()
     handoff: bool = False
     intent: str | None = None
+    failed: bool = False
+
+    @property
+    def text(self) -> str | None:
+        """The turn's texts, one paragraph each; None when it says nothing."""
+        return "\n\n".join(message.text for message in self.messages) or None
+
+    @classmethod
+    def saying(cls, text: str | None, *, handoff: bool = False, intent: str | None = None) -> BotTurn:
+        """A turn of at most one plain text (what the built-in intent bot answers)."""
+        return cls(messages=(BotMessage(text=text),) if text else (), handoff=handoff, intent=intent)
+
+
+class BotUnavailable(Exception):
+    """The bot did not answer usably (timeout, refused connection, 5XX, an answer of the wrong shape,
+    throttled, access denied): the message is retried, and after the last try the user is told."""
 
 
 class Bot(Protocol):
-    def answer(self, question: BotQuestion) -> BotTurn: ...
+    def answer(self, question: BotQuestion) -> BotTurn:
+        """The bot's turn; BotUnavailable when it could not answer."""
+        ...

@@ -18,6 +18,7 @@ because the pass may lag, again by any event that finds the conversation already
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -52,6 +53,7 @@ from handoff.engine.model import (
     Outbound,
     Resolution,
     SendChoice,
+    SendOptions,
     SendTemplate,
     SendText,
     SessionClosed,
@@ -94,6 +96,7 @@ class _Step:
 
     conversation: Conversation
     context: StepContext
+    event_id: str = ""
     effects: list[Effect] = field(default_factory=list)
 
     @property
@@ -148,11 +151,13 @@ class _Step:
             raise MissingFact(
                 BotQuestion(
                     text=message.text or message.payload or "",
+                    payload=message.payload,
                     language=self.conversation.language,
                     channel=self.conversation.ref.channel,
                     event_id=message.event_id,
                     kind=message.kind,
                     session=session.number,
+                    session_id=session.id,
                     user_name=self.conversation.user_name,
                 )
             )
@@ -179,7 +184,7 @@ def step(conversation: Conversation, event: Event, context: StepContext) -> tupl
     """Apply one event; a redelivered event (same id) changes nothing and owes nothing."""
     if event.event_id in conversation.recent_event_ids:
         return conversation, []
-    run = _Step(conversation, context)
+    run = _Step(conversation, context, event.event_id)
     run.update(recent_event_ids=(*conversation.recent_event_ids, event.event_id)[-RECENT_EVENT_IDS:])
     if is_expired(run.conversation, run.now):
         _expire(run)
@@ -246,9 +251,16 @@ def _close_stale_session(run: _Step) -> None:
 
 def _open_session(run: _Step, *, while_waiting: bool = False) -> BotSession:
     conv = run.conversation
+    if conv.session is not None and not conv.session.id:  # a session opened before sessions had ids
+        run.update(session=conv.session.model_copy(update={"id": _session_id(run.event_id)}))
     if conv.session is None:
         number = conv.sessions_started + 1
-        session = BotSession(number=number, started_at=run.now, while_waiting=while_waiting)
+        session = BotSession(
+            number=number,
+            id=_session_id(run.event_id),
+            started_at=run.now,
+            while_waiting=while_waiting,
+        )
         run.update(session=session, sessions_started=number)
     assert run.conversation.session is not None
     return run.conversation.session
@@ -271,12 +283,21 @@ def _to_bot(run: _Step, message: UserMessage) -> None:
         run.say(SendText(text=run.texts.text_only))
         return
     turn = run.bot(message)
+    if turn.failed:
+        run.say(SendText(text=run.texts.bot_unavailable))
+        return
+    _say_bot(run, turn)
     if turn.handoff:
-        if turn.text:
-            run.say(SendText(text=turn.text))
         _handoff_asked(run)
-    elif turn.text:
-        run.say(SendText(text=turn.text))
+
+
+def _say_bot(run: _Step, turn: BotTurn) -> None:
+    """The bot's messages, in order; those with buttons as a choice the user can tap."""
+    for message in turn.messages:
+        if message.options:
+            run.say(SendOptions(text=message.text, options=message.options))
+        else:
+            run.say(SendText(text=message.text))
 
 
 def _handoff_asked(run: _Step) -> None:
@@ -344,12 +365,14 @@ def _while_queued(run: _Step, message: UserMessage) -> None:
         return
     _touch_session(run, while_waiting=True)
     turn = run.bot(message)
-    if turn.handoff:
+    if turn.failed:
+        run.say(SendText(text=run.texts.bot_unavailable))
+    elif turn.handoff:
         # already in the queue: the user sees the attention message again, Live gets nothing new
         _touch_session(run, handoff_repeated=True)
         run.say(SendText(text=run.texts.attention))
-    elif turn.text:
-        run.say(SendText(text=turn.text))
+    else:
+        _say_bot(run, turn)
 
 
 # --- the wake pass ------------------------------------------------------------------------------
@@ -497,6 +520,11 @@ def _require_own(conv: Conversation, agent_id: str) -> None:
         raise Conflict("Take the conversation before replying to it or closing it.")
     if conv.agent_id != agent_id:
         raise NotYours("This conversation is with another agent.")
+
+
+def _session_id(event_id: str) -> str:
+    """An opaque id for a bot session, from the id of the message that opened it (no user id in it)."""
+    return hashlib.sha256(f"bot-session#{event_id}".encode()).hexdigest()[:32]
 
 
 def _latest(current: datetime | None, candidate: datetime) -> datetime:

@@ -129,6 +129,7 @@ class BotSession(Frozen):
     """A stretch of the conversation handled by the bot: one row of the chat report."""
 
     number: int
+    id: str = ""  # opaque and stable through the session: what an external bot knows it by
     started_at: datetime
     last_activity_at: datetime | None = None
     after_hours: bool = False
@@ -189,7 +190,23 @@ class SendTemplate(Frozen):
     author: Literal["bot", "agent", "system"] = "system"
 
 
-Outbound = SendText | SendChoice | SendTemplate
+class Option(Frozen):
+    """A button a bot offers: the title the user sees, and the payload sent back when it is tapped."""
+
+    title: str
+    payload: str
+
+
+class SendOptions(Frozen):
+    """A bot's message with buttons (WhatsApp reply buttons, Messenger/Instagram quick replies)."""
+
+    effect: Literal["send_options"] = "send_options"
+    text: str
+    options: tuple[Option, ...]
+    author: Literal["bot", "agent", "system"] = "bot"
+
+
+Outbound = SendText | SendChoice | SendTemplate | SendOptions
 
 YES_PAYLOAD = "HANDOFF_WAIT_YES"
 NO_PAYLOAD = "HANDOFF_WAIT_NO"
