@@ -19,7 +19,9 @@ from handoff.engine.model import (
     YES_PAYLOAD,
     Conversation,
     ConversationRef,
+    Option,
     SendChoice,
+    SendOptions,
     SendTemplate,
     SendText,
     UserAddress,
@@ -199,3 +201,15 @@ def test_split_by_bytes_keeps_every_non_space_character_within_the_limit(text: s
     parts = split_text(text, limit, utf8_length)
     assert all(0 < utf8_length(part) <= limit for part in parts)
     assert "".join(parts).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+@pytest.mark.parametrize("adapter", [messenger, instagram], ids=["messenger", "instagram"])
+def test_a_bots_buttons_are_quick_replies_up_to_thirteen(adapter):
+    channel = "messenger" if adapter is messenger else "instagram"
+    options = tuple(Option(title=f"Opción {n}", payload=f"/o{n}") for n in range(15))
+    message = only(adapter.render(SendOptions(text="Elige", options=options), conversation(channel))).body
+    replies = message["message"]["quick_replies"]
+    assert [r["payload"] for r in replies] == [f"/o{n}" for n in range(13)]
+    assert all(r["content_type"] == "text" for r in replies)
+    assert message["message"]["text"] == "Elige\n\nOpción 13 · Opción 14"
+    assert message["messaging_type"] == "RESPONSE"

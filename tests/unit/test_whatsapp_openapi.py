@@ -27,8 +27,10 @@ from handoff.channels.whatsapp import WhatsAppAdapter
 from handoff.engine.model import (
     Conversation,
     ConversationRef,
+    Option,
     Outbound,
     SendChoice,
+    SendOptions,
     SendTemplate,
     SendText,
     UserAddress,
@@ -145,6 +147,14 @@ OUTBOUND: dict[str, Outbound] = {
     "choice_limits": SendChoice(text="¿" + "x" * 1022 + "?", yes_title="y" * 20, no_title="n" * 20),
     "template": SendTemplate(name="agent_available", language="es", parameters=("Ana", "3")),
     "template_no_parameters": SendTemplate(name="hello_world", language="en_US"),
+    "bot_options": SendOptions(
+        text="¿En qué te ayudo?",
+        options=(Option(title="Horarios", payload="/hours"), Option(title="Pedidos", payload="/orders")),
+    ),
+    "bot_options_past_limits": SendOptions(
+        text="x" * 1500,
+        options=tuple(Option(title=f"Una opción muy larga número {n}", payload=f"/o{n}") for n in range(5)),
+    ),
 }
 
 

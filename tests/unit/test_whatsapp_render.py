@@ -15,7 +15,9 @@ from handoff.engine.model import (
     YES_PAYLOAD,
     Conversation,
     ConversationRef,
+    Option,
     SendChoice,
+    SendOptions,
     SendTemplate,
     SendText,
     UserAddress,
@@ -245,3 +247,32 @@ def test_template_without_parameters_has_no_components() -> None:
 def test_templates_whatsapp_would_refuse_are_refused_here(template: SendTemplate) -> None:
     with pytest.raises(ValueError):
         adapter.render(template, conversation())
+
+
+# --- a bot's own buttons ------------------------------------------------------------------------
+
+
+def bot_options(text: str, *titles: str) -> SendOptions:
+    return SendOptions(
+        text=text, options=tuple(Option(title=t, payload=f"/{n}") for n, t in enumerate(titles))
+    )
+
+
+def test_a_bots_buttons_are_reply_buttons_whose_id_is_the_payload():
+    body = only(adapter.render(bot_options("¿En qué te ayudo?", "Horarios", "Pedidos"), conversation())).body
+    assert body["type"] == "interactive" and body["interactive"]["body"] == {"text": "¿En qué te ayudo?"}
+    assert [b["reply"] for b in body["interactive"]["action"]["buttons"]] == [
+        {"id": "/0", "title": "Horarios"},
+        {"id": "/1", "title": "Pedidos"},
+    ]
+
+
+def test_a_bots_buttons_past_whatsapps_limits_are_fitted_never_refused():
+    titles = ("Una opción demasiado larga", "B", "B", "C", "D")
+    requests = adapter.render(bot_options("x " * 600, *titles), conversation())
+    *before, last = [r.body for r in requests]
+    assert before and all(b["type"] == "text" for b in before)  # the long text goes first, split
+    buttons = [b["reply"] for b in last["interactive"]["action"]["buttons"]]
+    assert [b["title"] for b in buttons] == ["Una opción demasiad…", "B", "C"]  # cut, once each, three
+    assert len(buttons[0]["title"]) == 20
+    assert last["interactive"]["body"]["text"].endswith("D")  # the fourth is listed to be typed

@@ -41,7 +41,14 @@ from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
 from handoff.channels.meta import DeliveryTally, Ignored, read_id, read_number, read_text
-from handoff.channels.text import Measure, choice_titles, split_text, utf8_length, utf16_length
+from handoff.channels.text import (
+    Measure,
+    choice_titles,
+    fit_options,
+    split_text,
+    utf8_length,
+    utf16_length,
+)
 from handoff.config.models import Channel
 from handoff.engine.model import (
     NO_PAYLOAD,
@@ -50,6 +57,7 @@ from handoff.engine.model import (
     MessageKind,
     Outbound,
     SendChoice,
+    SendOptions,
     SendTemplate,
     SendText,
     UserAddress,
@@ -58,7 +66,9 @@ from handoff.engine.model import (
 SEND_PATH = "me/messages"
 HUMAN_AGENT_TAG = "HUMAN_AGENT"
 QUICK_REPLY_TITLE_LIMIT = 20
-QUICK_REPLY_PAYLOAD_LIMIT = 1000
+PAYLOAD_LIMIT = 1000  # a quick reply's payload
+MOST_QUICK_REPLIES = 13
+PAYLOAD_LIMIT = 1000  # a quick reply's payload
 MESSENGER_TEXT_LIMIT = 1999  # "UTF-8 and less than 2000 characters"
 INSTAGRAM_TEXT_LIMIT = 1000  # "UTF-8 and 1000 bytes or less"
 MILLISECONDS_FROM = 10**11
@@ -209,6 +219,26 @@ class MetaPlatformAdapter:
                 ]
             case SendChoice():
                 bodies = [_envelope(recipient, self._quick_replies(outbound), human_agent=False)]
+            case SendOptions():
+                before, text, options = fit_options(
+                    outbound.text,
+                    outbound.options,
+                    text_limit=self.text_limit,
+                    most=MOST_QUICK_REPLIES,
+                    title_limit=QUICK_REPLY_TITLE_LIMIT,
+                    measure=self.measure,
+                )
+                bodies = [_envelope(recipient, {"text": part}, human_agent=False) for part in before]
+                quick_replies = [
+                    {
+                        "content_type": "text",
+                        "title": o.title,
+                        "payload": o.payload[:PAYLOAD_LIMIT],
+                    }
+                    for o in options
+                ]
+                message = {"text": text, "quick_replies": quick_replies}
+                bodies.append(_envelope(recipient, message, human_agent=False))
             case SendTemplate():
                 raise ValueError(
                     f"templates are a WhatsApp feature; {self.name} has none to send outside the "

@@ -7,7 +7,9 @@ text over the limit is split at a paragraph, line or word break, never cut silen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from handoff.engine.model import Option
 
 Measure = Callable[[str], int]
 
@@ -91,3 +93,47 @@ def choice_titles(yes: str, no: str, *, name: str, limit: int, channel: str) -> 
             f"the yes {name} and the no {name} have the same title {titles[0]!r}; {channel} needs them unique"
         )
     return titles
+
+
+def fit_options(
+    text: str,
+    options: Sequence[Option],
+    *,
+    text_limit: int,
+    most: int,
+    title_limit: int,
+    measure: Measure = utf16_length,
+) -> tuple[list[str], str, list[Option]]:
+    """A bot's message with buttons, fitted to what the channel takes, never refused: a bot's answer
+    is not ours to fix, and refusing it would lose the user's reply.
+
+    Returns the texts to send before it, the text that carries the buttons, and the buttons. Titles
+    over `title_limit` are shortened with an ellipsis; a title met twice is kept once; buttons
+    past `most` are not offered as buttons, their titles are listed at the end of the text
+    instead, so the user can still type one; a text over `text_limit` is split and the buttons go
+    with its last part.
+    """
+    kept: list[Option] = []
+    seen: set[str] = set()
+    extra: list[str] = []
+    for option in options:
+        title = shorten(option.title.strip() or option.payload, title_limit)
+        if title in seen:
+            continue
+        seen.add(title)
+        if len(kept) < most:
+            kept.append(option.model_copy(update={"title": title}))
+        else:
+            extra.append(option.title.strip())
+    body = text.strip() or "…"
+    if extra:
+        body += "\n\n" + " · ".join(extra)
+    parts = split_text(body, text_limit, measure)
+    return parts[:-1], parts[-1], kept
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-16 units, with an ellipsis when cut."""
+    if utf16_length(text) <= limit:
+        return text
+    return text[: _longest_prefix(text, limit - 1, utf16_length)].rstrip() + "…"

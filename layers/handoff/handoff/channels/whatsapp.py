@@ -34,7 +34,7 @@ from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
 from handoff.channels.meta import DeliveryTally, Ignored, read_number
 from handoff.channels.meta import read_id as _id
 from handoff.channels.meta import read_text as _text
-from handoff.channels.text import choice_titles, utf16_length
+from handoff.channels.text import choice_titles, fit_options, utf16_length
 from handoff.channels.text import split_text as split_measured
 from handoff.config.models import Channel
 from handoff.engine.model import (
@@ -42,8 +42,10 @@ from handoff.engine.model import (
     YES_PAYLOAD,
     Conversation,
     MessageKind,
+    Option,
     Outbound,
     SendChoice,
+    SendOptions,
     SendTemplate,
     SendText,
     UserAddress,
@@ -53,6 +55,8 @@ WHATSAPP_OBJECT = "whatsapp_business_account"
 TEXT_LIMIT = 4096
 INTERACTIVE_BODY_LIMIT = 1024
 BUTTON_TITLE_LIMIT = 20
+BUTTON_ID_LIMIT = 256
+MOST_BUTTONS = 3
 
 IgnoredReason = Literal[
     "not_whatsapp", "other_field", "status", "error", "reaction", "system", "request_welcome",
@@ -122,6 +126,16 @@ class WhatsAppAdapter:
                 bodies = [_envelope(recipient, "interactive", _reply_buttons(outbound))]
             case SendTemplate():
                 bodies = [_envelope(recipient, "template", _template(outbound))]
+            case SendOptions():
+                before, body, options = fit_options(
+                    outbound.text,
+                    outbound.options,
+                    text_limit=INTERACTIVE_BODY_LIMIT,
+                    most=MOST_BUTTONS,
+                    title_limit=BUTTON_TITLE_LIMIT,
+                )
+                bodies = [_envelope(recipient, "text", {"body": part}) for part in before]
+                bodies.append(_envelope(recipient, "interactive", _option_buttons(body, options)))
         return [GraphRequest(path=path, body=body) for body in bodies]
 
 
@@ -332,6 +346,20 @@ def _reply_buttons(choice: SendChoice) -> dict[str, Any]:
             "buttons": [
                 {"type": "reply", "reply": {"id": payload, "title": title}}
                 for payload, title in zip((YES_PAYLOAD, NO_PAYLOAD), titles, strict=True)
+            ]
+        },
+    }
+
+
+def _option_buttons(body: str, options: list[Option]) -> dict[str, Any]:
+    """A bot's buttons as reply buttons: the id is the payload the bot gets back when one is tapped."""
+    return {
+        "type": "button",
+        "body": {"text": body},
+        "action": {
+            "buttons": [
+                {"type": "reply", "reply": {"id": option.payload[:BUTTON_ID_LIMIT], "title": option.title}}
+                for option in options
             ]
         },
     }
