@@ -1,4 +1,4 @@
-"""Admin API: a tenant's handoff rules, hours, messages, templates, seats, bot intents; the chat report."""
+"""Admin API: a tenant's handoff rules, hours, messages, templates, seats, the bot; the chat report."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from handoff.reports.chat import ChatReport, to_csv
 from handoff.runtime.wiring import administration
 from handoff.services.admin import (
     AgentSeatsWrite,
+    BotsWrite,
     ConfigWrite,
     IntentsWrite,
     MessagesWrite,
     RuleWrite,
     VersionedAgentSeats,
+    VersionedBots,
     VersionedConfig,
     VersionedIntents,
     VersionedMessages,
@@ -82,6 +84,16 @@ def get_intents() -> VersionedIntents:
 @app.put("/admin/intents", responses=WRITE_ERRORS)
 def put_intents(body: Annotated[IntentsWrite, Body()]) -> VersionedIntents:
     return administration().put_intents(_admin().tenant_id, body.version, body.intents)
+
+
+@app.get("/admin/bot", responses=READ_ERRORS)
+def get_bots() -> VersionedBots:
+    return administration().bots(_admin().tenant_id)
+
+
+@app.put("/admin/bot", responses=WRITE_ERRORS)
+def put_bots(body: Annotated[BotsWrite, Body()]) -> VersionedBots:
+    return administration().put_bots(_admin().tenant_id, body.version, body.bot, body.channel_bots)
 
 
 @app.get("/admin/agent-seats", responses=READ_ERRORS)

@@ -33,14 +33,15 @@ persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table_n
 
 # the idempotency key is this function's module and name with the event's id: keep both
 @idempotent_function(data_keyword_argument="event", persistence_store=persistence, config=idempotency)
-def apply(event: Event) -> dict[str, Any]:
-    stored = conversations().apply(event)
+def apply(event: Event, last_try: bool = True) -> dict[str, Any]:
+    stored = conversations().apply(event, last_try=last_try)
     return {"state": stored.state if stored else None}
 
 
 def record_handler(record: SQSRecord) -> None:
     # a body that is not an event fails its record only (ValidationError)
-    apply(event=parse(record.raw_event, model=QueuedEvent).body)
+    queued = parse(record.raw_event, model=QueuedEvent)
+    apply(event=queued.body, last_try=queued.receive_count >= settings().bot_attempts)
 
 
 @logger.inject_lambda_context(clear_state=True)

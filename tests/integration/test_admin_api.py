@@ -316,3 +316,51 @@ def test_report_rows_keep_the_configured_retention(run: LocalRun) -> None:
 
     assert settings().report_retention_days == 400
     assert conversation_store().report_retention.days == 400
+
+
+# --- the bot ------------------------------------------------------------------------------------
+
+LEX = {"bot_id": "ABCDEFGHIJ", "bot_alias_id": "TSTALIASID", "locales": {"es": "es_419"}}
+
+
+def test_an_admin_chooses_the_tenants_bot_and_a_channels_own(run: LocalRun) -> None:
+    version = current(run)["version"]
+    http = {
+        "kind": "http",
+        "http": {"url": "http://127.0.0.1:5005/webhooks/rest/webhook", "timeout_seconds": 3},
+    }
+    lex = {
+        "kind": "lex",
+        "lex": {"bot_id": "ABCDEFGHIJ", "bot_alias_id": "TSTALIASID", "locales": {"es": "es_419"}},
+    }
+
+    written = admin(
+        run, "PUT", "/admin/bot", {"version": version, "bot": http, "channel_bots": {"messenger": lex}}
+    )
+
+    assert written.status == 200, written.body
+    read = admin(run, "GET", "/admin/bot").json()
+    assert read["bot"]["kind"] == "http" and read["bot"]["http"]["timeout_seconds"] == 3
+    assert read["channel_bots"]["messenger"]["lex"]["locales"] == {"es": "es_419"}
+    # editing the built-in bot's intents keeps the bot's kind and settings
+    intents = admin(run, "GET", "/admin/intents").json()["intents"]
+    assert admin(run, "PUT", "/admin/intents", {"version": read["version"], "intents": intents}).status == 200
+    assert admin(run, "GET", "/admin/bot").json()["bot"]["kind"] == "http"
+
+
+@pytest.mark.parametrize(
+    ("bot", "problem"),
+    [
+        ({"kind": "http"}, "kind http needs its settings under http:"),
+        ({"kind": "intents", "lex": LEX}, "settings for lex are given too"),
+        ({"kind": "http", "http": {"url": "ftp://bot"}}, "should match pattern"),
+        ({"kind": "http", "http": {"url": "http://bot", "headers": {"X-Api-Key": "the key itself!"}}},
+         "is not an SSM parameter name"),
+    ],
+)  # fmt: skip
+def test_a_bot_that_cannot_work_is_refused_with_the_reason(
+    run: LocalRun, bot: dict[str, Any], problem: str
+) -> None:
+    response = admin(run, "PUT", "/admin/bot", {"version": current(run)["version"], "bot": bot})
+    assert response.status == 422
+    assert problem in response.json()["message"]

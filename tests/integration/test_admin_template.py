@@ -30,6 +30,8 @@ def test_every_admin_route_needs_the_jwt_and_reaches_the_admin_function() -> Non
         ("PUT", "/admin/messages/{language}"),
         ("GET", "/admin/intents"),
         ("PUT", "/admin/intents"),
+        ("GET", "/admin/bot"),
+        ("PUT", "/admin/bot"),
         ("GET", "/admin/agent-seats"),
         ("PUT", "/admin/agent-seats"),
         ("GET", "/admin/report"),

@@ -8,7 +8,7 @@ from itertools import count
 from typing import Any
 
 from handoff.config.models import Language, TenantConfig
-from handoff.engine.bot import BotQuestion, BotTurn
+from handoff.engine.bot import Bot, BotQuestion, BotTurn
 from handoff.engine.facts import AgentsOnlineQuestion, Answer, Facts, PlaceInLineQuestion, Question
 from handoff.engine.flow import StepContext, next_question, step
 from handoff.engine.model import (
@@ -68,7 +68,7 @@ class Driver:
     conversation: Conversation = field(default_factory=lambda: Conversation(ref=REF, language="en"))
     effects: list[Effect] = field(default_factory=list)
     asked: list[list[Question]] = field(default_factory=list)
-    bot: KeywordBot = field(default_factory=KeywordBot)
+    bot: Bot = field(default_factory=KeywordBot)
 
     @property
     def ref(self) -> ConversationRef:

@@ -9,6 +9,7 @@ from flow_support import REF, Driver, after_hours_rule, tenant
 
 from handoff.config.models import ChannelAccount, HandoffRule
 from handoff.config.texts import texts_for
+from handoff.engine.bot import BotMessage, BotQuestion, BotTurn
 from handoff.engine.errors import Conflict, NotYours, WindowClosed
 from handoff.engine.facts import MissingFact
 from handoff.engine.flow import step
@@ -19,7 +20,9 @@ from handoff.engine.model import (
     ConversationEvent,
     Effect,
     Metric,
+    Option,
     SendChoice,
+    SendOptions,
     SendTemplate,
     SendText,
     SessionClosed,
@@ -477,3 +480,71 @@ def test_a_step_missing_a_fact_refuses_to_guess():
     with pytest.raises(MissingFact) as missing:
         step(driver.conversation, message, driver.context())
     assert missing.value.question.fact == "bot_turn"
+
+
+# --- any bot behind the port: several messages, buttons, a handoff, a failure -----------------------
+
+
+class ScriptedBot:
+    """Answers every message with the same turn, and keeps the questions it was asked."""
+
+    def __init__(self, turn: BotTurn) -> None:
+        self.turn = turn
+        self.questions: list[BotQuestion] = []
+
+    def answer(self, question: BotQuestion) -> BotTurn:
+        self.questions.append(question)
+        return self.turn
+
+
+MENU = BotMessage(text="How can I help?", options=(Option(title="Hours", payload="/hours"),))
+
+
+def test_a_bots_messages_are_sent_in_order_and_its_buttons_as_options():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.bot = ScriptedBot(BotTurn(messages=(BotMessage(text="Hi!"), MENU)))
+    effects = driver.user("hello")
+    assert [type(e).__name__ for e in effects if isinstance(e, SendText | SendOptions)] == [
+        "SendText",
+        "SendOptions",
+    ]
+    [options] = of(SendOptions, effects)
+    assert options.text == "How can I help?" and options.options == MENU.options
+
+
+def test_a_tapped_button_goes_back_to_the_bot_with_its_payload():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    bot = ScriptedBot(BotTurn.saying("Open 9 to 6."))
+    driver.bot = bot
+    driver.user("Hours", payload="/hours")
+    [question] = bot.questions
+    assert (question.text, question.payload, question.kind) == ("Hours", "/hours", "choice")
+    assert question.session_id and question.session_id == driver.conversation.session.id
+
+
+def test_a_bot_handoff_says_the_bots_texts_first_then_follows_the_tenants_rule():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.bot = ScriptedBot(BotTurn.saying("Let me find someone.", handoff=True))
+    effects = driver.user("anything")
+    assert sent(effects) == ["Let me find someone.", TEXTS.offer]
+    assert driver.conversation.state == "offered"
+
+
+def test_a_bot_that_failed_every_try_is_said_to_be_unavailable_and_the_message_kept():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.bot = ScriptedBot(BotTurn(failed=True))
+    effects = driver.user("hello")
+    assert sent(effects) == [TEXTS.bot_unavailable]
+    assert [e.text for e in of(TranscriptEntry, effects) if e.author == "user"] == ["hello"]
+    assert driver.conversation.state == "bot"
+
+
+def test_the_session_id_is_opaque_and_stable_through_the_session():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    bot = ScriptedBot(BotTurn.saying("ok"))
+    driver.bot = bot
+    driver.user("one")
+    driver.user("two")
+    first, second = bot.questions
+    assert first.session_id == second.session_id and len(first.session_id) == 32
+    assert REF.user_id not in first.session_id

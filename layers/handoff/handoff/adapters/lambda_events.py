@@ -13,6 +13,11 @@ class QueuedEvent(SqsRecordModel):
 
     body: Json[Event]
 
+    @property
+    def receive_count(self) -> int:
+        """How many times SQS has handed this message out, this time included."""
+        return int(self.attributes.ApproximateReceiveCount)
+
 
 class WakeDetail(BaseModel):
     """An AgentAvailable event names its tenant; the schedule's event (`{}`) stands for every tenant."""

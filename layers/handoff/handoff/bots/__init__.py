@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from handoff.bots.intents import IntentBot
-from handoff.config.models import LANGUAGES, TenantConfig
+from handoff.config.models import LANGUAGES, BotConfig, TenantConfig
 from handoff.config.texts import texts_for
 from handoff.engine.bot import Bot
 
 
-def bot_for(tenant: TenantConfig) -> Bot:
-    """The tenant's bot: the built-in intent bot, answering with the tenant's fallback texts."""
+def intent_bot(tenant: TenantConfig, config: BotConfig | None = None) -> Bot:
+    """The built-in intent bot with `config`'s intents (default: the tenant's), answering with the
+    tenant's fallback texts."""
     fallback = {language: texts_for(tenant, None, language).fallback for language in LANGUAGES}
-    return IntentBot(tenant.bot, fallback)
+    return IntentBot(config or tenant.bot, fallback)

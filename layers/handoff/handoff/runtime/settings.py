@@ -18,6 +18,9 @@ class Settings(BaseModel):
     graph_api_url: str = Field(alias="GRAPH_API_URL", default="https://graph.facebook.com/v23.0")
     parameter_prefix: str = Field(alias="PARAMETER_PREFIX", default="/async-handoff")
     report_retention_days: int = Field(alias="REPORT_RETENTION_DAYS", default=400, ge=1)
+    bot_attempts: int = Field(alias="BOT_ATTEMPTS", default=3, ge=1)
+    """How many times a message is tried when the tenant's bot does not answer, before the user is
+    told it is unavailable (below the inbound queue's maxReceiveCount, so it never dead-letters)."""
 
     @property
     def app_secret_parameter(self) -> str:
@@ -29,6 +32,10 @@ class Settings(BaseModel):
 
     def access_token_parameter(self, account_id: str) -> str:
         return f"{self.parameter_prefix}/access-tokens/{account_id}"
+
+    def bot_parameter(self, tenant_id: str, name: str) -> str:
+        """A tenant's bot setting kept in SSM: its signing secret, an API key."""
+        return f"{self.parameter_prefix}/bots/{tenant_id}/{name}"
 
 
 @lru_cache(maxsize=1)

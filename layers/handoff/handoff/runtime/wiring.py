@@ -11,6 +11,7 @@ from handoff.adapters.graph import GraphClient
 from handoff.adapters.parameters import forget, secret
 from handoff.runtime.settings import settings
 from handoff.services.admin import Administration
+from handoff.services.bots import Bots
 from handoff.services.conversations import Conversations
 from handoff.services.live import Live
 from handoff.services.wake import WakePass
@@ -40,6 +41,10 @@ def conversations() -> Conversations:
         directory(),
         GraphClient(config.graph_api_url),
         access_token=lambda account_id: secret(config.access_token_parameter(account_id)),
+        bots=Bots(
+            parameter=lambda tenant_id, name: secret(config.bot_parameter(tenant_id, name)),
+            transcript=lambda conversation: conversation_store().transcript(conversation.ref),
+        ),
         now=clock.now,
         publish=lambda event: publish_event(event),  # looked up at each call: the local run records them
     )

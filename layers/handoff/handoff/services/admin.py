@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationError
 
 from handoff.config.models import (
+    BotConfig,
     Channel,
     HandoffRule,
     Intent,
@@ -89,6 +90,18 @@ class MessagesWrite(BaseModel):
 class IntentsWrite(BaseModel):
     version: Version
     intents: list[Intent]
+
+
+class VersionedBots(BaseModel):
+    version: int
+    bot: BotConfig = Field(description="who answers the tenant's users")
+    channel_bots: dict[Channel, BotConfig] = Field(description="a channel's own bot, in place of `bot`")
+
+
+class BotsWrite(BaseModel):
+    version: Version
+    bot: BotConfig
+    channel_bots: dict[Channel, BotConfig] = Field(default_factory=dict)
 
 
 class AgentSeatsWrite(BaseModel):
@@ -174,10 +187,30 @@ class Administration:
 
     def put_intents(self, tenant_id: str, version: int, intents: list[Intent]) -> VersionedIntents:
         def edit(raw: dict[str, Any]) -> None:
-            raw["bot"] = {"intents": [intent.model_dump(mode="json") for intent in intents]}
+            # the bot's other settings (its kind, an external bot's) stay as they are
+            raw.setdefault("bot", {})["intents"] = [intent.model_dump(mode="json") for intent in intents]
 
         stored = self._edit(tenant_id, version, edit, lambda loc: ("body", "intents"))
         return VersionedIntents(version=stored.version, intents=stored.config.bot.intents)
+
+    def bots(self, tenant_id: str) -> VersionedBots:
+        config, version = self._stored(tenant_id)
+        return VersionedBots(version=version, bot=config.bot, channel_bots=config.channel_bots)
+
+    def put_bots(
+        self, tenant_id: str, version: int, bot: BotConfig, channel_bots: dict[Channel, BotConfig]
+    ) -> VersionedBots:
+        def edit(raw: dict[str, Any]) -> None:
+            raw["bot"] = bot.model_dump(mode="json", exclude_none=True)
+            raw["channel_bots"] = {
+                channel: config.model_dump(mode="json", exclude_none=True)
+                for channel, config in channel_bots.items()
+            }
+
+        stored = self._edit(tenant_id, version, edit, lambda loc: ("body", *loc))
+        return VersionedBots(
+            version=stored.version, bot=stored.config.bot, channel_bots=stored.config.channel_bots
+        )
 
     def agent_seats(self, tenant_id: str) -> VersionedAgentSeats:
         config, version = self._stored(tenant_id)

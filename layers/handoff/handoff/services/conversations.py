@@ -15,10 +15,9 @@ from typing import Any
 from handoff import clock
 from handoff.adapters.event_bus import EventBusUnavailable
 from handoff.adapters.graph import GraphClient, GraphError
-from handoff.bots import bot_for
 from handoff.channels import adapter_for
 from handoff.channels.base import GraphRequest
-from handoff.engine.bot import BotQuestion
+from handoff.engine.bot import BotQuestion, BotTurn, BotUnavailable
 from handoff.engine.facts import AgentsOnlineQuestion, Answer, Facts, PlaceInLineQuestion, Question
 from handoff.engine.flow import StepContext, next_question, step
 from handoff.engine.model import (
@@ -31,6 +30,7 @@ from handoff.engine.model import (
     UserMessage,
 )
 from handoff.observability import logger, metrics, pseudonym
+from handoff.services.bots import Bots
 from handoff.services.errors import UnknownTenant
 from handoff.store import keys
 from handoff.store.conversation_store import BusEvent, ConversationStore, OutboxMessage, StaleConversation
@@ -40,6 +40,8 @@ COMMIT_ATTEMPTS = 5
 SWEEP_AFTER = timedelta(minutes=2)
 """The outbox sweep leaves younger messages to the invocation that wrote them (it flushes at once)."""
 SWEEP_LEASE = timedelta(minutes=1)
+BOT_FAILED = "BotFailed"
+"""Counted each time the tenant's own bot did not answer (every try): alarmed on."""
 DELIVERY_FAILED = "DeliveryFailed"
 """Counted each time Meta refuses a message for good (not retried): on the dashboard."""
 
@@ -60,6 +62,7 @@ class Conversations:
         directory: Directory,
         graph: GraphClient,
         access_token: Callable[[str], str],
+        bots: Bots,
         now: Callable[[], datetime] = clock.now,
         publish: Callable[[BusEvent], None] = lambda event: None,
     ) -> None:
@@ -67,14 +70,18 @@ class Conversations:
         self.directory = directory
         self.graph = graph
         self.access_token = access_token
+        self.bots = bots
         self.now = now
         self.publish = publish
 
-    def apply(self, event: Event) -> Conversation | None:
+    def apply(self, event: Event, *, last_try: bool = True) -> Conversation | None:
         """Apply one event and deliver what it owes; None when it concerns no known conversation.
 
-        Raises the engine's FlowError for an action the flow refuses (nothing is written), and
-        DeliveryDeferred when the commit succeeded but Meta asked to retry the sending.
+        Raises the engine's FlowError for an action the flow refuses (nothing is written),
+        DeliveryDeferred when the commit succeeded but Meta asked to retry the sending, and
+        BotUnavailable when the tenant's bot did not answer and this is not the `last_try` (nothing
+        is written: the queue tries the message again, in its conversation's order). On the last
+        try the user is told the bot is unavailable, and their message is kept.
         """
         ref = event.ref
         # the correlation id of every log line from here on: the conversation, pseudonymised
@@ -94,7 +101,8 @@ class Conversations:
                 # a redelivery: the first attempt committed; finish what it may not have sent
                 self.deliver(self.store.pending(ref.key))
                 return conversation
-            context = self._gather(conversation, event, StepContext(now=now, tenant=tenant), answers)
+            context = StepContext(now=now, tenant=tenant)
+            context = self._gather(conversation, event, context, answers, last_try=last_try)
             changed, effects = step(conversation, event, context)
             owed = self._owed(changed, effects)
             try:
@@ -135,16 +143,20 @@ class Conversations:
         event: Event,
         context: StepContext,
         answers: dict[Question, Answer],
+        *,
+        last_try: bool,
     ) -> StepContext:
         """The step's context with every fact the engine asks for, and only those."""
         facts = Facts()
         while (question := next_question(conversation, event, context.knowing(facts))) is not None:
             if question not in answers:
-                answers[question] = self._answer(question, context)
+                answers[question] = self._answer(question, context, conversation, last_try=last_try)
             facts = facts.answer(question, answers[question])
         return context.knowing(facts)
 
-    def _answer(self, question: Question, context: StepContext) -> Answer:
+    def _answer(
+        self, question: Question, context: StepContext, conversation: Conversation, *, last_try: bool
+    ) -> Answer:
         tenant_id = context.tenant.tenant_id
         match question:
             case AgentsOnlineQuestion():
@@ -152,7 +164,23 @@ class Conversations:
             case PlaceInLineQuestion():
                 return self.store.waiting_ahead(tenant_id, context.now) + 1
             case BotQuestion():
-                return bot_for(context.tenant).answer(question)
+                return self._ask_bot(question, context, conversation, last_try=last_try)
+
+    def _ask_bot(
+        self, question: BotQuestion, context: StepContext, conversation: Conversation, *, last_try: bool
+    ) -> BotTurn:
+        bot = context.tenant.bot_for(conversation.ref.channel)
+        try:
+            return self.bots.for_conversation(context.tenant, conversation).answer(question)
+        except BotUnavailable as error:
+            metrics.add_metric(name=BOT_FAILED, unit="Count", value=1)
+            logger.warning(
+                "the tenant's bot did not answer",
+                extra={"bot": bot.kind, "reason": str(error), "last_try": last_try},
+            )
+            if not last_try:
+                raise
+            return BotTurn(failed=True)
 
     def deliver(self, messages: Iterable[OutboxMessage]) -> int:
         """Send in order; stop at the first retryable failure so nothing overtakes it. Returns sends."""
