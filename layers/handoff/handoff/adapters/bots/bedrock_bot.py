@@ -171,7 +171,8 @@ class BedrockBot:
                     log.warning("the model called a tool it was not given", extra={"tool": tool.get("name")})
                     continue
                 reason = (tool.get("input") or {}).get("reason")
-                log.info(
+                # the model's own words may repeat what the user said: DEBUG only
+                log.debug(
                     "the model asks for a handoff",
                     extra={"reason": str(reason)[:MAX_REASON_LOGGED] if reason is not None else None},
                 )
