@@ -463,9 +463,15 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--import-repetitions", type=int, default=7, help="fresh interpreters per module (default 7)"
     )
+    parser.add_argument(
+        "--bot-messages",
+        type=int,
+        default=200,
+        help="texts for the own-bot part: built-in bot vs the example HTTP bot (default 200)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
     args = parser.parse_args(argv)
-    for name in ("messages", "users", "per_delivery", "import_repetitions"):
+    for name in ("messages", "users", "per_delivery", "import_repetitions", "bot_messages"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -490,9 +496,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             send(run, traffic)
         checks = check_run(run, traffic, requests)
         graph = run.graph.requests
+    progress(f"your own bot: {args.bot_messages} messages, built-in bot then the example HTTP bot")
+    from bench import bot
+
+    own_bot = bot.measure(args.bot_messages, users=min(args.users, args.bot_messages))
     imports = measure_imports(args.import_repetitions, progress)
     result = figures(traffic, requests, graph, imports, checks)
+    result["own_bot"] = own_bot
+    result["ok"] = result["ok"] and own_bot["ok"]
     print(report(traffic, requests, result))
+    print()
+    print(bot.report(own_bot))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0 if result["ok"] else 1

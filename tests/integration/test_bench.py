@@ -23,7 +23,7 @@ def test_a_small_bench_run(tmp_path: Path) -> None:
     # Given a bench of 20 texts from 4 users, one import-time repetition per module
     figures_path = tmp_path / "bench.json"
     command = [sys.executable, "-m", "bench.throughput", "--messages", "20", "--users", "4"]
-    command += ["--import-repetitions", "1", "--json", str(figures_path)]
+    command += ["--import-repetitions", "1", "--bot-messages", "8", "--json", str(figures_path)]
 
     # When it runs as `make bench` runs it (its own process: it patches botocore and starts moto)
     result = subprocess.run(
@@ -54,3 +54,13 @@ def test_a_small_bench_run(tmp_path: Path) -> None:
     assert set(handlers) == HANDLERS
     assert all(handler["ratio_to_boto3"] > 0 for handler in handlers.values())
     assert "noisy machine" in result.stdout
+    # and the own-bot part: the HTTP bot is asked once per message, and costs no DynamoDB request
+    own_bot = figures["own_bot"]
+    assert (
+        own_bot["ok"]
+        and own_bot["http"]["bot_per_message"] == 1
+        and own_bot["intents"]["bot_per_message"] == 0
+    )
+    assert own_bot["http"]["dynamodb_per_message"] == own_bot["intents"]["dynamodb_per_message"]
+    assert own_bot["http"]["graph_per_message"] == own_bot["intents"]["graph_per_message"] == 1
+    assert "added by the HTTP bot" in result.stdout
