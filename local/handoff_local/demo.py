@@ -7,20 +7,29 @@ silent. Marta's Messenger has no after-hours mode: she hears that nobody is ther
 over the conventional way in the morning. When agent Carla comes online the waiting users are
 told; she takes and answers each, and two days later follows up with Iván, which Instagram only
 accepts as a person's reply tagged HUMAN_AGENT. Bruno's wait on WhatsApp expires after 24 hours.
+
+Then the same shop with its own bot over HTTP, in Rasa's REST format: examples/rasa_bot.py on a free
+loopback port, acme's config with `bot: {kind: http, http: {url: ...}}` in a second run. Sofía
+greets it and gets its menu as WhatsApp reply buttons, taps "talk to an agent" (the payload /agent
+goes back to the bot, which asks for a handoff), accepts to wait, and is told when Carla comes online.
 Everything runs through the real handlers on moto, with resources made from template.yaml.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from handoff_local import payloads
 from handoff_local.fake_graph import RecordedRequest, describe
 from handoff_local.runtime import LocalRun
+from handoff_local.server import start_example_bot
 from handoff_tools.functions import ROOT
 
 CONFIG = ROOT / "examples" / "config.yaml"
@@ -58,7 +67,8 @@ ANA = Person("Ana", "whatsapp", "573001112233")
 BRUNO = Person("Bruno", "whatsapp", "573004445566")
 MARTA = Person("Marta", "messenger", "4000000000000001")
 IVAN = Person("Iván", "instagram", "6000000000000001")
-PEOPLE = (ANA, BRUNO, MARTA, IVAN)
+SOFIA = Person("Sofía", "whatsapp", "573007778899")  # part two: the shop's own bot over HTTP
+PEOPLE = (ANA, BRUNO, MARTA, IVAN, SOFIA)
 
 
 class Story:
@@ -172,6 +182,13 @@ def printer(request: RecordedRequest) -> None:
 
 
 def main() -> int:
+    shop_story()
+    own_bot_story()
+    return 0
+
+
+def shop_story() -> None:
+    """Part one: the shop's built-in bot, on all three channels."""
     with LocalRun(CONFIG, graph_printer=printer) as run:
         story = Story(run)
 
@@ -270,7 +287,55 @@ def main() -> int:
             )
         sent = len(run.graph.requests)
         print(f"\nDead-letter queue: {run.dead_letters()} messages. Graph API requests: {sent}.")
-    return 0
+
+
+def own_bot_story() -> None:
+    """Part two: the same shop with its own bot over HTTP (the example bot, in Rasa's REST format)."""
+    bot, url = start_example_bot()  # a free port on 127.0.0.1
+    try:
+        with tempfile.TemporaryDirectory(prefix="handoff-demo-") as directory:
+            config = config_with_http_bot(url, Path(directory) / "config.yaml")
+            with LocalRun(config, graph_printer=printer) as run:
+                tell_own_bot_story(Story(run), url)
+    finally:
+        bot.shutdown()
+        bot.server_close()
+
+
+def tell_own_bot_story(story: Story, url: str) -> None:
+    run = story.run
+    print("\n\n== Part two: your own bot over HTTP (Rasa's REST format)")
+    print("  The same shop, its bot now the example bot (examples/rasa_bot.py) on loopback:")
+    print(f"    bot: {{kind: http, http: {{url: {url}}}}}")
+    print("  Each message is POSTed to it; its buttons become WhatsApp reply buttons, and its")
+    print('  {"custom": {"handoff": true}} hands the user over under the same after-hours rule.')
+
+    run.advance_to(22, ZONE_NAME, weekday=True)
+    story.heading("Night: Sofía writes to the shop's own bot on WhatsApp; no agent is online")
+    story.says(SOFIA, "Hola")
+    story.taps(SOFIA, "/agent", "Hablar con un agente")
+    print("  (the bot got the button's payload, /agent, and asked for a handoff; after hours: the offer)")
+    story.taps(SOFIA, YES, "Sí, quiero esperar")
+    story.live_list("carla")
+
+    run.advance_to(9, ZONE_NAME, weekday=True)
+    story.heading("Morning: Carla comes online in Live; Sofía is told")
+    story.agent("PUT", "/live/presence", "carla", {"online": True})
+    sent = len(run.graph.requests)
+    print(f"\nDead-letter queue: {run.dead_letters()} messages. Graph API requests: {sent}.")
+
+
+def config_with_http_bot(url: str, path: Path) -> Path:
+    """acme of examples/config.yaml with its bot over HTTP at `url` instead of the built-in one,
+    written to `path` (as JSON, which the YAML reader reads too) and validated again when loaded."""
+    from handoff.config.models import BotConfig, HttpBot
+    from handoff_tools.config_file import load_config
+
+    [acme] = [tenant for tenant in load_config(CONFIG) if tenant.tenant_id == TENANT]
+    own = acme.model_copy(update={"bot": BotConfig(kind="http", http=HttpBot(url=url))})
+    tenants = [own.model_dump(mode="json", exclude_defaults=True)]
+    path.write_text(json.dumps({"tenants": tenants}, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
 
 
 if __name__ == "__main__":

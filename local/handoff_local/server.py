@@ -8,17 +8,22 @@ drain the queue, run the schedule now, move the clock, check health, issue an ag
 
 Environment: PORT (3000), HANDOFF_CONFIG (examples/config.yaml), GRAPH_API_URL (unset: the
 built-in fake Graph API, which prints what would reach each user), LOG_LEVEL (WARNING, the
-handlers' Powertools logs).
+handlers' Powertools logs), EXAMPLE_BOT (unset: off; 1 also serves the example bot in Rasa's REST
+format, examples/rasa_bot.py, on 127.0.0.1:EXAMPLE_BOT_PORT, 5005, for a config whose bot is
+`kind: http`, e.g. examples/config.http-bot.yaml).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
+import importlib.util
 import json
 import logging
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -27,14 +32,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from handoff_local.fake_graph import RecordedRequest, describe
 from handoff_local.runtime import LocalRun
 from handoff_tools import tokens
 from handoff_tools.functions import ROOT
+
+if TYPE_CHECKING:
+    from handoff.config.models import TenantConfig
 
 HOST = "127.0.0.1"  # loopback only: the local run has fake secrets and no real authentication
 DEFAULT_PORT = 3000
@@ -56,6 +64,11 @@ CONSOLE_TYPES = {
 }
 MAX_ADVANCE_SECONDS = 10 * 366 * 86400  # far enough for any story, and clear of datetime's limits
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EXAMPLE_BOT_FILE = ROOT / "examples" / "rasa_bot.py"
+DEFAULT_EXAMPLE_BOT_PORT = 5005  # Rasa's own port, and examples/config.http-bot.yaml's bot url
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("", "0", "false", "no", "off")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 log = logging.getLogger("handoff_local.server")
 
@@ -76,22 +89,34 @@ class Settings:
     config_path: Path
     graph_api_url: str | None
     log_level: str
+    example_bot_port: int | None = None  # None: the example bot is not started
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
-        raw_port = environ.get("PORT", "").strip() or str(DEFAULT_PORT)
-        if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
-            raise ValueError(f"PORT must be a port number (0-65535), not {raw_port!r}")
+        port = _port(environ, "PORT", DEFAULT_PORT)
+        switch = environ.get("EXAMPLE_BOT", "").strip().lower()
+        if switch not in SWITCH_ON + SWITCH_OFF:
+            raise ValueError(f"EXAMPLE_BOT must be 1 (serve the example bot) or 0, not {switch!r}")
+        on = switch in SWITCH_ON
+        example_bot_port = _port(environ, "EXAMPLE_BOT_PORT", DEFAULT_EXAMPLE_BOT_PORT) if on else None
         log_level = environ.get("LOG_LEVEL", "").strip().upper() or "WARNING"
         if log_level not in LOG_LEVELS:
             raise ValueError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
         config = environ.get("HANDOFF_CONFIG", "").strip()
         return cls(
-            port=int(raw_port),
+            port=port,
             config_path=Path(config) if config else DEFAULT_CONFIG,
             graph_api_url=environ.get("GRAPH_API_URL", "").strip().rstrip("/") or None,
             log_level=log_level,
+            example_bot_port=example_bot_port,
         )
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise ValueError(f"{name} must be a port number (0-65535), not {raw!r}")
+    return int(raw)
 
 
 # --- the parts AWS runs on its own: the SQS event source and the minute schedule ---------------------
@@ -435,6 +460,77 @@ class RequestHandler(BaseHTTPRequestHandler):
         log.warning("%s: %s", self.address_string(), format % args)
 
 
+# --- the example bot (EXAMPLE_BOT=1) ---------------------------------------------------------------
+
+
+@functools.cache
+def example_bot() -> ModuleType:
+    """examples/rasa_bot.py, loaded by its path (examples/ is no package)."""
+    spec = importlib.util.spec_from_file_location("rasa_bot_example", EXAMPLE_BOT_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def start_example_bot(port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+    """The example bot on 127.0.0.1:`port` (0: a free one), served from a daemon thread: the server
+    (stop it with `shutdown()` then `server_close()`) and the url a config's `bot.http.url` names."""
+    module = example_bot()
+    server, bound = module.start(port=port)
+    return server, f"http://{HOST}:{bound}{module.PATH}"
+
+
+def http_bot_urls(tenants: list[TenantConfig]) -> list[tuple[str, str]]:
+    """(tenant id, url) of every bot of kind http in the config, a channel's own bot included."""
+    found: list[tuple[str, str]] = []
+    for tenant in tenants:
+        for bot in (tenant.bot, *tenant.channel_bots.values()):
+            if bot.kind == "http" and bot.http is not None and (tenant.tenant_id, bot.http.url) not in found:
+                found.append((tenant.tenant_id, bot.http.url))
+    return found
+
+
+def same_place(url: str, other: str) -> bool:
+    """Whether two urls name the same loopback port and path (localhost and 127.0.0.1 alike)."""
+    a, b = urlsplit(url), urlsplit(other)
+    loopback = a.hostname in LOOPBACK_HOSTS and b.hostname in LOOPBACK_HOSTS
+    return (loopback or a.hostname == b.hostname) and (a.port, a.path) == (b.port, b.path)
+
+
+def unreachable_loopback_bot(url: str) -> bool:
+    """A bot on this machine that refuses connections: nothing listens at its port."""
+    split = urlsplit(url)
+    if split.hostname not in LOOPBACK_HOSTS:
+        return False  # not ours to check: a remote bot may be reachable from Lambda only
+    port = split.port or (443 if split.scheme == "https" else 80)
+    try:
+        with socket.create_connection((split.hostname, port), timeout=0.5):
+            return False
+    except OSError:
+        return True
+
+
+def bot_lines(tenants: list[TenantConfig], example_bot_url: str | None) -> list[str]:
+    """The banner's lines on the tenants' own bots over HTTP, and on the example bot when it runs."""
+    lines: list[str] = []
+    http_bots = http_bot_urls(tenants)
+    for index, (tenant_id, url) in enumerate(http_bots):
+        label = "bots" if index == 0 else ""
+        lines.append(f"  {label:<11}{tenant_id}: its own bot over HTTP, POST {url}")
+        if unreachable_loopback_bot(url):
+            lines.append("             (nothing answers there: start the bot, or set EXAMPLE_BOT=1)")
+    if example_bot_url is not None:
+        lines.append(
+            f"  {'example':<11}the example bot (examples/rasa_bot.py) answers POST {example_bot_url}"
+        )
+        if not any(same_place(url, example_bot_url) for _, url in http_bots):
+            lines.append(
+                "             (no tenant's bot is there: set a tenant's bot to kind http with this url)"
+            )
+    return lines
+
+
 # --- the process --------------------------------------------------------------------------------------
 
 
@@ -449,7 +545,13 @@ def what_reaches_the_user(request: RecordedRequest) -> None:
     print_line(f"  {describe(request)}")
 
 
-def banner(server: LocalServer, run: LocalRun, settings: Settings, tenants: list[str]) -> str:
+def banner(
+    server: LocalServer,
+    run: LocalRun,
+    settings: Settings,
+    tenants: list[TenantConfig],
+    example_bot_url: str | None = None,
+) -> str:
     assert run.stack is not None
     url = server.url
     if settings.graph_api_url is None:
@@ -462,7 +564,8 @@ def banner(server: LocalServer, run: LocalRun, settings: Settings, tenants: list
     return "\n".join(
         [
             f"async-handoff, local run: {url}",
-            f"  config     {settings.config_path} (tenants: {', '.join(tenants)})",
+            f"  config     {settings.config_path} (tenants: {', '.join(t.tenant_id for t in tenants)})",
+            *bot_lines(tenants, example_bot_url),
             f"  webhooks   {url}/webhooks/whatsapp, /webhooks/messenger, /webhooks/instagram",
             f"             (app secret {run.stack.app_secret!r}, verify token {run.stack.verify_token!r})",
             f"  Live API   {url}/live/conversations, /live/presence ...  (Authorization: Bearer <token>)",
@@ -481,7 +584,7 @@ def serve(settings: Settings) -> int:
     from handoff_tools.config_file import ConfigError, load_config
 
     try:
-        tenants = [tenant.tenant_id for tenant in load_config(settings.config_path)]
+        tenants = load_config(settings.config_path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -510,12 +613,25 @@ def serve(settings: Settings) -> int:
         hint = "; set PORT to another one" if exc.errno == errno.EADDRINUSE else ""
         print(f"cannot listen on {HOST}:{settings.port}: {exc.strerror}{hint}", file=sys.stderr)
         return 1
+    example: ThreadingHTTPServer | None = None
+    example_url: str | None = None
+    if settings.example_bot_port is not None:
+        try:
+            example, example_url = start_example_bot(settings.example_bot_port)
+        except OSError as exc:
+            server.server_close()
+            hint = "; set EXAMPLE_BOT_PORT to another one" if exc.errno == errno.EADDRINUSE else ""
+            print(
+                f"cannot start the example bot on {HOST}:{settings.example_bot_port}: {exc.strerror}{hint}",
+                file=sys.stderr,
+            )
+            return 1
     serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="http")
     try:
         run.start()
         background.start()
         serving.start()
-        print_line(banner(server, run, settings, tenants))
+        print_line(banner(server, run, settings, tenants, example_url))
         stopping.wait()
     finally:
         print("stopping...", file=sys.stderr, flush=True)
@@ -523,6 +639,9 @@ def serve(settings: Settings) -> int:
             server.shutdown()
         server.server_close()
         background.stop()
+        if example is not None:
+            example.shutdown()
+            example.server_close()
         with run.lock:  # after any invocation still running
             run.stop()
     return 0

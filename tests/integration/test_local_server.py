@@ -8,28 +8,45 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from local_server_process import (
+    ACME,
     ACME_NUMBER,
     APP_SECRET,
+    STARTUP_TIMEOUT_SECONDS,
     TEXTS,
     LocalServerProcess,
     Phone,
     Response,
+    free_port,
     http_request,
+    local_server_process,
     next_night,
     running_local_server,
 )
 
+from handoff.config.models import BotConfig, HttpBot
 from handoff_local import payloads
 from handoff_local.fake_graph import FakeGraphApi, meta_platform_sent_to, shown_text
 from handoff_local.runtime import HttpResult
-from handoff_local.server import MAX_BODY_BYTES, Background, LocalRoutes, LocalServer
+from handoff_local.server import (
+    MAX_BODY_BYTES,
+    Background,
+    LocalRoutes,
+    LocalServer,
+    Settings,
+    bot_lines,
+    example_bot,
+    start_example_bot,
+)
 
 VERIFY_TOKEN = "local-verify-token"
 YES = "HANDOFF_WAIT_YES"
@@ -305,3 +322,122 @@ def test_the_console_is_served_from_the_same_origin(server):
     ):
         assert server.request("GET", outside).status == 404, outside
     assert server.request("POST", "/console/index.html").status == 405
+
+
+# --- a tenant's own bot over HTTP (Rasa's REST format) ---------------------------------------------
+
+
+def http_bot_config(directory: Path, url: str) -> Path:
+    """examples/config.yaml's acme with its bot over HTTP at `url`, written as JSON (which is YAML)."""
+    own = ACME.model_copy(update={"bot": BotConfig(kind="http", http=HttpBot(url=url))})
+    path = directory / "config.http-bot.json"
+    path.write_text(json.dumps({"tenants": [own.model_dump(mode="json", exclude_defaults=True)]}))
+    return path
+
+
+@contextmanager
+def local_server_on(
+    config: Path, log_path: Path, graph: FakeGraphApi, **environment: str
+) -> Iterator[LocalServerProcess]:
+    """A local server of its own on `config`, sending to `graph`, once it answers its health check."""
+    variables = {"HANDOFF_CONFIG": str(config), "GRAPH_API_URL": graph.url, **environment}
+    with local_server_process(log_path, **variables) as (port, process):
+        server = LocalServerProcess(port, process, log_path)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the local server exited with {process.returncode}:\n{server.log()}")
+            try:
+                if server.request("GET", "/_local/health").status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the local server was not healthy in time:\n{server.log()}")
+            time.sleep(0.1)
+        yield server
+
+
+def the_bot_s_menu(user: Phone) -> dict[str, Any]:
+    """Greeted, the example bot answers with its menu: three WhatsApp reply buttons."""
+    texts = example_bot().TEXTS["es"]
+    assert user.says("Hola").status == 200
+    assert user.server.drain()["dead_letters"] == 0
+    menu = user.received()[-1]
+    assert menu["type"] == "interactive", user.received()
+    assert menu["interactive"]["body"]["text"] == texts["menu"]
+    buttons = [b["reply"] for b in menu["interactive"]["action"]["buttons"]]
+    assert [(b["title"], b["id"]) for b in buttons] == list(
+        zip(texts["buttons"], example_bot().PAYLOADS, strict=True)
+    )
+    return menu
+
+
+def test_a_tenant_s_own_bot_over_http_answers_through_the_local_server(graph, tmp_path):
+    bot, url = start_example_bot()  # on a free loopback port, in this process
+    try:
+        config = http_bot_config(tmp_path, url)
+        with local_server_on(config, tmp_path / "server.log", graph) as server:
+            server.advance_to(next_night(server.now()))
+            user = Phone(server, graph, "573005550101", "Rasa Local")
+
+            the_bot_s_menu(user)
+
+            # the tapped button's payload goes to the bot, which hands off: after hours, the offer
+            before = len(user.received())
+            assert user.taps("/agent", "Hablar con un agente").status == 200
+            assert server.drain()["dead_letters"] == 0
+            assert user.texts()[before:] == [example_bot().TEXTS["es"]["handoff"], TEXTS.offer]
+            assert "acme: its own bot over HTTP, POST " + url in server.log()
+    finally:
+        bot.shutdown()
+        bot.server_close()
+
+
+def test_example_bot_1_serves_the_example_bot_with_the_local_server(graph, tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+    config = http_bot_config(tmp_path, url)
+    environment = {"EXAMPLE_BOT": "1", "EXAMPLE_BOT_PORT": str(port)}
+    with local_server_on(config, tmp_path / "server.log", graph, **environment) as server:
+        the_bot_s_menu(Phone(server, graph, "573005550102", "Example Local"))
+
+        assert f"the example bot (examples/rasa_bot.py) answers POST {url}" in server.log()
+        assert "nothing answers there" not in server.log()
+
+
+@pytest.mark.parametrize(
+    ("environment", "port"),
+    [
+        ({}, None),
+        ({"EXAMPLE_BOT": "0", "EXAMPLE_BOT_PORT": "not used"}, None),
+        ({"EXAMPLE_BOT": "1"}, 5005),
+        ({"EXAMPLE_BOT": "true", "EXAMPLE_BOT_PORT": "5077"}, 5077),
+    ],
+)
+def test_example_bot_switches_the_example_bot_on_at_its_port(environment, port):
+    assert Settings.from_environment(environment).example_bot_port == port
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"EXAMPLE_BOT": "maybe"}, "EXAMPLE_BOT must be 1"),
+        ({"EXAMPLE_BOT": "1", "EXAMPLE_BOT_PORT": "70000"}, "EXAMPLE_BOT_PORT must be a port number"),
+    ],
+)
+def test_a_bad_example_bot_setting_is_refused(environment, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_environment(environment)
+
+
+def test_the_banner_says_when_a_loopback_bot_does_not_answer():
+    url = f"http://127.0.0.1:{free_port()}/webhooks/rest/webhook"  # nothing listens there
+    own = ACME.model_copy(update={"bot": BotConfig(kind="http", http=HttpBot(url=url))})
+
+    lines = bot_lines([own], None)
+
+    assert lines[0].endswith(f"acme: its own bot over HTTP, POST {url}")
+    assert "nothing answers there: start the bot, or set EXAMPLE_BOT=1" in lines[1]
+    elsewhere = bot_lines([ACME], "http://127.0.0.1:5005/webhooks/rest/webhook")
+    assert "no tenant's bot is there" in elsewhere[-1]
