@@ -316,6 +316,16 @@ def test_an_unknown_conversation_is_a_404(run, conversation):
     assert Agent(run, "carla").read(conversation).status == 404
 
 
+def test_yes_tapped_again_while_waiting_tells_the_place_since_the_wait_began(run):
+    at_night(run)
+    first, second, _later = (waiting_user(run, f"57300111003{n}") for n in range(3))
+    run.advance(600)
+    second.taps(YES_PAYLOAD, "Sí, quiero esperar")  # an old message's button, tapped again
+    # second in line: one wait began before hers; the third, who came later, does not count
+    assert second.texts()[-1] == "Ya estás en la fila de atención. Tu lugar: 2."
+    assert first.texts()[-1].endswith("Tu lugar en la fila: 1.")
+
+
 # --- capacity-aware wake-ups --------------------------------------------------------------------
 
 

@@ -548,3 +548,27 @@ def test_the_session_id_is_opaque_and_stable_through_the_session():
     first, second = bot.questions
     assert first.session_id == second.session_id and len(first.session_id) == 32
     assert REF.user_id not in first.session_id
+
+
+# --- the offer's YES tapped again while waiting ------------------------------------------------------
+
+
+def test_a_second_yes_tap_while_waiting_says_the_place_in_line_and_asks_no_bot():
+    driver = Driver(tenant(rule=after_hours_rule()), place=3)
+    driver.user("agent please")
+    driver.user(payload=YES_PAYLOAD, text="Yes")
+    queued_at = driver.conversation.queued_at
+    driver.wait(minutes=5)
+    effects = driver.user(payload=YES_PAYLOAD, text="Yes")
+    assert sent(effects) == ["You're already in line. Your place: 3."]
+    [question] = driver.asked[-1]
+    assert question.fact == "place_in_line" and question.since == queued_at  # counted from the wait's start
+    assert driver.conversation.queued_at == queued_at and driver.conversation.session is None
+
+
+def test_a_second_yes_tap_while_a_direct_handoff_waits_is_kept_silently():
+    driver = Driver(tenant(rule=after_hours_rule(direct=True)))
+    driver.user("agent please")
+    driver.user(payload=YES_PAYLOAD, text="Yes")
+    assert sent(driver.user(payload=YES_PAYLOAD, text="Yes")) == []
+    assert driver.last_asked == []

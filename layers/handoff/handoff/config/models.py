@@ -127,6 +127,7 @@ class Messages(Strict):
     fallback: str | None = None
     place_in_line: str | None = None  # added to the waiting acknowledgment; `{place}` is the number
     bot_unavailable: str | None = None  # the tenant's own bot did not answer, after every retry
+    already_in_line: str | None = None  # the offer's YES tapped again while waiting; `{place}`
 
     @field_validator("*")
     @classmethod
@@ -166,6 +167,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         text_only="Por ahora solo puedo leer mensajes de texto. ¿Podrías escribirme tu consulta?",
         fallback="Disculpa, no estoy seguro de haberte entendido. ¿Puedes decírmelo con otras palabras?",
         place_in_line="Tu lugar en la fila: {place}.",
+        already_in_line="Ya estás en la fila de atención. Tu lugar: {place}.",
         bot_unavailable=(
             "Perdón, en este momento no puedo responder a tu mensaje. Por favor, inténtalo de nuevo en "
             "unos minutos."
@@ -197,6 +199,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         text_only="Por enquanto só consigo ler mensagens de texto. Pode escrever a sua dúvida?",
         fallback="Desculpe, não tenho certeza se entendi. Pode dizer de outra forma?",
         place_in_line="Sua posição na fila: {place}.",
+        already_in_line="Você já está na fila de atendimento. Sua posição: {place}.",
         bot_unavailable=(
             "Desculpe, no momento não consigo responder à sua mensagem. Por favor, tente de novo em "
             "alguns minutos."
@@ -220,6 +223,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
         text_only="For now I can only read text messages. Could you type your question?",
         fallback="Sorry, I'm not sure I understood. Could you say it another way?",
         place_in_line="Your place in line: {place}.",
+        already_in_line="You're already in line. Your place: {place}.",
         bot_unavailable=("Sorry, I can't answer your message just now. Please try again in a few minutes."),
     ),
 }

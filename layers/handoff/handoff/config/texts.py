@@ -33,6 +33,7 @@ class ResolvedTexts(BaseModel):
     fallback: str
     place_in_line: str
     bot_unavailable: str
+    already_in_line: str
 
 
 def texts_for(tenant: TenantConfig, rule: HandoffRule | None, language: Language) -> ResolvedTexts:

@@ -18,6 +18,7 @@ handoff waits or an agent has the conversation.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from handoff.engine.bot import BotQuestion, BotTurn
@@ -31,9 +32,10 @@ class AgentsOnlineQuestion(Frozen):
 
 
 class PlaceInLineQuestion(Frozen):
-    """How many of the tenant's conversations wait in Live's queue before this one, plus one?"""
+    """How many of the tenant's conversations began to wait before `since` and still wait, plus one?"""
 
     fact: Literal["place_in_line"] = "place_in_line"
+    since: datetime
 
 
 Question = AgentsOnlineQuestion | PlaceInLineQuestion | BotQuestion

@@ -36,6 +36,7 @@ from handoff.engine.facts import (
     Question,
 )
 from handoff.engine.model import (
+    YES_PAYLOAD,
     AgentCloses,
     AgentReplies,
     AgentsAvailable,
@@ -136,10 +137,11 @@ class _Step:
             raise MissingFact(AgentsOnlineQuestion())
         return online
 
-    def place_in_line(self) -> int:
+    def place_in_line(self, since: datetime) -> int:
+        """The user's place in Live's queue, for a wait that began at `since`."""
         place = self.context.facts.place_in_line
         if place is None:
-            raise MissingFact(PlaceInLineQuestion())
+            raise MissingFact(PlaceInLineQuestion(since=since))
         return place
 
     def bot(self, message: UserMessage) -> BotTurn:
@@ -340,7 +342,7 @@ def _answer_to_offer(run: _Step, message: UserMessage) -> None:
 
 def _transfer(run: _Step, rule: HandoffRule, *, on_hold: bool) -> None:
     """Steps 2 (conventional) and 3.1-3.3: attention message, session `transferred`, into the queue."""
-    place = run.place_in_line() if on_hold else None
+    place = run.place_in_line(run.now) if on_hold else None
     run.say(SendText(text=with_place(run.texts.attention, run.texts.place_in_line, place)))
     session = _open_session(run).model_copy(update={"direct": rule.direct, "after_hours": on_hold})
     _close_session(run, session, run.now, "transferred")
@@ -362,6 +364,11 @@ def _while_queued(run: _Step, message: UserMessage) -> None:
     """Step 3.4: direct keeps everything for the agent; otherwise the bot chats in a new session."""
     conv = run.conversation
     if conv.direct or message.kind not in READABLE_KINDS:
+        return
+    if message.payload == YES_PAYLOAD and conv.on_hold and conv.queued_at is not None:
+        # the offer's YES tapped again (an old message's button): the user already waits
+        place = run.place_in_line(conv.queued_at)
+        run.say(SendText(text=run.texts.already_in_line.replace("{place}", str(place))))
         return
     _touch_session(run, while_waiting=True)
     turn = run.bot(message)

@@ -162,7 +162,7 @@ class Conversations:
             case AgentsOnlineQuestion():
                 return self.directory.any_agent_online(tenant_id, context.now)
             case PlaceInLineQuestion():
-                return self.store.waiting_ahead(tenant_id, context.now) + 1
+                return self.store.waiting_ahead(tenant_id, question.since) + 1
             case BotQuestion():
                 return self._ask_bot(question, context, conversation, last_try=last_try)
 
