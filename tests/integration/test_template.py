@@ -115,7 +115,7 @@ def test_app_table_has_keys_both_sparse_indexes_and_ttl(stack: LocalStack) -> No
         ("sk", "RANGE"),
     }
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"waiting", "live"}
+    assert set(indexes) == {"waiting", "live", "sessions"}
     assert [(k["AttributeName"], k["KeyType"]) for k in indexes["waiting"]["KeySchema"]] == [
         ("waiting_tenant", "HASH"),
         ("waiting_since", "RANGE"),
@@ -124,7 +124,13 @@ def test_app_table_has_keys_both_sparse_indexes_and_ttl(stack: LocalStack) -> No
         ("live_tenant", "HASH"),
         ("live_sort", "RANGE"),
     ]
-    assert all(index["Projection"]["ProjectionType"] == "ALL" for index in indexes.values())
+    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["sessions"]["KeySchema"]] == [
+        ("session_tenant", "HASH"),
+        ("session_last", "RANGE"),
+    ]
+    assert indexes["waiting"]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes["live"]["Projection"]["ProjectionType"] == "ALL"
+    assert indexes["sessions"]["Projection"]["ProjectionType"] == "KEYS_ONLY"  # the key is all it needs
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
 

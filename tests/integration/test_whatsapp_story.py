@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -119,6 +120,31 @@ def test_typed_yes_in_spanish_is_a_yes(run):
     user.says("sí")
     assert user.texts()[-1].startswith(TEXTS.attention)
     assert len(Agent(run, "carla").conversations()) == 1
+
+
+def test_silent_bot_sessions_get_their_report_rows_the_next_day_without_the_user(run):
+    at_night(run)
+    chatter = WhatsAppUser(run, "573001110021")
+    chatter.says("Hola")  # only chats with the bot
+    decliner = WhatsAppUser(run, "573001110022")
+    decliner.says("Quiero hablar con un agente")
+    decliner.says("no")  # says NO to the offer, then never comes back
+    assert report() == []
+    run.advance(23 * 3600)
+    assert run.tick()["sessions_to_close"] == 0  # not silent for 24 hours yet
+    run.advance(3600)
+    assert run.tick()["sessions_to_close"] == 2
+    rows = {(r["resolution"], r["declined"]) for r in report()}
+    assert rows == {("bot", False), ("bot", True)}
+    assert run.tick()["sessions_to_close"] == 0  # closed once
+    from handoff import clock
+
+    day = clock.now().date()
+    response = run.http(
+        "GET", "/admin/report", headers=run.as_admin("acme"),
+        query={"from": str(day - timedelta(days=2)), "to": str(day)},
+    )  # fmt: skip
+    assert [row["resolution"] for row in response.json()["rows"]] == ["bot", "declined"]
 
 
 def test_a_wait_expires_after_24_hours_without_activity(run):

@@ -25,6 +25,7 @@ from handoff.engine.model import (
     SendOptions,
     SendTemplate,
     SendText,
+    SessionCheck,
     SessionClosed,
     TranscriptEntry,
     UserMessage,
@@ -572,3 +573,34 @@ def test_a_second_yes_tap_while_a_direct_handoff_waits_is_kept_silently():
     driver.user(payload=YES_PAYLOAD, text="Yes")
     assert sent(driver.user(payload=YES_PAYLOAD, text="Yes")) == []
     assert driver.last_asked == []
+
+
+# --- silent bot sessions closed by the schedule --------------------------------------------------------
+
+
+def test_a_session_check_closes_a_bot_session_silent_for_24_hours_at_its_last_activity():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("hello")
+    last = driver.now
+    driver.wait(hours=23, minutes=59)
+    assert driver.apply(SessionCheck(ref=REF, event_id="session#early")) == []
+    driver.wait(minutes=1)
+    effects = driver.apply(SessionCheck(ref=REF, event_id="session#due"))
+    [closed] = of(SessionClosed, effects)
+    assert (closed.record.resolution, closed.record.ended_at) == ("bot", last)
+    assert driver.conversation.session is None and driver.asked[-1] == []
+    # the user coming back later opens session 2 and closes nothing twice
+    effects = driver.user("hello again")
+    assert not of(SessionClosed, effects) and driver.conversation.session.number == 2
+
+
+def test_a_waiting_users_session_ends_with_the_wait_not_as_a_bot_session():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    driver.user("agent please")
+    driver.user(payload=YES_PAYLOAD, text="Yes")
+    driver.user("hello while waiting")
+    driver.wait(hours=23)
+    assert not of(SessionClosed, driver.apply(SessionCheck(ref=REF, event_id="session#x")))
+    driver.wait(hours=2)  # 24 hours silent: the wait expires, and the session with it
+    closed = of(SessionClosed, driver.apply(SessionCheck(ref=REF, event_id="session#y")))
+    assert [c.record.resolution for c in closed] == ["while_waiting"]

@@ -57,6 +57,7 @@ from handoff.engine.model import (
     SendOptions,
     SendTemplate,
     SendText,
+    SessionCheck,
     SessionClosed,
     SessionRecord,
     TranscriptEntry,
@@ -197,6 +198,8 @@ def step(conversation: Conversation, event: Event, context: StepContext) -> tupl
             _agents_available(run)
         case ExpiryCheck():
             pass  # applied above, for every event kind alike
+        case SessionCheck():
+            _close_stale_session(run)
         case AgentTakes():
             _agent_takes(run, event)
         case AgentReplies():

@@ -91,6 +91,14 @@ class ExpiryCheck(Frozen):
     event_id: str
 
 
+class SessionCheck(Frozen):
+    """The minute schedule asks whether a bot session has been silent for 24 hours (its report row)."""
+
+    type: Literal["session_check"] = "session_check"
+    ref: ConversationRef
+    event_id: str
+
+
 class AgentTakes(Frozen):
     type: Literal["agent_takes"] = "agent_takes"
     ref: ConversationRef
@@ -114,7 +122,7 @@ class AgentCloses(Frozen):
 
 
 Event = Annotated[
-    UserMessage | AgentsAvailable | ExpiryCheck | AgentTakes | AgentReplies | AgentCloses,
+    UserMessage | AgentsAvailable | ExpiryCheck | SessionCheck | AgentTakes | AgentReplies | AgentCloses,
     Field(discriminator="type"),
 ]
 

@@ -14,7 +14,8 @@ A session's resolution in the report:
 | `declined` | the user said NO to the offer and then left the bot (24 hours of silence) |
 | `bot` | the bot handled it to the end: no handoff, 24 hours of silence since |
 
-A session still open (the user is talking to the bot, or waiting) has no row yet.
+A session still open (the user is talking to the bot, or waiting) has no row yet. A session with
+the bot silent for 24 hours is closed by the minute's schedule, so its row is there the next day.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from functools import cache
 from handoff.adapters.inbound_queue import enqueue
 from handoff.config.models import TenantConfig
 from handoff.engine.flow import in_business_hours
-from handoff.engine.model import AgentsAvailable, Conversation, Event, ExpiryCheck, Frozen
+from handoff.engine.model import AgentsAvailable, Conversation, Event, ExpiryCheck, Frozen, SessionCheck
 from handoff.engine.seats import OnlineAgent, free_seats
-from handoff.engine.windows import is_expired
+from handoff.engine.windows import INACTIVITY_LIMIT, is_expired
 from handoff.observability import logger
 from handoff.store import keys
 from handoff.store.conversation_store import ConversationStore
@@ -31,6 +31,7 @@ class WakeSummary(Frozen):
     waiting: int = 0
     to_wake: int = 0
     to_expire: int = 0
+    sessions_to_close: int = 0
 
 
 class WakePass:
@@ -43,19 +44,40 @@ class WakePass:
         self.now = now
 
     def run(self, tenant_ids: list[str] | None = None) -> WakeSummary:
+        """A pass over the given tenants (an agent came online), or over every tenant (the minute's
+        schedule, which also closes the bot sessions of users silent for 24 hours)."""
         now = self.now()
+        scheduled = tenant_ids is None
         tenants = tenant_ids if tenant_ids is not None else self.directory.tenant_ids()
-        waiting = to_wake = to_expire = 0
+        waiting = to_wake = to_expire = sessions = 0
         for tenant_id in tenants:
             queued = self.store.waiting(tenant_id)
             events = self._events(tenant_id, queued, now)
+            if scheduled:
+                events += self._session_checks(tenant_id, now)
             enqueue(self.queue_url, events)
             waiting += len(queued)
             to_wake += sum(isinstance(e, AgentsAvailable) for e in events)
             to_expire += sum(isinstance(e, ExpiryCheck) for e in events)
-        summary = WakeSummary(tenants=len(tenants), waiting=waiting, to_wake=to_wake, to_expire=to_expire)
+            sessions += sum(isinstance(e, SessionCheck) for e in events)
+        summary = WakeSummary(
+            tenants=len(tenants),
+            waiting=waiting,
+            to_wake=to_wake,
+            to_expire=to_expire,
+            sessions_to_close=sessions,
+        )
         logger.info("wake pass", extra=summary.model_dump())
         return summary
+
+    def _session_checks(self, tenant_id: str, now: datetime) -> list[Event]:
+        """A SessionCheck into the FIFO group of each conversation whose bot session has been silent
+        for 24 hours: the engine closes it there, in order with the user's own messages, so the chat
+        report has its row the next day even when the user never comes back."""
+        return [
+            SessionCheck(ref=ref, event_id=f"session#{ref.key}#{now:%Y%m%d%H%M}")
+            for ref in self.store.idle_sessions(tenant_id, now - INACTIVITY_LIMIT)
+        ]
 
     def _events(self, tenant_id: str, queued: list[Conversation], now: datetime) -> list[Event]:
         tenant = self.directory.tenant(tenant_id)

@@ -220,6 +220,18 @@ class ConversationStore:
                 return count
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def idle_sessions(self, tenant_id: str, before: datetime) -> list[ConversationRef]:
+        """Conversations of a tenant whose open bot session was last active before `before` (the
+        sparse `sessions` index, keys only)."""
+        return [
+            ConversationRef.from_key(keys.key_of_conversation_pk(item["pk"]["S"]))
+            for item in self._query(
+                IndexName="sessions",
+                KeyConditionExpression="session_tenant = :t AND session_last < :before",
+                ExpressionAttributeValues={":t": {"S": tenant_id}, ":before": {"S": keys.stamp(before)}},
+            )
+        ]
+
     def in_live(self, tenant_id: str) -> list[Conversation]:
         """Every conversation of a tenant in Live: queued ones first, the longest waiting first."""
         return [
@@ -360,6 +372,11 @@ def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, A
         item["live_sort"] = {"S": f"1#{keys.stamp(conversation.taken_at)}#{key}"}
     else:
         item["expires_at"] = _epoch(last + IDLE_CONVERSATION_RETENTION)
+    session = conversation.session
+    if conversation.state in ("bot", "offered") and session is not None:
+        session_last = session.last_activity_at or session.started_at
+        item["session_tenant"] = {"S": tenant}
+        item["session_last"] = {"S": f"{keys.stamp(session_last)}#{key}"}
     return item
 
 

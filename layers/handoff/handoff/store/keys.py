@@ -13,7 +13,9 @@
 | channel account   | ACCOUNT#{channel}#{account} | ACCOUNT                             |
 
 Sparse indexes: `waiting` (waiting_tenant, waiting_since) holds queued conversations ordered by
-when they began to wait; `live` (live_tenant, live_sort) holds every conversation in Live.
+when they began to wait; `live` (live_tenant, live_sort) holds every conversation in Live;
+`sessions` (session_tenant, session_last; keys only) holds conversations with an open bot session,
+by its last activity.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def item_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
 
 def conversation_pk(key: str) -> str:
     return f"CONV#{key}"
+
+
+def key_of_conversation_pk(pk: str) -> str:
+    """The reverse of `conversation_pk`."""
+    return pk.removeprefix("CONV#")
 
 
 def transcript_sk(at: datetime, version: int, n: int) -> str:
