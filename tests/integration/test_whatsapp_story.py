@@ -147,6 +147,32 @@ def test_silent_bot_sessions_get_their_report_rows_the_next_day_without_the_user
     assert [row["resolution"] for row in response.json()["rows"]] == ["bot", "declined"]
 
 
+def test_the_transcript_reads_in_the_users_order_when_meta_delivers_out_of_order(run):
+    at_night(run)
+    ana = WhatsAppUser(run, "573001110031", name="Ana")
+    sent = ana.now()
+    first = payloads.whatsapp_text(ana.wa_id, "primero", sent)
+    second = payloads.whatsapp_text(ana.wa_id, "segundo", sent + timedelta(seconds=2))
+    third = payloads.whatsapp_text(ana.wa_id, "tercero", sent + timedelta(seconds=4))
+    run.advance(10)
+    ana.send(third)  # Meta delivers the last one first, in its own delivery...
+    run.advance(5)
+    ana.send(second)
+    run.advance(5)
+    ana.send(first)  # ...and the first one last
+    conversation = conversation_store().load_key(f"acme#whatsapp#{ACME_NUMBER}#{ana.wa_id}")
+    assert conversation is not None
+    lines = conversation_store().transcript(conversation.ref)
+    users = [line.text for line in lines if line.author == "user"]
+    assert users == ["primero", "segundo", "tercero"]  # as she sent them, not as they arrived
+    times = [line.at for line in lines if line.author == "user"]
+    assert times == sorted(times)
+    # each of the bot's replies still comes after the message it answers
+    for index, line in enumerate(lines):
+        if line.author == "bot":
+            assert any(earlier.author == "user" for earlier in lines[:index])
+
+
 def test_a_wait_expires_after_24_hours_without_activity(run):
     at_night(run)
     user = waiting_user(run, "573001110004")

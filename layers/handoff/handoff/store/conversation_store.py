@@ -118,8 +118,13 @@ class ConversationStore:
         writes: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table_name, "Item": _conversation_item(stored, now), **condition}}
         ]
+        placed: datetime | None = None  # where the step's last transcript line sorts
         for n, effect in enumerate(effects):
-            item = self._record_item(stored, effect, n, now)
+            if isinstance(effect, TranscriptEntry):
+                # by its own time (a user's line: Meta's timestamp), never before the step's earlier
+                # lines: the transcript reads in the user's order, and a reply after its message
+                placed = effect.at if placed is None else max(placed, effect.at)
+            item = self._record_item(stored, effect, n, placed or now)
             if item is not None:
                 writes.append({"Put": {"TableName": self.table_name, "Item": item}})
         messages = [
@@ -148,15 +153,14 @@ class ConversationStore:
         return stored, messages
 
     def _record_item(
-        self, conversation: Conversation, effect: Effect, n: int, now: datetime
+        self, conversation: Conversation, effect: Effect, n: int, placed: datetime
     ) -> dict[str, Any] | None:
         ref = conversation.ref
         key = ref.key
         if isinstance(effect, TranscriptEntry):
-            # ordered as the conversation applied them (its FIFO order), each line keeping its own
-            # time: a reply then always follows the message it answers
+            # sorted by `placed`, then by the step that wrote it (arrival order breaks ties)
             return {
-                **_key(keys.conversation_pk(key), keys.transcript_sk(now, conversation.version, n)),
+                **_key(keys.conversation_pk(key), keys.transcript_sk(placed, conversation.version, n)),
                 "data": {"S": effect.model_dump_json()},
                 "expires_at": _epoch(effect.at + TRANSCRIPT_RETENTION),
             }

@@ -3,7 +3,7 @@
 | item              | pk                          | sk                                  |
 | ----------------- | --------------------------- | ----------------------------------- |
 | conversation      | CONV#{conversation key}     | STATE                               |
-| transcript line   | CONV#{conversation key}     | MSG#{applied}#{version}#{n}         |
+| transcript line   | CONV#{conversation key}     | MSG#{at}#{version}#{n}              |
 | outbox message    | OUTBOX#{shard}              | {conversation key}#{created}#{n}    |
 | chat-report row   | REPORT#{tenant}             | SESSION#{started}#{key}#{number}    |
 | wait record       | REPORT#{tenant}             | WAIT#{queued}#{key}                 |
