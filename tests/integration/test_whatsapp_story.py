@@ -173,6 +173,33 @@ def test_the_transcript_reads_in_the_users_order_when_meta_delivers_out_of_order
             assert any(earlier.author == "user" for earlier in lines[:index])
 
 
+def test_a_redelivery_never_sends_what_the_sweep_holds(run):
+    from handoff import clock
+
+    at_night(run)
+    ana = WhatsAppUser(run, "573001110041")
+    run.graph.fail_next(503, {"error": {"message": "Service unavailable", "code": 2}})
+    invoke = run.invoke
+    attempts = []
+
+    def sweep_claims_before_the_redelivery(function, event):
+        if function == "ConversationFunction":
+            attempts.append(event)
+            if len(attempts) == 2:  # the sweep took the pending message meanwhile
+                for message in conversation_store().all_pending():
+                    assert conversation_store().claim(message, now=clock.now(), lease=timedelta(minutes=1))
+        return invoke(function, event)
+
+    run.invoke = sweep_claims_before_the_redelivery
+    ana.says("Hola")
+    run.invoke = invoke
+    assert len(attempts) == 2 and len(ana.received()) == 1  # the refused try only
+    assert run.pending_outbox() == 1  # the redelivery left it to the sweep that holds it
+    run.advance(180)  # the lease lapses; the next sweep sends it, once
+    run.tick()
+    assert ana.texts() == [TEXTS.fallback, TEXTS.fallback] and run.pending_outbox() == 0
+
+
 def test_a_wait_expires_after_24_hours_without_activity(run):
     at_night(run)
     user = waiting_user(run, "573001110004")

@@ -99,7 +99,7 @@ class Conversations:
                 conversation = Conversation(ref=ref, language=tenant.language)
             if event.event_id in conversation.recent_event_ids:
                 # a redelivery: the first attempt committed; finish what it may not have sent
-                self.deliver(self.store.pending(ref.key))
+                self.deliver_leased(self.store.pending(ref.key), now)
                 return conversation
             context = StepContext(now=now, tenant=tenant)
             context = self._gather(conversation, event, context, answers, last_try=last_try)
@@ -209,6 +209,17 @@ class Conversations:
                 metrics.add_metric(name=DELIVERY_FAILED, unit="Count", value=1)
             self.store.delivered(message)
             sent += 1
+        return sent
+
+    def deliver_leased(self, messages: Iterable[OutboxMessage], now: datetime) -> int:
+        """Send messages that another sender may be sending too (a redelivery, the sweep): each
+        only under a lease on it, so two senders never send the same message. A message someone
+        else holds stops the rest: they wait behind it, in order, for that sender."""
+        sent = 0
+        for message in messages:
+            if not self.store.claim(message, now=now, lease=SWEEP_LEASE):
+                break
+            sent += self.deliver([message])
         return sent
 
     def sweep_outbox(self) -> int:
