@@ -219,7 +219,12 @@ class Conversations:
         for message in messages:
             if not self.store.claim(message, now=now, lease=SWEEP_LEASE):
                 break
-            sent += self.deliver([message])
+            try:
+                sent += self.deliver([message])
+            except DeliveryDeferred:
+                # Meta asked to wait: the next try (the queue's, or the sweep's) may take it at once
+                self.store.release(message, now=now, lease=SWEEP_LEASE)
+                raise
         return sent
 
     def sweep_outbox(self) -> int:

@@ -9,6 +9,7 @@ and a stale writer changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
@@ -332,6 +333,19 @@ class ConversationStore:
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def release(self, message: OutboxMessage, *, now: datetime, lease: timedelta) -> None:
+        """Give back a lease taken with `claim` at `now` (a send that must wait), unless it has
+        passed to someone else meanwhile."""
+        # refused when the message was delivered, or the lease is someone else's now
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self.table_name,
+                Key=_key(message.pk, message.sk),
+                UpdateExpression="REMOVE lease_until",
+                ConditionExpression="lease_until = :ours",
+                ExpressionAttributeValues={":ours": _epoch(now + lease)},
+            )
 
     def delivered(self, message: OutboxMessage) -> None:
         self._db.delete_item(TableName=self.table_name, Key=_key(message.pk, message.sk))
