@@ -562,6 +562,10 @@ async function renderConversation() {
     head.append(time);
     line.append(head);
     line.append(element("p", "text", entry.text || `[${entry.kind}]`));
+    if (entry.undelivered) {
+      line.classList.add("undelivered");
+      line.append(element("p", "undelivered-reason", entry.undelivered));
+    }
     transcript.append(line);
   }
   if (atBottom) transcript.scrollTop = transcript.scrollHeight;

@@ -501,6 +501,12 @@ def test_a_closed_window_is_not_retried(
     story.tick()
     assert len(someone.received()) == 1
     assert story.dead_letters() == 0 and story.pending_outbox() == 0
+    # and the agents see it was not delivered, and why
+    [refused] = [line for line in transcript(someone) if line.author == "bot"]
+    assert (
+        refused.undelivered
+        == f"not delivered: Meta refused it (10/{error['error_subcode']}): {error['message']}"
+    )
 
 
 # --- rules per channel, independently -------------------------------------------------------------

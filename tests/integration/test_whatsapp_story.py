@@ -200,6 +200,23 @@ def test_a_redelivery_never_sends_what_the_sweep_holds(run):
     assert ana.texts() == [TEXTS.fallback, TEXTS.fallback] and run.pending_outbox() == 0
 
 
+def test_a_refused_access_token_shows_not_delivered_in_live_and_is_not_retried(run):
+    at_night(run)
+    ana = WhatsAppUser(run, "573001110051", name="Ana")
+    expired = {"error": {"message": "Error validating access token", "type": "OAuthException", "code": 190}}
+    run.graph.fail_next(401, expired)
+    ana.says("Quiero hablar con un agente")  # the offer: refused, the token is expired
+    ana.taps(YES_PAYLOAD, "Sí, quiero esperar")  # an answer that Meta accepts (the token was replaced)
+    assert run.pending_outbox() == 0 and run.dead_letters() == 0
+    conversation = Agent(run, "carla").conversations()[0]
+    detail = Agent(run, "carla").read(conversation["id"]).json()
+    offer, attention = [line for line in detail["transcript"] if line["author"] == "bot"]
+    assert offer["undelivered"].startswith(
+        "not delivered: the channel account's access token was refused (190)"
+    )
+    assert attention["undelivered"] is None
+
+
 def test_a_wait_expires_after_24_hours_without_activity(run):
     at_night(run)
     user = waiting_user(run, "573001110004")

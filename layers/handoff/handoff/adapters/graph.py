@@ -23,7 +23,7 @@ from urllib3.exceptions import (
 )
 
 from handoff.channels.base import GraphRequest
-from handoff.channels.meta import is_outside_window, is_retryable
+from handoff.channels.meta import is_outside_window, is_retryable, is_token_error
 from handoff.observability import logger as log
 
 
@@ -68,6 +68,11 @@ class GraphError(Exception):
     @property
     def retryable(self) -> bool:
         return is_retryable(self.code, self.http_status)
+
+    @property
+    def is_token_error(self) -> bool:
+        """Refused because of the account's access token: all its sends fail until it is replaced."""
+        return is_token_error(self.code, self.http_status)
 
     @property
     def outside_window(self) -> bool:

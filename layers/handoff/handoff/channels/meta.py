@@ -10,8 +10,10 @@ as Meta advises, not on the HTTP status; the status decides only when the body c
   redelivery (then the outbox sweep) is the backoff.
 - Permanent (it needs a fix, a template, or nothing): every other code, notably 10 (subcodes
   2018278 and 2534022: outside the messaging window), 100, 190, 551, 131026, 131047. An unknown
-  code is permanent too: it lands in the dead-letter queue, with an alarm, instead of being
-  retried for days.
+  code is permanent too, rather than retried for days. A permanent refusal is not sent again: it
+  is logged, counted in `DeliveryFailed` (alarmed), and the message's transcript line says "not
+  delivered" and why, in Live; a refused access token (190, or a 401 without a code) is also
+  counted in `TokenRejected`, with its own alarm, since every reply of that account fails.
 """
 
 from __future__ import annotations
@@ -104,6 +106,15 @@ def is_outside_window(code: int | None, subcode: int | None = None) -> bool:
     if code is None:
         return False
     return code in OUTSIDE_WINDOW_CODES or (code, subcode) in OUTSIDE_WINDOW_SUBCODES
+
+
+TOKEN_CODES: frozenset[int] = frozenset({190})
+"""The access token is invalid, expired or revoked (OAuthException): every send of the account fails."""
+
+
+def is_token_error(code: int | None, http_status: int | None = None) -> bool:
+    """Whether Meta refused the request because of the access token (code 190, or a bare 401)."""
+    return code in TOKEN_CODES or (code is None and http_status == 401)
 
 
 def read_id(value: Any) -> str | None:

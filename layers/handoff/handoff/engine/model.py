@@ -229,6 +229,8 @@ class TranscriptEntry(Frozen):
     kind: MessageKind
     text: str | None = None
     event_id: str | None = None
+    undelivered: str | None = None
+    """Why the channel refused this message for good (set after the fact, when Meta refused it)."""
 
 
 class SessionRecord(Frozen):

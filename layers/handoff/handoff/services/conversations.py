@@ -16,7 +16,6 @@ from handoff import clock
 from handoff.adapters.event_bus import EventBusUnavailable
 from handoff.adapters.graph import GraphClient, GraphError
 from handoff.channels import adapter_for
-from handoff.channels.base import GraphRequest
 from handoff.engine.bot import BotQuestion, BotTurn, BotUnavailable
 from handoff.engine.facts import AgentsOnlineQuestion, Answer, Facts, PlaceInLineQuestion, Question
 from handoff.engine.flow import StepContext, next_question, step
@@ -27,13 +26,20 @@ from handoff.engine.model import (
     Event,
     Metric,
     Outbound,
+    TranscriptEntry,
     UserMessage,
 )
 from handoff.observability import logger, metrics, pseudonym
 from handoff.services.bots import Bots
 from handoff.services.errors import UnknownTenant
 from handoff.store import keys
-from handoff.store.conversation_store import BusEvent, ConversationStore, OutboxMessage, StaleConversation
+from handoff.store.conversation_store import (
+    BusEvent,
+    ConversationStore,
+    OutboxMessage,
+    Owed,
+    StaleConversation,
+)
 from handoff.store.directory import Directory
 
 COMMIT_ATTEMPTS = 5
@@ -43,7 +49,10 @@ SWEEP_LEASE = timedelta(minutes=1)
 BOT_FAILED = "BotFailed"
 """Counted each time the tenant's own bot did not answer (every try): alarmed on."""
 DELIVERY_FAILED = "DeliveryFailed"
-"""Counted each time Meta refuses a message for good (not retried): on the dashboard."""
+"""Counted each time Meta refuses a message for good (not retried): alarmed, and on the dashboard."""
+TOKEN_REJECTED = "TokenRejected"
+"""Counted when Meta refuses a message because of the account's access token (expired, revoked):
+every reply of that account fails until the token is replaced, so it has its own alarm."""
 
 
 class DeliveryDeferred(Exception):
@@ -126,15 +135,19 @@ class Conversations:
         raise StaleConversation(ref.key)
 
     @staticmethod
-    def _owed(conversation: Conversation, effects: list[Effect]) -> list[GraphRequest | BusEvent]:
-        """What the step owes, in order: the Graph API requests of its messages, and its bus events."""
+    def _owed(conversation: Conversation, effects: list[Effect]) -> list[Owed]:
+        """What the step owes, in order: the Graph API requests of its messages (each with the index of
+        the transcript line that says it: the engine writes it right after the message), and its bus
+        events."""
         adapter = adapter_for(conversation.ref.channel)
-        owed: list[GraphRequest | BusEvent] = []
-        for effect in effects:
+        owed: list[Owed] = []
+        for n, effect in enumerate(effects):
             if isinstance(effect, Outbound):
-                owed += adapter.render(effect, conversation)
+                line = n + 1 if n + 1 < len(effects) and isinstance(effects[n + 1], TranscriptEntry) else None
+                owed += [Owed(item=request, line=line) for request in adapter.render(effect, conversation)]
             elif isinstance(effect, ConversationEvent):
-                owed.append(BusEvent(detail_type=effect.name, detail=event_detail(conversation, effect)))
+                event = BusEvent(detail_type=effect.name, detail=event_detail(conversation, effect))
+                owed.append(Owed(item=event))
         return owed
 
     def _gather(
@@ -207,6 +220,9 @@ class Conversations:
                     "Graph API refused a message", extra={**_log(message.conversation_key), **_error(error)}
                 )
                 metrics.add_metric(name=DELIVERY_FAILED, unit="Count", value=1)
+                if error.is_token_error:
+                    metrics.add_metric(name=TOKEN_REJECTED, unit="Count", value=1)
+                self.store.mark_undelivered(message, undelivered_reason(error))
             self.store.delivered(message)
             sent += 1
         return sent
@@ -247,6 +263,14 @@ class Conversations:
 
 def _log(conversation_key: str) -> dict[str, str]:
     return {"conversation": pseudonym(conversation_key)}
+
+
+def undelivered_reason(error: GraphError) -> str:
+    """What Live shows on a message Meta refused: Meta's code and its own words (no user data)."""
+    code = f"{error.code}/{error.subcode}" if error.subcode else str(error.code or error.http_status)
+    if error.is_token_error:
+        return f"not delivered: the channel account's access token was refused ({code}); replace it in SSM"
+    return f"not delivered: Meta refused it ({code}): {error.message[:200]}"
 
 
 def _error(error: GraphError) -> dict[str, object]:

@@ -52,6 +52,13 @@ class BusEvent(Frozen):
     detail: dict[str, Any]
 
 
+class Owed(Frozen):
+    """A Graph API request or a bus event a step owes, and the effect whose transcript line says it."""
+
+    item: GraphRequest | BusEvent
+    line: int | None = None  # the index, among the step's effects, of the message's transcript line
+
+
 class OutboxMessage(Frozen):
     """What the conversation owes, waiting in the outbox: a Graph API request, or a bus event."""
 
@@ -63,6 +70,7 @@ class OutboxMessage(Frozen):
     request: GraphRequest | None = None
     event: BusEvent | None = None
     created_at: datetime
+    transcript_sk: str | None = None  # the transcript line that says this message (marked if refused)
 
 
 class ConversationStore:
@@ -96,7 +104,7 @@ class ConversationStore:
         self,
         conversation: Conversation,
         effects: Iterable[Effect],
-        outbox: Iterable[GraphRequest | BusEvent] = (),
+        outbox: Iterable[Owed] = (),
         *,
         now: datetime,
     ) -> tuple[Conversation, list[OutboxMessage]]:
@@ -120,11 +128,13 @@ class ConversationStore:
             {"Put": {"TableName": self.table_name, "Item": _conversation_item(stored, now), **condition}}
         ]
         placed: datetime | None = None  # where the step's last transcript line sorts
+        lines: dict[int, str] = {}  # effect index -> its transcript line's sort key
         for n, effect in enumerate(effects):
             if isinstance(effect, TranscriptEntry):
                 # by its own time (a user's line: Meta's timestamp), never before the step's earlier
                 # lines: the transcript reads in the user's order, and a reply after its message
                 placed = effect.at if placed is None else max(placed, effect.at)
+                lines[n] = keys.transcript_sk(placed, stored.version, n)
             item = self._record_item(stored, effect, n, placed or now)
             if item is not None:
                 writes.append({"Put": {"TableName": self.table_name, "Item": item}})
@@ -135,9 +145,10 @@ class ConversationStore:
                 conversation_key=key,
                 channel=conversation.ref.channel,
                 account_id=conversation.ref.account_id,
-                request=owed if isinstance(owed, GraphRequest) else None,
-                event=owed if isinstance(owed, BusEvent) else None,
+                request=owed.item if isinstance(owed.item, GraphRequest) else None,
+                event=owed.item if isinstance(owed.item, BusEvent) else None,
                 created_at=now,
+                transcript_sk=lines.get(owed.line) if owed.line is not None else None,
             )
             for n, owed in enumerate(outbox)
         ]
@@ -187,7 +198,7 @@ class ConversationStore:
 
     def transcript(self, ref: ConversationRef) -> list[TranscriptEntry]:
         return [
-            TranscriptEntry.model_validate_json(item["data"]["S"])
+            _transcript_entry(item)
             for item in self._query(
                 KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
                 ExpressionAttributeValues={
@@ -347,6 +358,20 @@ class ConversationStore:
                 ExpressionAttributeValues={":ours": _epoch(now + lease)},
             )
 
+    def mark_undelivered(self, message: OutboxMessage, reason: str) -> None:
+        """Say on the message's transcript line that the channel refused it for good, and why."""
+        if message.transcript_sk is None:
+            return
+        # the line may have expired meanwhile: then there is nothing to mark
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self.table_name,
+                Key=_key(keys.conversation_pk(message.conversation_key), message.transcript_sk),
+                UpdateExpression="SET undelivered = :why",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":why": {"S": reason}},
+            )
+
     def delivered(self, message: OutboxMessage) -> None:
         self._db.delete_item(TableName=self.table_name, Key=_key(message.pk, message.sk))
 
@@ -401,6 +426,13 @@ def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, A
 def _conversation(item: dict[str, Any]) -> Conversation:
     conversation = Conversation.model_validate_json(item["data"]["S"])
     return conversation.model_copy(update={"version": int(item["version"]["N"])})
+
+
+def _transcript_entry(item: dict[str, Any]) -> TranscriptEntry:
+    entry = TranscriptEntry.model_validate_json(item["data"]["S"])
+    if "undelivered" in item:
+        entry = entry.model_copy(update={"undelivered": item["undelivered"]["S"]})
+    return entry
 
 
 def _outbox_item(message: OutboxMessage) -> dict[str, Any]:
