@@ -457,11 +457,15 @@ def test_the_escaped_unicode_body_meta_signs_is_verified_as_received(story: Loca
 # --- errors from the Send API -------------------------------------------------------------------
 
 
-def test_a_rate_limit_is_retried_through_the_queue(story: LocalRun, channel: str) -> None:
+def test_a_rate_limit_is_retried_through_the_outbox(story: LocalRun, channel: str) -> None:
     someone = user(story, channel)
     limited = {"error": {"message": "(#613) Calls to this API have exceeded the rate limit.", "code": 613}}
     story.graph.fail_next(400, limited, times=2)
     someone.says("estado de mi pedido")
+    assert len(someone.received()) == 1 and story.pending_outbox() == 1  # waiting in the outbox
+    for _ in range(2):
+        story.advance(120)
+        story.tick()
     assert len(someone.received()) == 3  # two refused attempts, then one accepted
     assert story.dead_letters() == 0 and story.pending_outbox() == 0
 

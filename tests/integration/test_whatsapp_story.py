@@ -175,46 +175,32 @@ def test_the_transcript_reads_in_the_users_order_when_meta_delivers_out_of_order
 
 def test_a_redelivery_never_sends_what_the_sweep_holds(run):
     from handoff import clock
+    from handoff.runtime.wiring import conversations
 
     at_night(run)
     ana = WhatsAppUser(run, "573001110041")
-    run.graph.fail_next(503, {"error": {"message": "Service unavailable", "code": 2}})
-    invoke = run.invoke
-    attempts = []
+    shell = conversations()
+    deliver = shell.deliver
+    crashes = []
 
-    def sweep_claims_before_the_redelivery(function, event):
-        if function == "ConversationFunction":
-            attempts.append(event)
-            if len(attempts) == 2:  # the sweep took the pending message meanwhile
-                for message in conversation_store().all_pending():
-                    assert conversation_store().claim(message, now=clock.now(), lease=timedelta(minutes=1))
-        return invoke(function, event)
+    def crash_after_the_commit(messages):  # the function dies between its commit and its sends
+        if not crashes:
+            crashes.append(True)
+            for message in conversation_store().all_pending():  # and the sweep takes the message
+                assert conversation_store().claim(message, now=clock.now(), lease=timedelta(minutes=1))
+            raise RuntimeError("the function crashed")
+        return deliver(messages)
 
-    run.invoke = sweep_claims_before_the_redelivery
-    ana.says("Hola")
-    run.invoke = invoke
-    assert len(attempts) == 2 and len(ana.received()) == 1  # the refused try only
-    assert run.pending_outbox() == 1  # the redelivery left it to the sweep that holds it
+    shell.deliver = crash_after_the_commit
+    try:
+        ana.says("Hola")  # the queue redelivers; the event is known, its owed message is held
+    finally:
+        shell.deliver = deliver
+    assert crashes and ana.received() == []  # the redelivery did not send what the sweep holds
+    assert run.pending_outbox() == 1
     run.advance(180)  # the lease lapses; the next sweep sends it, once
     run.tick()
-    assert ana.texts() == [TEXTS.fallback, TEXTS.fallback] and run.pending_outbox() == 0
-
-
-def test_a_refused_access_token_shows_not_delivered_in_live_and_is_not_retried(run):
-    at_night(run)
-    ana = WhatsAppUser(run, "573001110051", name="Ana")
-    expired = {"error": {"message": "Error validating access token", "type": "OAuthException", "code": 190}}
-    run.graph.fail_next(401, expired)
-    ana.says("Quiero hablar con un agente")  # the offer: refused, the token is expired
-    ana.taps(YES_PAYLOAD, "Sí, quiero esperar")  # an answer that Meta accepts (the token was replaced)
-    assert run.pending_outbox() == 0 and run.dead_letters() == 0
-    conversation = Agent(run, "carla").conversations()[0]
-    detail = Agent(run, "carla").read(conversation["id"]).json()
-    offer, attention = [line for line in detail["transcript"] if line["author"] == "bot"]
-    assert offer["undelivered"].startswith(
-        "not delivered: the channel account's access token was refused (190)"
-    )
-    assert attention["undelivered"] is None
+    assert ana.texts() == [TEXTS.fallback] and run.pending_outbox() == 0 and run.dead_letters() == 0
 
 
 def test_a_wait_expires_after_24_hours_without_activity(run):
@@ -330,26 +316,63 @@ def test_a_graph_api_outage_delays_the_answer_but_never_loses_or_repeats_it(run)
     user = WhatsAppUser(run, "573001110010")
     throttled = {"error": {"message": "(#130429) Rate limit hit", "type": "OAuthException", "code": 130429}}
     run.graph.fail_next(400, throttled, times=2)
-    user.says("estado de mi pedido")  # the first two sends are refused; the queue redelivers
-    answers = [r for r in run.graph.requests if r.json.get("to") == f"+{user.wa_id}"]
-    assert len(answers) == 3  # two refused attempts, then one accepted
-    assert run.dead_letters() == 0
-    assert conversation_store().pending(f"acme#whatsapp#{ACME_NUMBER}#{user.wa_id}") == []
+    user.says("estado de mi pedido")  # the send is refused: the answer waits in the outbox
+    key = f"acme#whatsapp#{ACME_NUMBER}#{user.wa_id}"
+    assert len(conversation_store().pending(key)) == 1
+    user.says("gracias")  # the next step tries the older answer first (refused again), never the newer
+    first_answer = user.received()[0]
+    assert user.received() == [first_answer, first_answer]
+    assert len(conversation_store().pending(key)) == 2
+    run.advance(120)  # the sweep leaves messages younger than 2 minutes to their own step
+    run.tick()
+    received = user.received()
+    assert len(received) == 4 and received[2] == first_answer  # each answer once more, in order
+    assert received[3] != first_answer
+    assert run.dead_letters() == 0 and conversation_store().pending(key) == []
+
+
+def test_a_send_that_must_wait_never_fails_its_event_nor_holds_other_conversations(run):
+    ana, bruno = WhatsAppUser(run, "573001110013"), WhatsAppUser(run, "573001110014")
+    down = {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}
+    run.graph.fail_next(503, down)
+    invoke = run.invoke
+    results = []
+
+    def recorded(function, event):
+        result = invoke(function, event)
+        if function == "ConversationFunction":
+            results.append(result)
+        return result
+
+    run.invoke = recorded
+    body = payloads.whatsapp_delivery(
+        ACME_NUMBER,
+        payloads.whatsapp_text(ana.wa_id, "Hola", ana.now()),
+        payloads.whatsapp_text(bruno.wa_id, "Hola", bruno.now()),
+    )
+    run.webhook("whatsapp", body)
+    run.drain()
+    run.invoke = invoke
+    assert results == [{"batchItemFailures": []}]  # applied once each: no record failed
+    assert len(ana.received()) == 1 and bruno.texts() == [TEXTS.fallback]  # Bruno was not held
+    run.advance(180)
+    run.tick()
+    assert ana.texts() == [TEXTS.fallback, TEXTS.fallback] and run.pending_outbox() == 0
 
 
 def test_a_send_that_keeps_failing_waits_in_the_outbox_and_the_sweep_sends_it_once(run):
     user = WhatsAppUser(run, "573001110011")
     down = {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}
-    run.graph.fail_next(503, down, times=5)  # every delivery attempt of the queue fails
+    run.graph.fail_next(503, down, times=5)  # the first try and four sweeps fail
     user.says("estado de mi pedido")
     key = f"acme#whatsapp#{ACME_NUMBER}#{user.wa_id}"
-    assert len(conversation_store().pending(key)) == 1
-    run.advance(180)
-    run.tick()
-    run.tick()
+    for _ in range(5):
+        assert len(conversation_store().pending(key)) == 1
+        run.advance(120)
+        run.tick()
     accepted = [r for r in run.graph.requests if r.json.get("to") == f"+{user.wa_id}"][5:]
     assert len(accepted) == 1
-    assert conversation_store().pending(key) == []
+    assert conversation_store().pending(key) == [] and run.dead_letters() == 0
 
 
 def test_a_message_refused_for_good_is_not_retried(run):

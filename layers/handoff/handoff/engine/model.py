@@ -167,6 +167,9 @@ class Conversation(Frozen):
     last_activity_at: datetime | None = None  # user or agent message
     last_user_message_at: datetime | None = None  # opens the channel's messaging window
     notice: str | None = None  # why something the user is owed could not be sent, shown in Live
+    outbox_waiting: bool = False
+    """The shell's, never read by the engine: Meta asked an older message to wait, so the
+    conversation's newer messages wait behind it in the outbox, in order."""
     recent_event_ids: tuple[str, ...] = ()
 
 

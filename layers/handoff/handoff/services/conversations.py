@@ -56,12 +56,7 @@ every reply of that account fails until the token is replaced, so it has its own
 
 
 class DeliveryDeferred(Exception):
-    """Meta or the event bus asked us to retry later: the rest of the outbox waits, in order.
-
-    Raised after the commit: `conversation` is the state as stored, when known.
-    """
-
-    conversation: Conversation | None = None
+    """Meta or the event bus asked us to retry later: the rest of the outbox waits, in order."""
 
 
 class Conversations:
@@ -86,11 +81,12 @@ class Conversations:
     def apply(self, event: Event, *, last_try: bool = True) -> Conversation | None:
         """Apply one event and deliver what it owes; None when it concerns no known conversation.
 
-        Raises the engine's FlowError for an action the flow refuses (nothing is written),
-        DeliveryDeferred when the commit succeeded but Meta asked to retry the sending, and
-        BotUnavailable when the tenant's bot did not answer and this is not the `last_try` (nothing
-        is written: the queue tries the message again, in its conversation's order). On the last
-        try the user is told the bot is unavailable, and their message is kept.
+        A send Meta asks to wait never fails the event: the step is committed, and what it owes
+        waits in the outbox, in order, for the sweep (`outbox_waiting`). Raises the engine's
+        FlowError for an action the flow refuses (nothing is written), and BotUnavailable when the
+        tenant's bot did not answer and this is not the `last_try` (nothing is written: the queue
+        tries the message again, in its conversation's order). On the last try the user is told the
+        bot is unavailable, and their message is kept.
         """
         ref = event.ref
         # the correlation id of every log line from here on: the conversation, pseudonymised
@@ -108,8 +104,7 @@ class Conversations:
                 conversation = Conversation(ref=ref, language=tenant.language)
             if event.event_id in conversation.recent_event_ids:
                 # a redelivery: the first attempt committed; finish what it may not have sent
-                self.deliver_leased(self.store.pending(ref.key), now)
-                return conversation
+                return self._deliver_owed(conversation, [], now, older_first=True)
             context = StepContext(now=now, tenant=tenant)
             context = self._gather(conversation, event, context, answers, last_try=last_try)
             changed, effects = step(conversation, event, context)
@@ -126,13 +121,45 @@ class Conversations:
                 "event applied",
                 extra={"event": event.type, "state": stored.state, "sends": len(outbox)},
             )
-            try:
-                self.deliver(outbox)
-            except DeliveryDeferred as deferred:
-                deferred.conversation = stored  # committed: what is owed waits in the outbox
-                raise
-            return stored
+            return self._deliver_owed(stored, outbox, now, older_first=stored.outbox_waiting)
         raise StaleConversation(ref.key)
+
+    def _deliver_owed(
+        self, stored: Conversation, outbox: list[OutboxMessage], now: datetime, *, older_first: bool
+    ) -> Conversation:
+        """Send what a committed step owes. When older messages may still wait in the outbox, send
+        the conversation's pending messages instead, oldest first, each under a lease. A send Meta
+        asks to wait leaves the rest in the outbox, in order, for the sweep: the event is applied and
+        must not fail for it (its neighbours in the batch would wait, and the queue would count it)."""
+        try:
+            if not older_first:
+                self.deliver(outbox)
+                return stored
+            if self.deliver_leased(self.store.pending(stored.ref.key), now):
+                return self._outbox_waiting(stored, False, now)
+            return stored  # another sender holds the oldest: it stays waiting
+        except DeliveryDeferred as deferred:
+            logger.warning("a send must wait: the conversation's messages wait in the outbox, in order",
+                           extra={"reason": str(deferred)})  # fmt: skip
+            return self._outbox_waiting(stored, True, now)
+
+    def _outbox_waiting(self, stored: Conversation, waiting: bool, now: datetime) -> Conversation:
+        """Record whether the conversation's messages wait in the outbox (one conditional write, only
+        when it changes: a send had to wait, or the outbox emptied after one)."""
+        for _ in range(COMMIT_ATTEMPTS):
+            if stored.outbox_waiting == waiting:
+                return stored
+            try:
+                stored, _ = self.store.commit(
+                    stored.model_copy(update={"outbox_waiting": waiting}), [], now=now
+                )
+                return stored
+            except StaleConversation:
+                reloaded = self.store.load(stored.ref)
+                if reloaded is None:
+                    return stored
+                stored = reloaded
+        return stored
 
     @staticmethod
     def _owed(conversation: Conversation, effects: list[Effect]) -> list[Owed]:
@@ -227,21 +254,21 @@ class Conversations:
             sent += 1
         return sent
 
-    def deliver_leased(self, messages: Iterable[OutboxMessage], now: datetime) -> int:
+    def deliver_leased(self, messages: Iterable[OutboxMessage], now: datetime) -> bool:
         """Send messages that another sender may be sending too (a redelivery, the sweep): each
         only under a lease on it, so two senders never send the same message. A message someone
-        else holds stops the rest: they wait behind it, in order, for that sender."""
-        sent = 0
+        else holds stops the rest: they wait behind it, in order, for that sender. True when every
+        message was sent."""
         for message in messages:
             if not self.store.claim(message, now=now, lease=SWEEP_LEASE):
-                break
+                return False
             try:
-                sent += self.deliver([message])
+                self.deliver([message])
             except DeliveryDeferred:
-                # Meta asked to wait: the next try (the queue's, or the sweep's) may take it at once
+                # Meta asked to wait: the next sender (the sweep) may take it at once
                 self.store.release(message, now=now, lease=SWEEP_LEASE)
                 raise
-        return sent
+        return True
 
     def sweep_outbox(self) -> int:
         """Send what earlier invocations left behind (crashed, or deferred past their retries)."""

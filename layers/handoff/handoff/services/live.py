@@ -23,7 +23,7 @@ from handoff.engine.model import (
 )
 from handoff.engine.seats import check_can_take
 from handoff.engine.windows import reply_window_closes_at, wait_expires_at, window_closes_at
-from handoff.services.conversations import Conversations, DeliveryDeferred
+from handoff.services.conversations import Conversations
 from handoff.services.errors import NotFound
 from handoff.store import keys
 from handoff.store.conversation_store import ConversationStore
@@ -108,13 +108,7 @@ class Live:
         return self._apply(AgentCloses(ref=ref, event_id=_action_id(), agent_id=agent_id))
 
     def _apply(self, event: Event) -> ConversationSummary:
-        try:
-            stored = self.conversations.apply(event)
-        except DeliveryDeferred as deferred:
-            # the action is committed; what it owes waits in the outbox for the sweep
-            if deferred.conversation is None:
-                raise
-            stored = deferred.conversation
+        stored = self.conversations.apply(event)  # what it owes and cannot send yet waits in the outbox
         if stored is None:
             raise NotFound("conversation not found")
         return summarize(stored, self.now())
