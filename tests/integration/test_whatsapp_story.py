@@ -203,6 +203,40 @@ def test_a_redelivery_never_sends_what_the_sweep_holds(run):
     assert ana.texts() == [TEXTS.fallback] and run.pending_outbox() == 0 and run.dead_letters() == 0
 
 
+def test_a_message_redriven_long_after_is_applied_once(run):
+    from pydantic import TypeAdapter
+
+    from handoff.engine.model import Event
+    from handoff.runtime.wiring import conversations
+
+    ana = WhatsAppUser(run, "573001110061")
+    invoke = run.invoke
+    bodies = []
+
+    def keep_the_first_record(function, event):
+        if function == "ConversationFunction" and not bodies:
+            bodies.append(event["Records"][0]["body"])
+        return invoke(function, event)
+
+    run.invoke = keep_the_first_record
+    ana.says("estado de mi pedido")
+    run.invoke = invoke
+    for n in range(40):  # enough newer messages that its id has left the conversation's recent ids
+        ana.says(f"mensaje {n}")
+    key = f"acme#whatsapp#{ACME_NUMBER}#{ana.wa_id}"
+    conversation = conversation_store().load_key(key)
+    assert conversation is not None
+    lines, sent = len(conversation_store().transcript(conversation.ref)), len(ana.received())
+
+    # a DLQ redrive days later: Powertools' idempotency record is gone, the FIFO dedupe long past
+    event = TypeAdapter(Event).validate_json(bodies[0])
+    assert event.event_id not in conversation.recent_event_ids
+    conversations().apply(event)
+
+    assert len(conversation_store().transcript(conversation.ref)) == lines  # nothing applied again
+    assert len(ana.received()) == sent  # nothing sent again
+
+
 def test_a_wait_expires_after_24_hours_without_activity(run):
     at_night(run)
     user = waiting_user(run, "573001110004")

@@ -36,6 +36,7 @@ from handoff.store import keys
 from handoff.store.conversation_store import (
     BusEvent,
     ConversationStore,
+    EventAlreadyApplied,
     OutboxMessage,
     Owed,
     StaleConversation,
@@ -109,8 +110,13 @@ class Conversations:
             context = self._gather(conversation, event, context, answers, last_try=last_try)
             changed, effects = step(conversation, event, context)
             owed = self._owed(changed, effects)
+            applies = event.event_id if isinstance(event, UserMessage) else None
             try:
-                stored, outbox = self.store.commit(changed, effects, owed, now=now)
+                stored, outbox = self.store.commit(changed, effects, owed, now=now, applies=applies)
+            except EventAlreadyApplied:
+                # applied long ago (its id has left recent_event_ids): finish what it may owe, once
+                logger.info("a channel message applied before came again; nothing changes")
+                return self._deliver_owed(conversation, [], now, older_first=True)
             except StaleConversation:
                 logger.info("conversation changed meanwhile; stepping again")
                 continue

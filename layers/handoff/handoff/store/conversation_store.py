@@ -38,7 +38,14 @@ REPORT_RETENTION = timedelta(days=400)
 """The default; the stack's ReportRetentionDays parameter sets it (REPORT_RETENTION_DAYS)."""
 IDLE_CONVERSATION_RETENTION = timedelta(days=30)
 QUEUED_CONVERSATION_RETENTION = timedelta(hours=48)
+APPLIED_MARKER_RETENTION = timedelta(days=8)
+"""Meta redelivers for up to 7 days, and a dead-letter queue keeps a message for 14 (redrive it
+within 7 days, docs/deployment.md): a day more than the longest of Meta's windows."""
 """DynamoDB's TTL only tidies up: expiry is decided in logic at 24 h, long before this."""
+
+
+class EventAlreadyApplied(Exception):
+    """A marker says this channel message was applied before: applying it again would double it."""
 
 
 class StaleConversation(Exception):
@@ -107,11 +114,15 @@ class ConversationStore:
         outbox: Iterable[Owed] = (),
         *,
         now: datetime,
+        applies: str | None = None,
     ) -> tuple[Conversation, list[OutboxMessage]]:
         """Write the new state, its records and its outbox atomically; returns them as stored.
 
         `conversation.version` is the version it was read at (0 for a new one); the stored copy
         gets the next. Raises StaleConversation when that version is no longer the stored one.
+        `applies`: the id of the channel message this step applies; a marker of it is written in
+        the same transaction, and EventAlreadyApplied is raised (nothing written) when one is
+        there: a message is applied once, however late Meta or a redrive brings it again.
         """
         read_version = conversation.version
         stored = conversation.model_copy(update={"version": read_version + 1})
@@ -127,6 +138,20 @@ class ConversationStore:
         writes: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table_name, "Item": _conversation_item(stored, now), **condition}}
         ]
+        if applies is not None:
+            marker = {
+                **_key(keys.conversation_pk(key), keys.applied_sk(applies)),
+                "expires_at": _epoch(now + APPLIED_MARKER_RETENTION),
+            }
+            writes.append(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": marker,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
         placed: datetime | None = None  # where the step's last transcript line sorts
         lines: dict[int, str] = {}  # effect index -> its transcript line's sort key
         for n, effect in enumerate(effects):
@@ -158,8 +183,10 @@ class ConversationStore:
         try:
             self._db.transact_write_items(TransactItems=writes)
         except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
+            if applies is not None and len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                raise EventAlreadyApplied(applies) from exc
+            if codes and codes[0] == "ConditionalCheckFailed":
                 raise StaleConversation(key) from exc
             raise
         return stored, messages

@@ -4,6 +4,7 @@
 | ----------------- | --------------------------- | ----------------------------------- |
 | conversation      | CONV#{conversation key}     | STATE                               |
 | transcript line   | CONV#{conversation key}     | MSG#{at}#{version}#{n}              |
+| applied marker    | CONV#{conversation key}     | APPLIED#{hash of the message id}    |
 | outbox message    | OUTBOX#{shard}              | {conversation key}#{created}#{n}    |
 | chat-report row   | REPORT#{tenant}             | SESSION#{started}#{key}#{number}    |
 | wait record       | REPORT#{tenant}             | WAIT#{queued}#{key}                 |
@@ -40,6 +41,11 @@ def conversation_pk(key: str) -> str:
 def key_of_conversation_pk(pk: str) -> str:
     """The reverse of `conversation_pk`."""
     return pk.removeprefix("CONV#")
+
+
+def applied_sk(event_id: str) -> str:
+    """The marker of a channel message applied to its conversation (hashed: ids can be long)."""
+    return f"APPLIED#{hashlib.sha256(event_id.encode()).hexdigest()[:40]}"
 
 
 def transcript_sk(at: datetime, version: int, n: int) -> str:
