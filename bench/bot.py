@@ -9,7 +9,6 @@ network's on top, which this cannot measure.
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 import tempfile
 import time
@@ -18,17 +17,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from bench.throughput import AwsRequests
 from handoff_local import payloads
 from handoff_local.runtime import LocalRun
+from handoff_local.server import example_bot
 from handoff_tools.functions import ROOT
 
 INTENTS_CONFIG = ROOT / "examples" / "config.yaml"
 HTTP_CONFIG = ROOT / "examples" / "config.http-bot.yaml"
-EXAMPLE_BOT = ROOT / "examples" / "rasa_bot.py"
 EXAMPLE_BOT_URL = "http://127.0.0.1:5005"
 PHONE_NUMBER_ID = "200000000000001"
 ZONE = "America/Bogota"
@@ -54,14 +52,6 @@ class BotRun:
     @property
     def milliseconds_per_message(self) -> float:
         return 1000 * sum(self.function_seconds) / self.messages
-
-
-def example_bot() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_rasa_bot", EXAMPLE_BOT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextmanager

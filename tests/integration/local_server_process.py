@@ -180,12 +180,13 @@ class LocalServerProcess:
 
 
 @contextmanager
-def running_local_server(log_path: Path, graph: FakeGraphApi) -> Iterator[LocalServerProcess]:
-    """The local server on examples/config.yaml, sending to `graph`, once it answers its health check."""
-    with local_server_process(log_path, HANDOFF_CONFIG=str(CONFIG), GRAPH_API_URL=graph.url) as (
-        port,
-        process,
-    ):
+def running_local_server(
+    log_path: Path, graph: FakeGraphApi, config: Path = CONFIG, **environment: str
+) -> Iterator[LocalServerProcess]:
+    """The local server on `config` (examples/config.yaml), sending to `graph`, once it answers its
+    health check; `environment` adds to its variables."""
+    variables = {"HANDOFF_CONFIG": str(config), "GRAPH_API_URL": graph.url, **environment}
+    with local_server_process(log_path, **variables) as (port, process):
         server = LocalServerProcess(port, process, log_path)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while True:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,14 +20,12 @@ from local_server_process import (
     ACME,
     ACME_NUMBER,
     APP_SECRET,
-    STARTUP_TIMEOUT_SECONDS,
     TEXTS,
     LocalServerProcess,
     Phone,
     Response,
     free_port,
     http_request,
-    local_server_process,
     next_night,
     running_local_server,
 )
@@ -335,27 +332,11 @@ def http_bot_config(directory: Path, url: str) -> Path:
     return path
 
 
-@contextmanager
 def local_server_on(
     config: Path, log_path: Path, graph: FakeGraphApi, **environment: str
-) -> Iterator[LocalServerProcess]:
+) -> AbstractContextManager[LocalServerProcess]:
     """A local server of its own on `config`, sending to `graph`, once it answers its health check."""
-    variables = {"HANDOFF_CONFIG": str(config), "GRAPH_API_URL": graph.url, **environment}
-    with local_server_process(log_path, **variables) as (port, process):
-        server = LocalServerProcess(port, process, log_path)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the local server exited with {process.returncode}:\n{server.log()}")
-            try:
-                if server.request("GET", "/_local/health").status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the local server was not healthy in time:\n{server.log()}")
-            time.sleep(0.1)
-        yield server
+    return running_local_server(log_path, graph, config, **environment)
 
 
 def the_bot_s_menu(user: Phone) -> dict[str, Any]:
