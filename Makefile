@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export PYTHONPATH := $(CURDIR)/layers/handoff:$(CURDIR)/tools:$(CURDIR)/local
 
-.PHONY: demo test lint typecheck validate build local seed token bench deploy clean generate
+.PHONY: demo test lint typecheck validate build local seed token bench chaos deploy clean generate
 
 $(STAMP): requirements-dev.txt layers/handoff/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 13), "Python 3.13 is needed (see .python-version)"'
@@ -51,6 +51,9 @@ generate: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.throughput
+
+chaos: $(STAMP)
+	$(PY) -m bench.chaos
 
 deploy: build
 	$(VENV)/bin/sam deploy --guided

@@ -5,15 +5,21 @@ Meta's `{"messaging_product", "contacts", "messages": [{"id": "wamid..."}]}`; Me
 Instagram sends (`POST /me/messages` or `/{id}/messages` with a `recipient` object) get
 `{"recipient_id", "message_id"}`. A leading version segment (`/v23.0/...`) is accepted and
 ignored, so both `url` and `url + "/v23.0"` work as GRAPH_API_URL.
+
+Failures come two ways: scripted (`fail_next`: the next requests, whatever they are) and random
+(`inject_faults`: a seeded share of the sends it would have accepted, answered like Meta's
+failures, for `make chaos`). Every answer is kept in `answers`, with whether the message reached
+the user.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +50,48 @@ class RecordedRequest:
 
 
 @dataclass(frozen=True)
+class RecordedAnswer:
+    """What the fake did with one request: `accepted` when the message reached the user (a 200, or a
+    `timeout` fault: taken, then left unanswered); `fault` names the injected fault, if any."""
+
+    request: RecordedRequest
+    status: int | None  # None: the connection was closed without an answer
+    accepted: bool
+    fault: str | None = None
+
+
+FAULT_KINDS = ("server_error", "throttled_429", "throttled_400", "timeout", "refused")
+"""The random faults, in `Faults`' order: what Meta answers, and what the Graph client makes of it."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Shares (0 to 1) of the sends the fake would accept that get a fault instead, drawn with a
+    random generator seeded by `seed` (the same requests in the same order draw the same faults).
+
+    - `server_error`: HTTP 500 with code 2, retryable.
+    - `throttled_429`, `throttled_400`: code 130429 (Cloud API throughput reached) with HTTP 429,
+      and with HTTP 400 as Meta mostly sends it; retryable.
+    - `timeout`: the message is accepted (it reaches the user) but no answer comes back: the
+      connection is closed without a response, which the client sees as it sees a read timeout
+      (no answer, `maybe_sent`), without waiting its timeout out.
+    - `refused`: HTTP 400 with code 100, a permanent refusal.
+    """
+
+    server_error: float = 0.0
+    throttled_429: float = 0.0
+    throttled_400: float = 0.0
+    timeout: float = 0.0
+    refused: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        shares = [getattr(self, kind) for kind in FAULT_KINDS]
+        if any(share < 0 for share in shares) or sum(shares) > 1:
+            raise ValueError("fault shares must be at least 0 and add up to at most 1")
+
+
+@dataclass(frozen=True)
 class _ScriptedFailure:
     status: int
     body: Any
@@ -57,7 +105,10 @@ class FakeGraphApi:
         self.printer = printer
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._answers: list[RecordedAnswer] = []
         self._failures: deque[_ScriptedFailure] = deque()
+        self._faults: Faults | None = None
+        self._random = random.Random(0)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -111,11 +162,30 @@ class FakeGraphApi:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def answers(self) -> list[RecordedAnswer]:
+        """Every request with what the fake did with it, in the order they came."""
+        with self._lock:
+            return list(self._answers)
+
     def clear(self) -> None:
         """Forget the recorded requests and any failures still scripted."""
         with self._lock:
             self._requests.clear()
+            self._answers.clear()
             self._failures.clear()
+
+    def inject_faults(self, faults: Faults | None) -> None:
+        """From now on answer a random share of sends with faults (None: no more faults)."""
+        with self._lock:
+            self._faults = faults
+            if faults is not None:
+                self._random = random.Random(faults.seed)
+
+    def faults_injected(self) -> Counter[str]:
+        """How many of each random fault (`FAULT_KINDS`) were injected so far."""
+        with self._lock:
+            return Counter(a.fault for a in self._answers if a.fault is not None)
 
     def fail_next(self, status: int, error_body: Any = None, times: int = 1) -> None:
         """Answer the next `times` requests with `status` and `error_body` (JSON; None: an empty body)."""
@@ -124,16 +194,35 @@ class FakeGraphApi:
 
     # --- serving --------------------------------------------------------------------------------
 
-    def _handle(self, request: RecordedRequest) -> tuple[int, Any]:
+    def _handle(self, request: RecordedRequest) -> tuple[int | None, Any]:
+        """The status and body to answer; a None status: close the connection without an answer."""
         with self._lock:
             self._requests.append(request)
             failure = self._failures.popleft() if self._failures else None
-        if failure is not None:
-            return failure.status, failure.body
-        status, body = self._answer(request)
-        if status == 200 and self.printer is not None:
+            if failure is not None:
+                self._answers.append(RecordedAnswer(request, failure.status, accepted=False))
+                return failure.status, failure.body
+            answered: tuple[int | None, Any] = self._answer(request)
+            fault = self._draw_fault() if answered[0] == 200 and _is_send(request) else None
+            if fault is not None:
+                answered = _fault_answer(fault)
+            accepted = answered[0] == 200 or fault == "timeout"
+            self._answers.append(RecordedAnswer(request, answered[0], accepted=accepted, fault=fault))
+        if accepted and self.printer is not None:
             self.printer(request)
-        return status, body
+        return answered
+
+    def _draw_fault(self) -> str | None:
+        """A fault kind for the next send, or None (called under the lock)."""
+        if self._faults is None:
+            return None
+        draw = self._random.random()
+        for kind in FAULT_KINDS:
+            share = float(getattr(self._faults, kind))
+            if draw < share:
+                return kind
+            draw -= share
+        return None
 
     def _answer(self, request: RecordedRequest) -> tuple[int, Any]:
         if request.method != "POST":
@@ -156,6 +245,27 @@ class FakeGraphApi:
         if isinstance(recipient, dict) and recipient.get("id"):
             return 200, {"recipient_id": str(recipient["id"]), "message_id": f"m_FAKE{n:012d}"}
         return 400, _graph_error(100, "(#100) The parameter recipient is required", "OAuthException")
+
+
+def _fault_answer(kind: str) -> tuple[int | None, Any]:
+    """What Meta answers for a fault of `kind` (`FAULT_KINDS`); a None status: no answer at all."""
+    if kind == "server_error":
+        error = _graph_error(
+            2, "An unexpected error has occurred. Please retry your request later.", "OAuthException"
+        )
+        return 500, {"error": {**error["error"], "is_transient": True}}
+    if kind in ("throttled_429", "throttled_400"):
+        error = _graph_error(130429, "(#130429) Rate limit hit", "OAuthException")
+        return (429 if kind == "throttled_429" else 400), error
+    if kind == "timeout":
+        return None, None
+    return 400, _graph_error(100, "(#100) Invalid parameter", "OAuthException")
+
+
+def _is_send(request: RecordedRequest) -> bool:
+    """A message to a user (not a read receipt): what the random faults apply to."""
+    body = request.json
+    return isinstance(body, dict) and body.get("status") != "read" and request.method == "POST"
 
 
 def _whatsapp_accepted(body: dict[str, Any], n: int) -> dict[str, Any]:
@@ -205,6 +315,9 @@ def _handler_for(fake: FakeGraphApi) -> type[BaseHTTPRequestHandler]:
                 raw_path=self.path,
             )
             status, answer = fake._handle(request)
+            if status is None:  # taken, never answered: the client sees the connection close
+                self.close_connection = True
+                return
             payload = b"" if answer is None else json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
