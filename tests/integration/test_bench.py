@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench_process import run_bench
+
 HANDLERS = {"whatsapp_webhook", "conversation", "wake", "live_api"}
 
 # Measured: 5 requests per inbound text (the conversation's GetItem, its TransactWriteItems, the
@@ -21,29 +18,12 @@ DYNAMODB_REQUESTS_PER_MESSAGE_BOUND = 5.5
 
 def test_a_small_bench_run(tmp_path: Path) -> None:
     # Given a bench of 20 texts from 4 users, one import-time repetition per module
-    figures_path = tmp_path / "bench.json"
-    command = [sys.executable, "-m", "bench.throughput", "--messages", "20", "--users", "4"]
-    command += ["--import-repetitions", "1", "--bot-messages", "8", "--json", str(figures_path)]
+    arguments = ["--messages", "20", "--users", "4", "--import-repetitions", "1", "--bot-messages", "8"]
 
     # When it runs as `make bench` runs it (its own process: it patches botocore and starts moto)
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                [str(ROOT / "layers/handoff"), str(ROOT / "tools"), str(ROOT / "local")]
-            ),
-        },
-        capture_output=True,
-        text=True,
-        timeout=900,  # a guard against a hang, not a timing assertion
-        check=False,
-    )
+    result, figures = run_bench("bench.throughput", arguments, tmp_path / "bench.json")
 
     # Then every check passed, nothing scanned, each message got one answer and few DynamoDB requests
-    assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(figures_path.read_text(encoding="utf-8"))
     assert figures["ok"] and all(check["ok"] for check in figures["checks"].values())
     assert figures["scans"] == 0
     assert "Scan" not in figures["aws_requests"]["dynamodb"]

@@ -3,13 +3,10 @@ double that at-least-once delivery could have avoided."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from bench_process import run_bench
+
 FAULT_KINDS = {"server_error", "throttled_429", "throttled_400", "timeout", "refused"}
 CRASH_POINTS = {"after receive", "after load", "after commit", "after send"}
 
@@ -17,29 +14,12 @@ CRASH_POINTS = {"after receive", "after load", "after commit", "after send"}
 def test_a_small_chaos_run(tmp_path: Path) -> None:
     # Given 60 texts from 10 users, a fixed seed, and half the sends answered with a fault (so that
     # each kind comes up in so few sends)
-    figures_path = tmp_path / "chaos.json"
-    command = [sys.executable, "-m", "bench.chaos", "--messages", "60", "--users", "10", "--seed", "7"]
-    command += ["--fault-rate", "0.5", "--json", str(figures_path)]
+    arguments = ["--messages", "60", "--users", "10", "--seed", "7", "--fault-rate", "0.5"]
 
     # When it runs as `make chaos` runs it (its own process: it patches the wiring, moto and the clock)
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(
-                [str(ROOT / "layers/handoff"), str(ROOT / "tools"), str(ROOT / "local")]
-            ),
-        },
-        capture_output=True,
-        text=True,
-        timeout=300,  # a guard against a hang, not a timing assertion
-        check=False,
-    )
+    result, figures = run_bench("bench.chaos", arguments, tmp_path / "chaos.json")
 
     # Then nothing was lost, doubled avoidably or dead-lettered, and the run settled
-    assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(figures_path.read_text(encoding="utf-8"))
     assert figures["ok"]
     assert figures["lost"] == 0
     assert figures["doubled_avoidable"] == 0
