@@ -3,9 +3,13 @@ PYTHON ?= $(shell command -v python3.13 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+# checkov lives in a virtualenv of its own: its pinned dependencies clash with requirements-dev.txt.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV    := .venv-checkov
+CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 export PYTHONPATH := $(CURDIR)/layers/handoff:$(CURDIR)/tools:$(CURDIR)/local
 
-.PHONY: demo test lint typecheck validate build local seed token bench chaos deploy clean generate
+.PHONY: demo test lint checkov typecheck validate build local seed token bench chaos deploy clean generate
 
 $(STAMP): requirements-dev.txt layers/handoff/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 13), "Python 3.13 is needed (see .python-version)"'
@@ -14,15 +18,26 @@ $(STAMP): requirements-dev.txt layers/handoff/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+	@touch $@
+
 demo: $(STAMP)
 	$(PY) -m handoff_local.demo
 
 test: $(STAMP)
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP) checkov
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# template.yaml against checkov's CloudFormation checks (.checkov.yaml); a finding that
+# .checkov.baseline does not accept, with its reason, fails
+checkov: $(CHECKOV_STAMP)
+	PYTHONPATH= $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 # mypy over the layer, tools/, local/ and every functions/<name>/app.py (the files in pyproject's [tool.mypy])
 typecheck: $(STAMP)
@@ -59,4 +74,4 @@ deploy: build
 	$(VENV)/bin/sam deploy --guided
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

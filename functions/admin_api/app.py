@@ -14,7 +14,7 @@ from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, ref
 from handoff.config.models import Channel, Language
 from handoff.observability import logger, metrics
 from handoff.reports.chat import ChatReport, to_csv
-from handoff.runtime.wiring import administration
+from handoff.runtime.wiring import administration, erasure
 from handoff.services.admin import (
     AgentSeatsWrite,
     BotsWrite,
@@ -29,8 +29,11 @@ from handoff.services.admin import (
     VersionedMessages,
     VersionedRule,
 )
+from handoff.services.erasure import ErasureAnswer, ErasureRequest
+from handoff.services.json_body import read_json
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# bodies are read by the one JSON reader: nesting or digits past Python's limits are a 422, not a 500
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json)
 answer_refusals(app)
 
 READ_ERRORS = {**ERRORS, 404: refused("not found")}
@@ -139,6 +142,13 @@ def get_report(
         content_type=content_types.APPLICATION_JSON,
         body=report.model_dump(mode="json", by_alias=True),
     )
+
+
+@app.post("/admin/erasures", responses={**ERRORS})
+def post_erasure(body: Annotated[ErasureRequest, Body()]) -> ErasureAnswer:
+    """Erase everything held about one user (by channel and user id) or one conversation (by its
+    id); answers with what was erased. Asking again erases nothing more (docs/security.md)."""
+    return erasure().erase(_admin().tenant_id, body)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -13,10 +13,12 @@ from handoff.api.callers import Agent, live_agent_from_claims
 from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, refused
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import live
+from handoff.services.json_body import read_json
 from handoff.services.live import ConversationDetail, ConversationSummary
 from handoff.store.directory import AgentPresence
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# bodies are read by the one JSON reader: nesting or digits past Python's limits are a 422, not a 500
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json)
 answer_refusals(app)
 
 ACTION_ERRORS = {

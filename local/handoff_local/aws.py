@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -43,7 +45,12 @@ APP_SECRET_SUFFIX = "app-secret"
 VERIFY_TOKEN_SUFFIX = "verify-token"
 ACCESS_TOKENS_SUFFIX = "access-tokens"
 
-_PROVISIONED_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Events::EventBus")
+_PROVISIONED_TYPES = (
+    "AWS::DynamoDB::Table",
+    "AWS::SQS::Queue",
+    "AWS::Events::EventBus",
+    "AWS::SecretsManager::Secret",
+)
 _FUNCTION_TYPE = "AWS::Serverless::Function"
 
 
@@ -258,11 +265,13 @@ def provision(
         "AWS::DynamoDB::Table": boto3.client("dynamodb", region_name=region),
         "AWS::SQS::Queue": boto3.client("sqs", region_name=region),
         "AWS::Events::EventBus": boto3.client("events", region_name=region),
+        "AWS::SecretsManager::Secret": boto3.client("secretsmanager", region_name=region),
     }
     creators: dict[str, Callable[[Any, str, str, dict[str, Any], _Resolver], None]] = {
         "AWS::DynamoDB::Table": _create_table,
         "AWS::SQS::Queue": _create_queue,
         "AWS::Events::EventBus": _create_event_bus,
+        "AWS::SecretsManager::Secret": _create_generated_secret,
     }
     resources = _resources_of_type(template, *_PROVISIONED_TYPES)
     physical: dict[str, str] = {}
@@ -383,6 +392,20 @@ def _create_table(
     if description.get("LatestStreamArn"):
         attributes["StreamArn"] = description["LatestStreamArn"]
     resolver.created(logical_id, name, **attributes)
+
+
+def _create_generated_secret(
+    secretsmanager: Any, logical_id: str, stack_name: str, properties: dict[str, Any], resolver: _Resolver
+) -> None:
+    """A secret CloudFormation generates (`GenerateSecretString`): random letters and digits here."""
+    generate = resolver.value(properties).get("GenerateSecretString")
+    if not isinstance(generate, dict):
+        raise NotImplementedError(f"{logical_id}: only generated secrets are created locally")
+    alphabet = string.ascii_letters + string.digits
+    value = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
+    name = _physical_name(properties, "Name", logical_id, stack_name, resolver)
+    arn = secretsmanager.create_secret(Name=name, SecretString=value)["ARN"]
+    resolver.created(logical_id, arn, Id=arn)
 
 
 def _throughput(throughput: Mapping[str, Any]) -> dict[str, int]:

@@ -151,18 +151,22 @@ class Story:
         return conversations
 
     def conversation_of(self, person: Person, agent_id: str) -> str:
-        from handoff.store.keys import conversation_id
-
-        wanted = conversation_id(person.conversation_key)
+        wanted = id_of(person)
         listed = self.agent("GET", "/live/conversations", agent_id)["conversations"]
         [found] = [c["id"] for c in listed if c["id"] == wanted]
         return str(found)
 
 
-def name_of(conversation_id: str) -> str:
-    from handoff.store.keys import conversation_id as id_of
+def id_of(person: Person) -> str | None:
+    """The opaque id Live and the report give the person's conversation (None before it exists)."""
+    from handoff.runtime.wiring import conversation_store
 
-    return next((p.name for p in PEOPLE if id_of(p.conversation_key) == conversation_id), "?")
+    stored = conversation_store().load_key(person.conversation_key)
+    return stored.id if stored is not None else None
+
+
+def name_of(conversation_id: str) -> str:
+    return next((p.name for p in PEOPLE if id_of(p) == conversation_id), "?")
 
 
 def _yes(flag: bool) -> str:
@@ -271,9 +275,8 @@ def shop_story() -> None:
 
         print("\n== Chat report (one row per bot session)")
         from handoff.runtime.wiring import conversation_store
-        from handoff.store.keys import conversation_id
 
-        names = {conversation_id(p.conversation_key): p.name for p in PEOPLE}
+        names = {id_of(p): p.name for p in PEOPLE}
         rows = sorted(conversation_store().report_rows(TENANT), key=lambda r: r.started_at)
         print(
             f"  {'user':<7}{'channel':<11}{'session':>7}  {'resolution':<15}{'after hours':<13}{'direct':<8}"

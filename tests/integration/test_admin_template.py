@@ -34,6 +34,7 @@ def test_every_admin_route_needs_the_jwt_and_reaches_the_admin_function() -> Non
         ("PUT", "/admin/bot"),
         ("GET", "/admin/agent-seats"),
         ("PUT", "/admin/agent-seats"),
+        ("POST", "/admin/erasures"),
         ("GET", "/admin/report"),
     }
     assert all((r.function, r.authorized) == (ADMIN, True) for r in routes.values())
@@ -44,10 +45,24 @@ def test_the_admin_function_reads_and_conditionally_writes_the_table_and_nothing
     template: dict[str, Any],
 ) -> None:
     properties = template["Resources"][ADMIN]["Properties"]
-    [statement] = [s for policy in properties["Policies"] for s in policy["Statement"]]
+    statements = [s for policy in properties["Policies"] for s in policy["Statement"]]
+    table = {"Fn::GetAtt": ["AppTable", "Arn"]}
 
-    assert set(statement["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"}
-    assert statement["Resource"] == {"Fn::GetAtt": ["AppTable", "Arn"]}
+    def leading(*patterns: str) -> dict[str, Any]:
+        return {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(patterns)}}
+
+    # the pseudonym key; its tenant's config item (TENANT#{tenant}) read and written, its report's
+    # rows read; an erasure's items found, deleted and report records put back anonymous. Which
+    # tenant is the caller's is the code's to keep (the role is every tenant's)
+    assert [(s["Effect"], s["Action"], s["Resource"], s.get("Condition")) for s in statements] == [
+        ("Allow", "secretsmanager:GetSecretValue", {"Ref": "PseudonymKey"}, None),
+        ("Allow", ["dynamodb:GetItem", "dynamodb:PutItem"], table, leading("TENANT#*")),
+        ("Allow", "dynamodb:Query", table, leading("REPORT#*")),
+        ("Allow", "dynamodb:GetItem", table, leading("CONV#*", "ID#*", "REPORT#*")),
+        ("Allow", "dynamodb:Query", table, leading("CONV#*", "OUTBOX#*")),
+        ("Allow", "dynamodb:DeleteItem", table, leading("CONV#*", "ID#*", "OUTBOX#*", "REPORT#*")),
+        ("Allow", "dynamodb:PutItem", table, leading("REPORT#*")),
+    ]
     assert "Environment" not in properties
 
 

@@ -12,8 +12,21 @@ from handoff.deploy import console_site
 from handoff_local.aws import function_handlers, function_routes, load_template
 from handoff_tools.functions import ROOT, TEMPLATE
 
-CONSOLE_URL = {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"}
-CONSOLE_ORIGIN = {"Fn::Sub": "https://${ConsoleDistribution.DomainName}"}
+# the console's address: the domain of ConsoleDomainName when set, else the distribution's own
+CONSOLE_URL = {
+    "Fn::If": [
+        "HasConsoleDomain",
+        {"Fn::Sub": "https://${ConsoleDomainName}/"},
+        {"Fn::Sub": "https://${ConsoleDistribution.DomainName}/"},
+    ]
+}
+CONSOLE_ORIGIN = {
+    "Fn::If": [
+        "HasConsoleDomain",
+        {"Fn::Sub": "https://${ConsoleDomainName}"},
+        {"Fn::Sub": "https://${ConsoleDistribution.DomainName}"},
+    ]
+}
 SIGN_IN_URL = {"Fn::Sub": "https://${AgentsUserPoolDomain}.auth.${AWS::Region}.amazoncognito.com"}
 API_URL = {"Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
 
@@ -48,8 +61,8 @@ def test_agents_sign_in_on_the_hosted_page_with_code_and_pkce_back_to_the_consol
     assert "custom:tenant_id" in client["ReadAttributes"]  # the ID token carries the tenant
     # the invitation tells a new agent where to sign in, with what Cognito must fill in
     invite = properties(template, "AgentsUserPool")["AdminCreateUserConfig"]["InviteMessageTemplate"]
-    message = invite["EmailMessage"]["Fn::Sub"]
-    assert "https://${ConsoleDistribution.DomainName}/" in message
+    message, variables = invite["EmailMessage"]["Fn::Sub"]
+    assert "${ConsoleUrl}" in message and variables == {"ConsoleUrl": CONSOLE_URL}
     assert "{username}" in message and "{####}" in message
 
 
@@ -100,6 +113,50 @@ def test_the_distribution_serves_the_bucket_over_https_only(template) -> None:
     assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
 
 
+def test_the_console_may_have_a_domain_of_its_own_with_tls_1_2_at_least(template) -> None:
+    parameters = template["Parameters"]
+    config = properties(template, "ConsoleDistribution")["DistributionConfig"]
+    (rule,) = template["Rules"]["ConsoleDomainAndCertificate"]["Assertions"]
+    domain, certificate = {"Ref": "ConsoleDomainName"}, {"Ref": "ConsoleCertificateArn"}
+
+    assert parameters["ConsoleDomainName"]["Default"] == parameters["ConsoleCertificateArn"]["Default"] == ""
+    assert ":acm:us-east-1:" in parameters["ConsoleCertificateArn"]["AllowedPattern"]  # CloudFront's region
+    assert template["Conditions"]["HasConsoleDomain"] == {
+        "Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [domain, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [certificate, ""]}]},
+        ]
+    }
+    # both or neither: a domain without its certificate is refused before anything is created
+    assert rule["Assert"] == {
+        "Fn::Or": [
+            {"Fn::And": [{"Fn::Equals": [domain, ""]}, {"Fn::Equals": [certificate, ""]}]},
+            {
+                "Fn::And": [
+                    {"Fn::Not": [{"Fn::Equals": [domain, ""]}]},
+                    {"Fn::Not": [{"Fn::Equals": [certificate, ""]}]},
+                ]
+            },
+        ]
+    }
+    assert config["Aliases"] == {"Fn::If": ["HasConsoleDomain", [domain], {"Ref": "AWS::NoValue"}]}
+    assert config["ViewerCertificate"] == {
+        "Fn::If": [
+            "HasConsoleDomain",
+            {
+                "AcmCertificateArn": certificate,
+                "SslSupportMethod": "sni-only",
+                "MinimumProtocolVersion": "TLSv1.2_2021",
+            },
+            {"CloudFrontDefaultCertificate": True},
+        ]
+    }
+    # where to point the domain's DNS record
+    assert template["Outputs"]["ConsoleDistributionDomainName"]["Value"] == {
+        "Fn::GetAtt": ["ConsoleDistribution", "DomainName"]
+    }
+
+
 def test_the_custom_resource_gives_the_console_everything_config_json_needs(template) -> None:
     site = properties(template, "ConsoleSite")
     outputs = template["Outputs"]
@@ -139,7 +196,7 @@ def test_the_publisher_ships_console_and_may_only_write_the_console_bucket(templ
     assert properties(template, group)["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
-def _transformed(console_key: str) -> dict[str, Any]:
+def _transformed(console_key: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
     """The template as SAM transforms it once `sam package` has uploaded the code (no AWS call)."""
     from samtranslator.translator.transform import transform
     from samtranslator.yaml_helper import yaml_parse
@@ -155,7 +212,7 @@ def _transformed(console_key: str) -> dict[str, Any]:
         def load(self) -> dict[str, str]:
             return {}
 
-    transformed: dict[str, Any] = transform(template, {}, NoManagedPolicies())
+    transformed: dict[str, Any] = transform(template, parameters or {}, NoManagedPolicies())
     return transformed
 
 
@@ -170,4 +227,18 @@ def test_sams_transform_publishes_again_when_the_console_changes(monkeypatch) ->
     # new files, new version, a changed property: CloudFormation runs the publisher again
     assert after["ConsoleSite"]["Properties"]["ConsoleVersion"]["Ref"] != version
     cors = before["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
-    assert cors["allowOrigins"] == [CONSOLE_ORIGIN]
+    # SAM fills in the parameters CloudFormation gives it (else their defaults); the condition stays
+    own = {"ConsoleDomainName": "console.example.com", "ConsoleCertificateArn": "arn:aws:acm:us-east-1:1:x"}
+    with_domain = _transformed("console-aaaa", own)["Resources"]["HttpApi"]["Properties"]["Body"]
+    assert cors["allowOrigins"] == [
+        {"Fn::If": ["HasConsoleDomain", {"Fn::Sub": "https://"}, CONSOLE_ORIGIN["Fn::If"][2]]}
+    ]
+    assert with_domain["x-amazon-apigateway-cors"]["allowOrigins"] == [
+        {
+            "Fn::If": [
+                "HasConsoleDomain",
+                {"Fn::Sub": "https://console.example.com"},
+                CONSOLE_ORIGIN["Fn::If"][2],
+            ]
+        }
+    ]

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from handoff.api.refusals import CONVERSATION_CONTENDED
 from handoff.engine.model import BusinessMetric
 from handoff.services.conversations import DELIVERY_FAILED
 from handoff_local.aws import (
@@ -92,12 +93,18 @@ def as_list(value: Any) -> list[Any]:
 
 
 def actions(template: dict[str, Any], function: str) -> set[str]:
-    return {action for statement in statements(template, function) for action in as_list(statement["Action"])}
+    """What the function's statements allow (a Deny takes away; it grants nothing)."""
+    return {
+        action
+        for statement in statements(template, function)
+        if statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"])
+    }
 
 
 def resources_text(statement: dict[str, Any]) -> str:
     """A statement's resources as text (intrinsics included), for substring checks."""
-    return json.dumps(statement["Resource"])
+    return json.dumps(statement.get("Resource", statement.get("NotResource")))
 
 
 # --- the local stack, built from the template ----------------------------------------------------
@@ -319,8 +326,10 @@ def test_webhook_cannot_write_data_nor_read_access_tokens(template: dict[str, An
     granted = actions(template, function)
 
     assert not granted & DYNAMODB_WRITES
-    assert {a for a in granted if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query"}
-    assert policy_templates(template, function) == {"SQSSendMessagePolicy"}
+    # the channel account's routing item only (tests/integration/test_least_privilege.py)
+    assert {a for a in granted if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    assert {a for a in granted if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert policy_templates(template, function) == set()
     assert "events:PutEvents" not in granted
     ssm = [s for s in statements(template, function) if "ssm:GetParameter" in as_list(s["Action"])]
     assert ssm
@@ -343,16 +352,22 @@ def test_the_three_webhooks_have_the_same_least_privilege(template: dict[str, An
 
 
 def test_wake_writes_only_the_outbox_and_reads_only_access_tokens(template: dict[str, Any]) -> None:
-    # the wake pass only reads; its outbox sweep leases, sends and removes outbox items
+    # the wake pass only reads; its outbox sweep leases, sends and removes outbox items, and marks
+    # the transcript line of a message Meta refused for good
     writing = [s for s in statements(template, "WakeFunction") if set(as_list(s["Action"])) & DYNAMODB_WRITES]
-    assert [set(as_list(s["Action"])) for s in writing] == [{"dynamodb:UpdateItem", "dynamodb:DeleteItem"}]
-    assert writing[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["OUTBOX#*"]}}
+    assert [(s["Action"], s["Condition"]) for s in writing] == [
+        (
+            "dynamodb:UpdateItem",
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONV#*", "OUTBOX#*"]}},
+        ),
+        ("dynamodb:DeleteItem", {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["OUTBOX#*"]}}),
+    ]
     ssm = [s for s in statements(template, "WakeFunction") if "ssm:GetParameter" in as_list(s["Action"])]
     assert ssm and all("access-tokens/*" in resources_text(s) for s in ssm)
-    assert not policy_templates(template, "WakeFunction") & DYNAMODB_WRITE_TEMPLATES
-    assert policy_templates(template, "WakeFunction") == {
-        "SQSSendMessagePolicy",
-        "EventBridgePutEventsPolicy",
+    assert policy_templates(template, "WakeFunction") == set()
+    assert {a for a in actions(template, "WakeFunction") if a.startswith(("sqs:", "events:"))} == {
+        "sqs:SendMessage",
+        "events:PutEvents",
     }
 
 
@@ -368,6 +383,9 @@ def test_no_wildcard_actions_no_scan_and_secrets_only_under_the_prefix(template:
         assert "dynamodb:Scan" not in granted, function
         assert not any(a == "*" or a.endswith(":*") for a in granted), function
         assert not policy_templates(template, function) & DYNAMODB_WRITE_TEMPLATES, function
+        for statement in statements(template, function):
+            if statement["Effect"] == "Deny":  # a wildcard only to take away: the consumer's other queues
+                assert (function, statement["Action"]) == ("ConversationFunction", "sqs:*")
         for statement in statements(template, function):
             if any(action.startswith("ssm:") for action in as_list(statement["Action"])):
                 for arn in as_list(statement["Resource"]):
@@ -389,7 +407,8 @@ def test_functions_that_send_have_the_secrets_they_need(template: dict[str, Any]
     ):
         ssm = [s for s in statements(template, function) if "ssm:GetParameter" in as_list(s["Action"])]
         assert sorted(resources_text(s) for s in ssm) == sorted(map(parameters, paths)), function
-        assert "EventBridgePutEventsPolicy" in policy_templates(template, function)
+        bus = [s["Resource"] for s in statements(template, function) if s["Action"] == "events:PutEvents"]
+        assert bus == [{"Fn::GetAtt": ["HandoffBus", "Arn"]}], function
 
 
 def test_queue_visibility_is_at_least_six_times_the_consumer_timeout(template: dict[str, Any]) -> None:
@@ -405,6 +424,16 @@ def test_queue_visibility_is_at_least_six_times_the_consumer_timeout(template: d
     assert event["BatchSize"] == 10
 
 
+def test_the_consumers_concurrency_is_capped_by_a_parameter(template: dict[str, Any]) -> None:
+    event = resource(template, "ConversationFunction")["Events"]["Inbound"]["Properties"]
+    parameter = template["Parameters"]["ConversationMaxConcurrency"]
+
+    assert event["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ConversationMaxConcurrency"}}
+    # Lambda accepts 2 to 1000 for an SQS source's MaximumConcurrency
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 10, 2)
+    assert parameter["MaxValue"] == 1000
+
+
 def test_every_function_logs_to_its_own_group_with_retention(template: dict[str, Any]) -> None:
     for function in FUNCTIONS:
         group = resource(template, function)["LoggingConfig"]["LogGroup"]["Ref"]
@@ -412,6 +441,41 @@ def test_every_function_logs_to_its_own_group_with_retention(template: dict[str,
         assert template["Resources"][group]["Type"] == "AWS::Logs::LogGroup"
         assert properties["RetentionInDays"] == {"Ref": "LogRetentionDays"}
         assert properties["LogGroupName"]["Fn::Sub"].startswith("/aws/lambda/")
+
+
+def test_customer_managed_keys_are_an_option_that_encrypts_every_log_group(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["CustomerManagedKeys"]
+    key = template["Resources"]["DataKey"]
+    groups = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    (logs,) = [
+        s for s in key["Properties"]["KeyPolicy"]["Statement"] if s["Sid"].startswith("CloudWatchLogs")
+    ]
+
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("false", ["true", "false"])
+    assert template["Conditions"]["UseCustomerManagedKeys"] == {
+        "Fn::Equals": [{"Ref": "CustomerManagedKeys"}, "true"]
+    }
+    assert (key["Type"], key["Condition"]) == ("AWS::KMS::Key", "UseCustomerManagedKeys")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"  # events written under it stay readable
+    assert template["Resources"]["DataKeyAlias"]["Condition"] == "UseCustomerManagedKeys"
+    assert len(groups) >= 9
+    for name, group in groups.items():
+        assert group["Properties"]["KmsKeyId"] == {
+            "Fn::If": ["UseCustomerManagedKeys", {"Fn::GetAtt": ["DataKey", "Arn"]}, {"Ref": "AWS::NoValue"}]
+        }, name
+        group_name = group["Properties"]["LogGroupName"]["Fn::Sub"]
+        allowed = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+        assert any(
+            a["Fn::Sub"].endswith(":log-group:" + group_name.rsplit("/", 1)[0] + "/*") for a in allowed
+        ), name
+    # CloudWatch Logs may use the key for this stack's log groups, and no one else but the account
+    assert logs["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.${AWS::URLSuffix}"}}
+    principals = [s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]]
+    assert principals == [
+        {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+        logs["Principal"],
+    ]
 
 
 def test_every_function_has_error_and_throttle_alarms_to_the_topic(template: dict[str, Any]) -> None:
@@ -445,7 +509,7 @@ def test_dashboard_shows_the_business_metrics_as_powertools_emits_them(template:
         if row[0] in ("AsyncHandoff", ".") and row[2:4] in (["service", "async-handoff"], [".", "."])
     }
 
-    emitted = set(get_args(BusinessMetric)) | {DELIVERY_FAILED}
+    emitted = set(get_args(BusinessMetric)) | {DELIVERY_FAILED, CONVERSATION_CONTENDED}
     assert emitted >= {"HandoffOffered", "UserWoken", "TimeToAgent", "DeliveryFailed"}
     assert business >= emitted, f"not on the dashboard: {emitted - business}"
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
@@ -530,6 +594,22 @@ def test_the_deployment_guide_names_every_function_parameter_and_output(template
         if f"`{name}`" not in guide
     ]
     assert missing == [], f"docs/deployment.md does not mention {missing}"
+
+
+def test_totp_mfa_is_a_parameter_of_the_pool_on_by_default(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["AgentsMfa"]
+    pool = resource(template, "AgentsUserPool")
+
+    # Cognito sets MFA per pool: ON by default is what makes it required of administrators
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("ON", ["OFF", "OPTIONAL", "ON"])
+    assert pool["MfaConfiguration"] == {"Ref": "AgentsMfa"}
+    assert pool["EnabledMfas"] == {
+        "Fn::If": ["HasAgentsMfa", ["SOFTWARE_TOKEN_MFA"], {"Ref": "AWS::NoValue"}]
+    }
+    assert template["Conditions"]["HasAgentsMfa"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AgentsMfa"}, "OFF"]}]
+    }
+    assert "SmsConfiguration" not in pool  # TOTP only: no SMS to pay for or to intercept
 
 
 def test_tokens_carry_tenant_and_seats_that_agents_cannot_change(template: dict[str, Any]) -> None:

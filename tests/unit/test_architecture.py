@@ -27,7 +27,7 @@ ARROWS: dict[str, frozenset[str]] = {
     "bots": frozenset({"engine", "config"}),
     "channels": frozenset({"engine", "config", "observability"}),
     "reports": frozenset({"engine", "config"}),
-    "store": frozenset({"engine", "config", "channels", "reports", "adapters"}),
+    "store": frozenset({"engine", "config", "channels", "reports", "adapters", "observability"}),
     "adapters": frozenset({"engine", "config", "channels", "observability"}),
     "services": frozenset(
         {"engine", "bots", "channels", "config", "reports", "store", "adapters", "observability", "clock"}

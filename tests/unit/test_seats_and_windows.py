@@ -11,6 +11,7 @@ from handoff.engine.errors import AtCapacity
 from handoff.engine.model import Conversation
 from handoff.engine.seats import OnlineAgent, check_can_take, free_seats
 from handoff.engine.windows import (
+    chat_closes_at,
     is_expired,
     reply_window_closes_at,
     wait_expires_at,
@@ -67,3 +68,18 @@ def test_a_wait_expires_24_hours_after_its_last_activity_and_only_while_queued()
     assert not is_expired(queued, START + timedelta(hours=25, minutes=59))
     assert is_expired(queued, START + timedelta(hours=26))
     assert wait_expires_at(with_agent("ana")) is None
+
+
+def test_an_idle_chat_closes_after_its_days_but_never_inside_the_agents_reply_window():
+    messenger = REF.model_copy(update={"channel": "messenger"})
+    chat = Conversation(
+        ref=messenger, state="with_agent", agent_id="ana", taken_at=START,
+        last_activity_at=START, last_user_message_at=START,
+    )  # fmt: skip
+    # one day asked for, but Messenger lets the agent answer for 7 days after the user's message
+    assert chat_closes_at(chat, timedelta(days=1)) == START + timedelta(days=7)
+    assert chat_closes_at(chat, timedelta(days=10)) == START + timedelta(days=10)
+    on_whatsapp = chat.model_copy(update={"ref": REF})
+    assert chat_closes_at(on_whatsapp, timedelta(days=1)) == START + timedelta(days=1)
+    # only a chat an agent holds ever closes so
+    assert chat_closes_at(waiting(), timedelta(days=1)) is None

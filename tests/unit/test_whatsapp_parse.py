@@ -63,7 +63,6 @@ ONE_MESSAGE = {
 NO_MESSAGE = {
     "reaction": {"reaction": 1},
     "reaction_removed": {"reaction": 1},
-    "system_user_changed_user_id": {"system": 1},
     "request_welcome": {"request_welcome": 1},
     "group_text": {"group": 1},
     "status_sent": {"status": 1},
@@ -73,7 +72,7 @@ NO_MESSAGE = {
     "other_field": {"other_field": 1},
 }
 
-SPECIAL = {"batched", "malformed_mixed"}
+SPECIAL = {"batched", "malformed_mixed", "system_user_changed_user_id"}
 
 
 def test_every_fixture_is_covered() -> None:
@@ -97,6 +96,47 @@ def test_what_is_not_a_user_message_is_left_out_and_counted(name: str) -> None:
     assert delivery.messages == []
     assert delivery.ignored == NO_MESSAGE[name]
     assert adapter.parse(fixture(name)) == []
+
+
+def test_a_changed_user_id_is_an_id_change_not_a_message() -> None:
+    delivery = adapter.parse_delivery(fixture("system_user_changed_user_id"))
+    assert (delivery.messages, delivery.ignored) == ([], {})
+    [change] = delivery.id_changes
+    assert (change.account_id, change.user_id, change.new_user_id) == (
+        ACCOUNT, "US.13000000000000000001", "US.13000000000000000099",
+    )  # fmt: skip
+    assert change.address.bsuid == "US.13000000000000000099" and change.address.phone is None
+    assert change.sent_at == datetime.fromtimestamp(1760001320, tz=UTC)
+
+
+def test_a_changed_number_names_the_old_number_and_the_new_one() -> None:
+    body = fixture("text")
+    [raw] = body["entry"][0]["changes"][0]["value"]["messages"]
+    raw.pop("text")
+    raw.update(
+        type="system", system={"body": "changed", "type": "user_changed_number", "wa_id": "15550009999"}
+    )
+    [change] = adapter.parse_delivery(body).id_changes
+    assert (change.user_id, change.new_user_id, change.address.phone) == (PHONE, "15550009999", "15550009999")
+    # with Meta's BSUIDs (since August 2026) both sides are keyed by them
+    raw["system"].update(previous_user_id="US.1", user_id="US.2")
+    [change] = adapter.parse_delivery(body).id_changes
+    assert (change.user_id, change.new_user_id, change.address.phone) == ("US.1", "US.2", "15550009999")
+
+
+@pytest.mark.parametrize(
+    "system",
+    [{"type": "customer_identity_changed", "body": "x"}, {"type": "user_changed_number"}, "not an object"],
+)
+def test_other_system_messages_are_counted_and_an_id_change_without_ids_is_malformed(system: Any) -> None:
+    body = fixture("text")
+    [raw] = body["entry"][0]["changes"][0]["value"]["messages"]
+    raw.pop("text")
+    raw.update(type="system", system=system)
+    delivery = adapter.parse_delivery(body)
+    assert delivery.messages == [] and delivery.id_changes == []
+    named_type = isinstance(system, dict) and system["type"] == "user_changed_number"
+    assert delivery.ignored == ({"malformed": 1} if named_type else {"system": 1})
 
 
 def test_a_text_message_in_full() -> None:

@@ -1,22 +1,38 @@
-"""The inbound FIFO queue: one message group per conversation, deduplicated on the event id."""
+"""The inbound FIFO queue: one message group per conversation, deduplicated on the event id.
+
+Events are sent in order, in batches that respect both of SendMessageBatch's limits: ten entries,
+and `MAX_BATCH_BYTES` for the bodies together (SQS refuses the whole request with
+BatchRequestTooLong otherwise). The byte budget is 256 KiB, SQS's limit for a message and a batch
+before August 2025; queues now default to 1 MiB, but a queue created with the old default keeps
+it, and the channels keep every event far smaller anyway (`channels/meta.py`). An event that could
+never be sent (not valid Unicode, or alone over the budget) is left out and counted by `enqueue`,
+so it never takes the rest of its delivery down with it.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
 
 from handoff.adapters.clients import client
 from handoff.engine.model import Event
+from handoff.observability import logger, pseudonym
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)
 BATCH = 10  # SQS SendMessageBatch's limit
+MAX_BATCH_BYTES = 256 * 1024
+"""The most bytes of message bodies in one SendMessageBatch (and so in one message)."""
+_SQS_ESCAPES = {0xFFFE: "\\ufffe", 0xFFFF: "\\uffff"}
+"""The only characters JSON may hold raw that SQS refuses in a body (InvalidMessageContents)."""
 
 
 def group_id(conversation_key: str) -> str:
-    """The FIFO message group: hashed, since keys hold user ids and may pass SQS's 128 characters."""
-    return hashlib.sha256(conversation_key.encode()).hexdigest()
+    """The FIFO message group: the conversation's pseudonym (a keyed HMAC), since keys hold user
+    ids (SQS shows group ids in its console and its records) and may pass SQS's 128 characters."""
+    return pseudonym(conversation_key)
 
 
 def deduplication_id(event_id: str) -> str:
@@ -24,30 +40,80 @@ def deduplication_id(event_id: str) -> str:
 
 
 def encode(event: Event) -> str:
-    return _events.dump_json(event).decode()
+    """The event as a message body: JSON in UTF-8, with what SQS refuses escaped.
+
+    Raises UnencodableEvent when a string holds a lone surrogate (UTF-8 cannot carry it).
+    """
+    try:
+        body = _events.dump_json(event).decode()
+    except PydanticSerializationError as exc:
+        raise UnencodableEvent("the event is not valid Unicode") from exc
+    return body.translate(_SQS_ESCAPES)
+
+
+class UnencodableEvent(ValueError):
+    """An event that cannot be written as a message body."""
 
 
 class QueueFailure(Exception):
     """SQS refused some events: the delivery must fail so Meta sends it again."""
 
 
-def enqueue(queue_url: str, events: Sequence[Event]) -> None:
-    """Send events in order, ten at a time; raises QueueFailure if any was not accepted."""
+def enqueue(queue_url: str, events: Sequence[Event]) -> int:
+    """Send events in order; returns how many were left out because no queue could take them.
+
+    Raises QueueFailure if SQS did not accept one it was sent (the caller fails, to be retried).
+    """
+    entries: list[tuple[Event, str, int]] = []
+    left_out = 0
+    for event in events:
+        try:
+            body = encode(event)
+        except UnencodableEvent:
+            left_out += 1
+            logger.warning(
+                "an event was left out of the queue: not valid Unicode", extra={"event_type": event.type}
+            )
+            continue
+        size = len(body.encode())
+        if size > MAX_BATCH_BYTES:
+            left_out += 1
+            logger.warning(
+                "an event was left out of the queue: too large",
+                extra={"event_type": event.type, "bytes": size},
+            )
+            continue
+        entries.append((event, body, size))
     sqs = client("sqs")
-    for start in range(0, len(events), BATCH):
-        batch = events[start : start + BATCH]
+    for batch in _batches(entries):
         response = sqs.send_message_batch(
             QueueUrl=queue_url,
             Entries=[
                 {
                     "Id": str(n),
-                    "MessageBody": encode(event),
+                    "MessageBody": body,
                     "MessageGroupId": group_id(event.ref.key),
                     "MessageDeduplicationId": deduplication_id(event.event_id),
                 }
-                for n, event in enumerate(batch)
+                for n, (event, body, _) in enumerate(batch)
             ],
         )
         if response.get("Failed"):
             codes = sorted({failure.get("Code", "?") for failure in response["Failed"]})
             raise QueueFailure(f"{len(response['Failed'])} events not queued ({', '.join(codes)})")
+    return left_out
+
+
+def _batches(entries: Sequence[tuple[Event, str, int]]) -> Iterator[list[tuple[Event, str, int]]]:
+    """Consecutive runs of at most `BATCH` entries and `MAX_BATCH_BYTES` of bodies, in order."""
+    batch: list[tuple[Event, str, int]] = []
+    total = 0
+    for entry in entries:
+        size = entry[2]
+        if batch and (len(batch) == BATCH or total + size > MAX_BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(entry)
+        total += size
+    if batch:
+        yield batch

@@ -1,4 +1,4 @@
-"""Secrets from SSM Parameter Store (SecureString), cached for five minutes per process."""
+"""Secrets from SSM Parameter Store (SecureString) and Secrets Manager, cached five minutes per process."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ CACHE_SECONDS = 300
 def secret(name: str) -> str:
     value = parameters.get_parameter(name, decrypt=True, max_age=CACHE_SECONDS)
     return str(value)
+
+
+def generated_secret(secret_id: str) -> str:
+    """A secret the stack generated in Secrets Manager (the pseudonym key), cached likewise."""
+    return str(parameters.get_secret(secret_id, max_age=CACHE_SECONDS))
 
 
 def forget() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from handoff.config.models import is_tenant_id
 from handoff.engine.model import Frozen
 
 TENANT_CLAIM = "custom:tenant_id"
@@ -13,6 +15,8 @@ MAX_SEATS = 100
 GROUPS_CLAIM = "cognito:groups"
 ADMINS_GROUP = "admins"
 AGENTS_GROUP = "agents"
+_AGENT_ID = re.compile(r"[A-Za-z0-9._@+=-]{1,128}")
+"""A Cognito `sub` (a UUID), or a local run's agent name: nothing that could split a key."""
 
 
 class NotAuthorized(Exception):
@@ -33,6 +37,11 @@ def agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
     agent_id = claims.get("sub")
     if not isinstance(tenant_id, str) or not tenant_id or not isinstance(agent_id, str) or not agent_id:
         raise NotAuthorized("the token names no tenant or no agent")
+    # a tenant claim is compared by equality everywhere; a claim like "acme#whatsapp" is no tenant
+    if not is_tenant_id(tenant_id):
+        raise NotAuthorized("the token's tenant is not a tenant id")
+    if not _AGENT_ID.fullmatch(agent_id):
+        raise NotAuthorized("the token's subject is not an agent id")
     return Agent(tenant_id=tenant_id, agent_id=agent_id, seats=_seats(claims.get(SEATS_CLAIM)))
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from handoff.api.callers import NotAuthorized
 from handoff.engine.errors import FlowError
+from handoff.observability import logger, metrics
 from handoff.services.errors import (
     FieldProblem,
     InvalidRequest,
@@ -24,6 +25,10 @@ from handoff.services.errors import (
     describe,
     field_problems,
 )
+from handoff.store.conversation_store import StaleConversation
+
+CONVERSATION_CONTENDED = "ConversationContended"
+"""Counted when an agent's action found the conversation changed at every try (answered 409)."""
 
 
 class Refusal(BaseModel):
@@ -63,6 +68,13 @@ def answer_refusals(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(FlowError)
     def _refused(error: FlowError) -> Response[dict[str, str]]:
         return refusal(409, str(error))
+
+    @app.exception_handler(StaleConversation)
+    def _contended(error: StaleConversation) -> Response[dict[str, str]]:
+        # changed by others at every try: the agent's action is not applied and may be tried again
+        metrics.add_metric(name=CONVERSATION_CONTENDED, unit="Count", value=1)
+        logger.warning("conversation changed at every try", extra={"conversation": str(error)})
+        return refusal(409, "the conversation changed while this was applied; try again")
 
 
 def invalid(problems: list[FieldProblem]) -> Response[dict[str, Any]]:

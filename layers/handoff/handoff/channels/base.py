@@ -35,10 +35,25 @@ class ChannelMessage(Frozen):
     address: UserAddress = UserAddress()
 
 
+class ChannelIdChange(Frozen):
+    """Meta's notice that a user's id changed (WhatsApp: a new phone number, a new BSUID): their
+    conversation under `user_id` moves to `new_user_id`, reachable at `address` from now on."""
+
+    channel: Channel
+    account_id: str
+    user_id: str
+    event_id: str
+    sent_at: datetime
+    new_user_id: str
+    address: UserAddress = UserAddress()
+
+
 class ParsedDelivery(Frozen):
-    """The user messages of one webhook delivery, and how many other things it held, by reason."""
+    """The user messages of one webhook delivery, the users whose id changed, and how many other
+    things it held, by reason."""
 
     messages: list[ChannelMessage] = Field(default_factory=list)
+    id_changes: list[ChannelIdChange] = Field(default_factory=list)
     ignored: dict[str, int] = Field(default_factory=dict)
 
 

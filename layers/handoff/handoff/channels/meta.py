@@ -1,5 +1,26 @@
 """What every Meta channel shares: the webhook signature, the GET handshake, lenient reading of
-Meta's JSON, and Graph API error classes.
+Meta's JSON, the bounds on what a delivery may carry, and Graph API error classes.
+
+Bounds. A signed delivery is still read as untrusted input, and one bad message is left out
+(counted in `ParsedDelivery.ignored`), never allowed to fail the delivery it came in:
+
+- Ids (message, user and account ids) must be valid Unicode: one holding a lone surrogate
+  (`"\\ud83d"` in the JSON) cannot be encoded for the queue or DynamoDB, so its message is
+  `malformed`. So is a user or account id over `ID_LIMIT` UTF-8 bytes (they become part of
+  DynamoDB keys, which hold 1024 bytes) or a message id over `MESSAGE_ID_LIMIT` (it is only ever
+  hashed into keys). Meta's ids are ASCII, a few dozen characters (Instagram's mids about 200).
+- Texts, tap payloads and names are repaired instead: a lone surrogate becomes U+FFFD, and
+  anything over `TEXT_LIMIT` characters (4096, WhatsApp's own limit on a text message) is cut
+  there, ending in "…", and counted as `truncated`. So a queued event stays far below SQS's
+  256 KiB whatever the delivery held (a WhatsApp delivery may be 3 MB).
+- Timestamps must fall in `[EARLIEST_SENT_AT, received + LATEST_AHEAD]`, 2000-01-01 to a day
+  after the delivery arrived (`sent_in_range`, applied by the webhook service, which has the
+  clock). A message outside is `malformed` and left out rather than given the time it arrived:
+  Meta stamps messages itself, so such a timestamp is not a late or early message but a wrong
+  one, and a made-up time would misplace it in the transcript and in the 24-hour windows. An
+  out-of-range time would otherwise fail the conversation step (year 9999) or stretch what the
+  table keeps by decades (year 2100). Meta's redeliveries (up to 7 days late) and the App
+  Dashboard's test events (2017, 2018) are well inside.
 
 Graph API errors are classified on `error.code` (plus `error_subcode` for Messenger and Instagram),
 as Meta advises, not on the HTTP status; the status decides only when the body carries no code.
@@ -20,13 +41,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections import Counter
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from handoff.channels.base import ChannelMessage
 from handoff.observability import logger as log
 
 SIGNATURE_PREFIX = "sha256="
+
+TEXT_LIMIT = 4096
+"""The most characters kept of a user's text, tap payload or name (WhatsApp's limit on a text)."""
+ID_LIMIT = 256
+"""The most UTF-8 bytes of a user or account id: part of DynamoDB keys, which hold 1024 bytes."""
+MESSAGE_ID_LIMIT = 1024
+"""The most UTF-8 bytes of a message id (only ever hashed into keys)."""
+EARLIEST_SENT_AT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_AHEAD = timedelta(days=1)
+"""How far after its delivery arrived a message's timestamp may be (clocks differ a little)."""
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 RETRYABLE_CODES: frozenset[int] = frozenset(
     {
@@ -140,13 +175,62 @@ def read_number(value: Any) -> float | None:
             return None
     if not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of 309 digits or more
+        return None
     return number if 0 <= number < float("inf") else None  # NaN fails both comparisons
 
 
 def read_text(value: Any) -> str | None:
     """A non-blank string, else None."""
     return value if isinstance(value, str) and value.strip() else None
+
+
+def sent_in_range(sent_at: datetime, received_at: datetime) -> bool:
+    """Whether a message's timestamp is one Meta could have given it: from 2000-01-01 to a day after
+    its delivery arrived (see the module's notes)."""
+    return EARLIEST_SENT_AT <= sent_at <= received_at + LATEST_AHEAD
+
+
+def bounded(message: ChannelMessage, tally: DeliveryTally) -> ChannelMessage:
+    """`message` as it may be queued and stored: its ids checked, its texts repaired and cut.
+
+    Raises Ignored (`malformed`) for an id that is not valid Unicode or is too long; a text, tap
+    payload or name cut at `TEXT_LIMIT` is counted as `truncated` (see the module's notes).
+    """
+    address = message.address
+    ids = [
+        (message.event_id, MESSAGE_ID_LIMIT),
+        (message.account_id, ID_LIMIT),
+        (message.user_id, ID_LIMIT),
+        *((value, ID_LIMIT) for value in (address.phone, address.bsuid, address.scoped_id) if value),
+    ]
+    check_ids(ids)
+    texts = {
+        name: _repaired(value, tally)
+        for name in ("text", "payload", "user_name")
+        if (value := getattr(message, name)) is not None
+    }
+    return message.model_copy(update=texts) if texts else message
+
+
+def check_ids(ids: list[tuple[str, int]]) -> None:
+    """Raise Ignored (`malformed`) for an id that is not valid Unicode or is longer than its limit."""
+    for value, limit in ids:
+        if _LONE_SURROGATE.search(value):
+            raise Ignored("malformed", "an id is not valid Unicode (a lone surrogate)")
+        if len(value) > limit or len(value.encode()) > limit:
+            raise Ignored("malformed", f"an id is longer than {limit} bytes")
+
+
+def _repaired(text: str, tally: DeliveryTally) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, cut to `TEXT_LIMIT` characters (counted)."""
+    text = _LONE_SURROGATE.sub("\ufffd", text)
+    if len(text) > TEXT_LIMIT:
+        tally.add("truncated")
+        return text[: TEXT_LIMIT - 1] + "…"
+    return text
 
 
 class Ignored(Exception):
@@ -162,30 +246,44 @@ class Ignored(Exception):
         self.detail = detail
 
 
+LOGGED_MALFORMED = 10
+"""How many malformed parts of one delivery are logged one by one; the rest are only counted."""
+
+
 class DeliveryTally:
     """What one webhook delivery held besides user messages, counted by reason.
 
     A malformed part is counted as `malformed` and logged with where it was and why, never with
-    its ids (a wamid encodes a phone number; PSIDs and IGSIDs are personal data too).
+    its ids (a wamid encodes a phone number; PSIDs and IGSIDs are personal data too). Only the
+    first `LOGGED_MALFORMED` are logged: a 3 MB delivery can hold a million malformed parts, and
+    logging each took longer than the webhook's timeout.
     """
 
     def __init__(self, channel_name: str) -> None:
         self.channel_name = channel_name
         self.counts: Counter[str] = Counter()
+        self._logged = 0
 
     def add(self, reason: str, count: int = 1) -> None:
         if count:
             self.counts[reason] += count
 
-    def malformed(self, where: str, reason: str) -> None:
-        self.counts["malformed"] += 1
-        log.warning(
-            "skipped part of a %s delivery at %s: %s",
-            self.channel_name,
-            where,
-            reason,
-            extra={"reason": reason},
-        )
+    def malformed(self, where: str, reason: str, count: int = 1) -> None:
+        """Count `count` malformed parts found at `where` (one log line for them all)."""
+        self.counts["malformed"] += count
+        if self._logged < LOGGED_MALFORMED:
+            parts = "part" if count == 1 else f"{count} parts"
+            log.warning(
+                "skipped %s of a %s delivery at %s: %s",
+                parts,
+                self.channel_name,
+                where,
+                reason,
+                extra={"reason": reason},
+            )
+        elif self._logged == LOGGED_MALFORMED:
+            log.warning("more malformed parts of this %s delivery are counted, not logged", self.channel_name)
+        self._logged += 1
 
     def skip(self, where: str, ignored: Ignored) -> None:
         """Count a message the parser left out (and log it, if it was malformed)."""
@@ -202,8 +300,8 @@ class DeliveryTally:
             self.malformed(where, "not an array")
             return []
         objects = [item for item in value if isinstance(item, dict)]
-        for _ in range(len(value) - len(objects)):
-            self.malformed(where, "item is not an object")
+        if others := len(value) - len(objects):
+            self.malformed(where, "item is not an object", others)
         return objects
 
     def as_dict(self) -> dict[str, int]:

@@ -15,7 +15,8 @@ YES/NO, the title is only what the user saw); Instagram story replies (kind `sto
 bot reads) and story mentions; attachments by kind (image, sticker, video, audio, file as
 `document`, location, shares of posts, reels and links as `share`); Instagram's `is_unsupported`.
 Text the user typed wins over a link preview attached to it. Timestamps are Unix milliseconds; a
-number below 10^11 is taken as seconds (the App Dashboard's test events send seconds).
+number below 10^11 is taken as seconds (the App Dashboard's test events send seconds). Ids, texts
+and timestamps are bounded as on every Meta channel (`channels/meta.py`).
 
 What is left out, counted by reason in `ParsedDelivery.ignored`, and never answered: echoes of the
 page's own messages (`is_echo`, or sent by the account itself: answering one would be the bot
@@ -40,7 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
-from handoff.channels.meta import DeliveryTally, Ignored, read_id, read_number, read_text
+from handoff.channels.meta import DeliveryTally, Ignored, bounded, read_id, read_number, read_text
 from handoff.channels.text import (
     Measure,
     choice_titles,
@@ -140,7 +141,7 @@ class MetaPlatformAdapter:
             account_id = read_id(entry.get("id"))
             for m, event in enumerate(tally.objects(entry.get("messaging"), f"{where}.messaging")):
                 try:
-                    messages.append(self._parse_event(event, account_id, entry.get("time")))
+                    messages.append(bounded(self._parse_event(event, account_id, entry.get("time")), tally))
                 except Ignored as skip:
                     tally.skip(f"{where}.messaging[{m}]", skip)
         return ParsedDelivery(messages=messages, ignored=tally.as_dict())

@@ -32,6 +32,12 @@ MAX_BUTTON_TITLE = 20
 
 _TENANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
+
+def is_tenant_id(value: object) -> bool:
+    """Whether `value` has a tenant id's shape (what a token's tenant claim must have, too)."""
+    return isinstance(value, str) and _TENANT_ID.fullmatch(value) is not None
+
+
 TEMPLATE_PURPOSES = ("agent_available",)
 """What a rule's approved WhatsApp templates stand in for, outside the 24-hour window."""
 
@@ -399,6 +405,15 @@ class TenantConfig(Strict):
         default_factory=dict, description="a channel's own bot, in place of `bot` on that channel"
     )
     agent_seats: int = Field(default=3, ge=1, le=100)
+    close_idle_chats_after_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description=(
+            "a chat an agent took is closed after this many days without a message from the user or "
+            "the agent, and never while the channel still lets the agent answer"
+        ),
+    )
     # capacity: tell waiting users in line order, as many as agents have free seats;
     # everyone: tell every waiting user at once (the article's plain behaviour)
     wake_mode: Literal["capacity", "everyone"] = "capacity"

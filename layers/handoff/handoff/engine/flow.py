@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handoff.config.hours import BusinessHours
 from handoff.config.models import HandoffRule, TenantConfig
@@ -43,6 +43,8 @@ from handoff.engine.model import (
     AgentTakes,
     BotSession,
     BusinessMetric,
+    ChatEnded,
+    ChatOutcome,
     Conversation,
     ConversationEvent,
     ConversationEventName,
@@ -61,6 +63,7 @@ from handoff.engine.model import (
     SessionClosed,
     SessionRecord,
     TranscriptEntry,
+    UserChangedId,
     UserMessage,
     WaitEnded,
     WaitOutcome,
@@ -70,6 +73,7 @@ from handoff.engine.windows import (
     INACTIVITY_LIMIT,
     MESSAGING_WINDOW,
     STALE_MESSAGE_AGE,
+    chat_closes_at,
     is_expired,
     window_open,
 )
@@ -194,10 +198,12 @@ def step(conversation: Conversation, event: Event, context: StepContext) -> tupl
     match event:
         case UserMessage():
             _user_message(run, event)
+        case UserChangedId():
+            _user_changed_id(run, event)
         case AgentsAvailable():
             _agents_available(run)
         case ExpiryCheck():
-            pass  # applied above, for every event kind alike
+            _close_idle_chat(run)  # a wait's expiry is applied above, for every event kind alike
         case SessionCheck():
             _close_stale_session(run)
         case AgentTakes():
@@ -210,6 +216,24 @@ def step(conversation: Conversation, event: Event, context: StepContext) -> tupl
 
 
 # --- user messages ------------------------------------------------------------------------------
+
+
+def surviving(moved: Conversation, existing: Conversation) -> Conversation:
+    """Whose state stays when a conversation moves to a user id that has one already (the user
+    wrote from their new number before Meta's notice of the change came): the one in Live, the
+    moved one when both or neither are (it holds the user's history and place in line)."""
+    in_live = ("queued", "with_agent")
+    if existing.state in in_live and moved.state not in in_live:
+        return existing
+    return moved
+
+
+def _user_changed_id(run: _Step, change: UserChangedId) -> None:
+    """The conversation follows the user to their new id: the same state, place in line and
+    transcript; replies go to the new address (the old phone number is dropped)."""
+    ref = run.conversation.ref.model_copy(update={"user_id": change.new_user_id})
+    run.update(ref=ref, address=change.address)
+    run.note("The user's id on the channel changed (a new phone number); the conversation moved with them.")
 
 
 def _user_message(run: _Step, message: UserMessage) -> None:
@@ -447,10 +471,14 @@ def _publish(
     name: ConversationEventName,
     at: datetime,
     agent_id: str | None = None,
+    *,
+    idle: bool = False,
 ) -> None:
     conv = run.conversation
     run.effects.append(
-        ConversationEvent(name=name, at=at, agent_id=agent_id, queued_at=conv.queued_at, on_hold=conv.on_hold)
+        ConversationEvent(
+            name=name, at=at, agent_id=agent_id, queued_at=conv.queued_at, on_hold=conv.on_hold, idle=idle
+        )
     )
 
 
@@ -515,9 +543,33 @@ def _agent_closes(run: _Step, event: AgentCloses) -> None:
         _end_wait(run, "closed", run.now)
     else:
         _require_own(conv, event.agent_id)
+        _end_chat(run, "closed")
     _publish(run, "ConversationClosed", run.now, event.agent_id)
     run.update(**_left_queue())
     run.note("The agent closed the conversation.")
+
+
+def _close_idle_chat(run: _Step) -> None:
+    """Close a chat an agent took once it has been idle past the tenant's limit (and the agent's
+    reply window): nothing stays in Live, or in the table, forever."""
+    conv = run.conversation
+    limit = timedelta(days=run.context.tenant.close_idle_chats_after_days)
+    closes_at = chat_closes_at(conv, limit)
+    if closes_at is None or run.now < closes_at:
+        return
+    _end_chat(run, "closed_idle")
+    run.metric("ChatClosedIdle")
+    _publish(run, "ConversationClosed", run.now, conv.agent_id, idle=True)
+    run.update(**_left_queue())
+    run.note(f"Closed after {limit.days} days without activity.")
+
+
+def _end_chat(run: _Step, outcome: ChatOutcome) -> None:
+    conv = run.conversation
+    assert conv.taken_at is not None
+    run.effects.append(
+        ChatEnded(taken_at=conv.taken_at, ended_at=run.now, outcome=outcome, agent_id=conv.agent_id)
+    )
 
 
 def _woken(conv: Conversation) -> bool:

@@ -75,6 +75,20 @@ class UserMessage(Frozen):
     address: UserAddress = Field(default_factory=UserAddress)
 
 
+class UserChangedId(Frozen):
+    """The user's id on the channel changed (WhatsApp: a new phone number, a new BSUID): the
+    conversation moves to the new id, keeping its state, place in line and transcript.
+
+    `ref` is the conversation under the old id; `address` is how to reach the user now."""
+
+    type: Literal["user_changed_id"] = "user_changed_id"
+    ref: ConversationRef
+    event_id: str
+    sent_at: datetime
+    new_user_id: str
+    address: UserAddress = Field(default_factory=UserAddress)
+
+
 class AgentsAvailable(Frozen):
     """The wake pass found an agent available for this conversation's channel."""
 
@@ -122,7 +136,14 @@ class AgentCloses(Frozen):
 
 
 Event = Annotated[
-    UserMessage | AgentsAvailable | ExpiryCheck | SessionCheck | AgentTakes | AgentReplies | AgentCloses,
+    UserMessage
+    | UserChangedId
+    | AgentsAvailable
+    | ExpiryCheck
+    | SessionCheck
+    | AgentTakes
+    | AgentReplies
+    | AgentCloses,
     Field(discriminator="type"),
 ]
 
@@ -151,6 +172,9 @@ class BotSession(Frozen):
 
 class Conversation(Frozen):
     ref: ConversationRef
+    id: str = ""
+    """Opaque and random, given by the shell when the conversation is first stored: what Live's
+    URLs, report rows and bus events name it by (the ref holds the user's channel id)."""
     version: int = 0  # optimistic concurrency: the stored version this state was read at
     state: State = "bot"
     language: Language = "es"
@@ -171,6 +195,9 @@ class Conversation(Frozen):
     """The shell's, never read by the engine: Meta asked an older message to wait, so the
     conversation's newer messages wait behind it in the outbox, in order."""
     recent_event_ids: tuple[str, ...] = ()
+    id_kept_until: datetime | None = None
+    """The shell's, never read by the engine: until when the lookup from `id` to the conversation
+    is kept (refreshed, rarely, as the conversation's own expiry moves past it)."""
 
 
 # --- effects ------------------------------------------------------------------------------------
@@ -296,6 +323,19 @@ class WaitEnded(Frozen):
     woken: bool = False  # the user, waiting after hours, was told an agent is available
 
 
+ChatOutcome = Literal["closed", "closed_idle"]
+
+
+class ChatEnded(Frozen):
+    """A chat an agent took ended: the agent closed it, or it was closed after days without activity."""
+
+    effect: Literal["chat_ended"] = "chat_ended"
+    taken_at: datetime
+    ended_at: datetime
+    outcome: ChatOutcome
+    agent_id: str | None = None
+
+
 class ConversationEvent(Frozen):
     """Something other systems may want to hear of, published on the event bus (docs/events.md)."""
 
@@ -305,11 +345,12 @@ class ConversationEvent(Frozen):
     agent_id: str | None = None
     queued_at: datetime | None = None
     on_hold: bool = False
+    idle: bool = False  # ConversationClosed: closed for want of activity, not by the agent
 
 
 BusinessMetric = Literal[
     "HandoffOffered", "HandoffAccepted", "HandoffDeclined", "HandoffTransferred",
-    "UserWoken", "WaitExpired", "TimeToAgent",
+    "UserWoken", "WaitExpired", "TimeToAgent", "ChatClosedIdle",
 ]  # fmt: skip
 
 
@@ -323,4 +364,4 @@ class Metric(Frozen):
     unit: MetricUnit = "Count"
 
 
-Effect = Outbound | TranscriptEntry | SessionClosed | WaitEnded | ConversationEvent | Metric
+Effect = Outbound | TranscriptEntry | SessionClosed | WaitEnded | ChatEnded | ConversationEvent | Metric

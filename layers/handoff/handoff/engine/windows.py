@@ -50,6 +50,19 @@ def window_closes_at(conversation: Conversation) -> datetime | None:
     return last + MESSAGING_WINDOW if last is not None else None
 
 
+def chat_closes_at(conversation: Conversation, idle_after: timedelta) -> datetime | None:
+    """When a chat an agent took is closed for want of activity: `idle_after` its last message,
+    and never before the agent's reply window closes (nothing is kept forever, no answer is cut)."""
+    if conversation.state != "with_agent":
+        return None
+    last = conversation.last_activity_at or conversation.taken_at
+    if last is None:
+        return None
+    closes_at = last + idle_after
+    reply_closes = reply_window_closes_at(conversation)
+    return max(closes_at, reply_closes) if reply_closes is not None else closes_at
+
+
 def reply_window_closes_at(conversation: Conversation) -> datetime | None:
     """When an agent's free text stops reaching the user (WhatsApp 24 hours; Meta platform 7 days)."""
     last = conversation.last_user_message_at

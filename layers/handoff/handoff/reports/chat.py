@@ -1,9 +1,10 @@
 """The chat report: one row per bot session, with how its handoff went, and the totals of a day range.
 
-Pure: it reads the records every commit already wrote (a `SessionClosed` row per bot session and
-a `WaitEnded` record per stretch in Live's queue) and joins them. A transferred session ends at
-the instant its conversation entered the queue, so its wait is the wait record of the same
-conversation queued at that instant.
+Pure: it reads the records every commit already wrote (a `SessionClosed` row per bot session, a
+`WaitEnded` record per stretch in Live's queue, a `ChatEnded` record per chat an agent took) and
+joins them. A transferred session ends at the instant its conversation entered the queue, so its
+wait is the wait record of the same conversation queued at that instant; a wait an agent took
+ends at the instant the chat began, so its chat is the chat record taken at that instant.
 
 A session's resolution in the report:
 
@@ -36,6 +37,7 @@ from handoff.engine.model import SessionRecord
 ReportResolution = Literal["transferred", "while_waiting", "declined", "bot"]
 # the engine's WaitOutcome, or "waiting" while the wait goes on
 ReportWaitOutcome = Literal["waiting", "taken", "closed", "expired"]
+ReportChatOutcome = Literal["with_agent", "closed", "closed_idle"]
 
 MAX_REPORT_DAYS = 366
 """The longest day range one report covers (a year, and a leap day)."""
@@ -52,6 +54,17 @@ class WaitRecord(BaseModel):
     outcome: Literal["taken", "closed", "expired"]
     on_hold: bool
     woken: bool = False
+
+
+class ChatRecord(BaseModel):
+    """A stored chat record (`REPORT#{tenant}` / `CHAT#...`): a chat an agent took, that ended."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    conversation_id: str
+    taken_at: datetime
+    ended_at: datetime
+    outcome: Literal["closed", "closed_idle"]
 
 
 class ReportRow(BaseModel):
@@ -72,6 +85,13 @@ class ReportRow(BaseModel):
     )
     woken: bool | None = Field(description="transferred sessions: told an agent became available")
     seconds_to_agent: int | None = Field(description="transferred sessions taken by an agent: the wait")
+    chat_outcome: ReportChatOutcome | None = Field(
+        default=None,
+        description=(
+            "sessions taken by an agent: how the chat ended (closed by the agent, closed after "
+            "days without activity), or still with the agent"
+        ),
+    )
 
 
 class ReportTotals(BaseModel):
@@ -83,6 +103,7 @@ class ReportTotals(BaseModel):
     woken: int = Field(description="waits whose user was told an agent became available")
     expired: int = Field(description="waits that ended after 24 hours of inactivity")
     taken: int = Field(description="waits an agent took")
+    closed_idle: int = Field(default=0, description="chats closed after days without activity")
     median_seconds_to_agent: float | None
     p90_seconds_to_agent: float | None = Field(description="90th percentile, nearest rank")
 
@@ -102,13 +123,17 @@ def build_report(
     to_date: date,
     sessions: Iterable[SessionRecord],
     waits: Iterable[WaitRecord],
+    chats: Iterable[ChatRecord] = (),
     *,
     channel: Channel | None = None,
 ) -> ChatReport:
     """The report of the sessions that started between the two days (UTC, both included)."""
     by_start = {(w.conversation_id, w.queued_at): w for w in waits}
+    by_taken = {(c.conversation_id, c.taken_at): c for c in chats}
     rows = [
-        _row(record, by_start.get((record.conversation_id, record.ended_at)))
+        _row(
+            record, wait := by_start.get((record.conversation_id, record.ended_at)), _chat_of(wait, by_taken)
+        )
         for record in sorted(sessions, key=lambda s: (s.started_at, s.conversation_id, s.session))
         if from_date <= _utc_day(record.started_at) <= to_date and channel in (None, record.channel)
     ]
@@ -126,7 +151,14 @@ def _utc_day(at: datetime) -> date:
     return at.astimezone(UTC).date()
 
 
-def _row(record: SessionRecord, wait: WaitRecord | None) -> ReportRow:
+def _chat_of(wait: WaitRecord | None, by_taken: dict[tuple[str, datetime], ChatRecord]) -> ChatRecord | None:
+    """The chat that followed a wait an agent took: taken at the instant the wait ended."""
+    if wait is None or wait.outcome != "taken":
+        return None
+    return by_taken.get((wait.conversation_id, wait.ended_at))
+
+
+def _row(record: SessionRecord, wait: WaitRecord | None, chat: ChatRecord | None) -> ReportRow:
     transferred = record.resolution == "transferred"
     resolution: ReportResolution = (
         "declined" if record.resolution == "bot" and record.declined else record.resolution
@@ -153,6 +185,7 @@ def _row(record: SessionRecord, wait: WaitRecord | None) -> ReportRow:
         wait_outcome=outcome,
         woken=(wait.woken if wait is not None else False) if transferred else None,
         seconds_to_agent=seconds,
+        chat_outcome=(chat.outcome if chat is not None else "with_agent") if seconds is not None else None,
     )
 
 
@@ -167,6 +200,7 @@ def _totals(rows: list[ReportRow]) -> ReportTotals:
         woken=sum(bool(row.woken) for row in rows),
         expired=sum(row.wait_outcome == "expired" for row in rows),
         taken=sum(row.wait_outcome == "taken" for row in rows),
+        closed_idle=sum(row.chat_outcome == "closed_idle" for row in rows),
         median_seconds_to_agent=float(statistics.median(waits)) if waits else None,
         p90_seconds_to_agent=float(nearest_rank(waits, 0.9)) if waits else None,
     )

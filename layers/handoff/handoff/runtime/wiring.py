@@ -8,11 +8,13 @@ from functools import cache
 from handoff import clock
 from handoff.adapters import clients, event_bus
 from handoff.adapters.graph import GraphClient
-from handoff.adapters.parameters import forget, secret
+from handoff.adapters.parameters import forget, generated_secret, secret
+from handoff.observability import use_pseudonym_key
 from handoff.runtime.settings import settings
 from handoff.services.admin import Administration
 from handoff.services.bots import Bots
 from handoff.services.conversations import Conversations
+from handoff.services.erasure import Erasure
 from handoff.services.live import Live
 from handoff.services.wake import WakePass
 from handoff.services.webhooks import Webhooks
@@ -23,7 +25,14 @@ AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
 
 
 @cache
+def pseudonyms() -> None:
+    """Key this process's pseudonyms with the stack's secret (before any part logs or queues)."""
+    use_pseudonym_key(generated_secret(settings().pseudonym_key_secret))
+
+
+@cache
 def conversation_store() -> ConversationStore:
+    pseudonyms()
     config = settings()
     return ConversationStore(config.table_name, report_retention=timedelta(days=config.report_retention_days))
 
@@ -59,6 +68,7 @@ def publish_event(event: BusEvent) -> None:
 
 @cache
 def webhooks() -> Webhooks:
+    pseudonyms()
     config = settings()
     return Webhooks(
         directory(),
@@ -93,9 +103,25 @@ def administration() -> Administration:
     return Administration(directory(), conversation_store())
 
 
+@cache
+def erasure() -> Erasure:
+    return Erasure(conversation_store(), directory())
+
+
 def reset() -> None:
     """Forget every part, client and cached secret (tests and the local run restart moto)."""
-    for part in (conversation_store, directory, conversations, webhooks, wake_pass, live, administration):
+    parts = (
+        pseudonyms,
+        conversation_store,
+        directory,
+        conversations,
+        webhooks,
+        wake_pass,
+        live,
+        administration,
+        erasure,
+    )
+    for part in parts:
         part.cache_clear()
     settings.cache_clear()
     clients.reset()

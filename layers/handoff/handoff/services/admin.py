@@ -245,7 +245,9 @@ class Administration:
         sessions = self.store.sessions(tenant_id, from_date, to_date)
         transfers = [s.ended_at for s in sessions if s.resolution == "transferred"]
         waits = self.store.waits(tenant_id, min(transfers), max(transfers)) if transfers else []
-        return build_report(tenant_id, from_date, to_date, sessions, waits, channel=channel)
+        takes = [w.ended_at for w in waits if w.outcome == "taken"]
+        chats = self.store.chats(tenant_id, min(takes), max(takes)) if takes else []
+        return build_report(tenant_id, from_date, to_date, sessions, waits, chats, channel=channel)
 
     # --- editing --------------------------------------------------------------------------------------
 

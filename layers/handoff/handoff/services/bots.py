@@ -17,7 +17,6 @@ from handoff.config.models import TenantConfig
 from handoff.engine.bot import Bot
 from handoff.engine.model import Conversation, TranscriptEntry
 from handoff.observability import metrics
-from handoff.store import keys
 
 BOT_TOKENS = "BotTokens"
 """Tokens a Bedrock model read and wrote for one answer: what the model costs."""
@@ -41,7 +40,7 @@ class Bots:
                 assert config.http is not None
                 return HttpBot(
                     config.http,
-                    conversation_id=keys.conversation_id(conversation.ref.key),
+                    conversation_id=conversation.id,
                     parameter=lambda name: self.parameter(tenant.tenant_id, name),
                 )
             case "lex":

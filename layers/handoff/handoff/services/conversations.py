@@ -27,6 +27,7 @@ from handoff.engine.model import (
     Metric,
     Outbound,
     TranscriptEntry,
+    UserChangedId,
     UserMessage,
 )
 from handoff.observability import logger, metrics, pseudonym
@@ -100,9 +101,12 @@ class Conversations:
             now = self.now()
             conversation = self.store.load(ref)
             if conversation is None:
+                if isinstance(event, UserChangedId):
+                    # moved already (a redelivery), or never here: no line of it may stay behind
+                    self.store.forget_followers(ref)
                 if not isinstance(event, UserMessage):
                     return None
-                conversation = Conversation(ref=ref, language=tenant.language)
+                conversation = Conversation(ref=ref, id=keys.new_conversation_id(), language=tenant.language)
             if event.event_id in conversation.recent_event_ids:
                 # a redelivery: the first attempt committed; finish what it may not have sent
                 return self._deliver_owed(conversation, [], now, older_first=True)
@@ -110,9 +114,14 @@ class Conversations:
             context = self._gather(conversation, event, context, answers, last_try=last_try)
             changed, effects = step(conversation, event, context)
             owed = self._owed(changed, effects)
-            applies = event.event_id if isinstance(event, UserMessage) else None
+            applies = event.event_id if isinstance(event, UserMessage | UserChangedId) else None
             try:
-                stored, outbox = self.store.commit(changed, effects, owed, now=now, applies=applies)
+                if changed.ref == conversation.ref:
+                    stored, outbox = self.store.commit(changed, effects, owed, now=now, applies=applies)
+                else:  # the user's id changed: the conversation moves to the new one
+                    stored, outbox = self.store.move(
+                        conversation, changed, effects, owed, now=now, applies=applies
+                    )
             except EventAlreadyApplied:
                 # applied long ago (its id has left recent_event_ids): finish what it may owe, once
                 logger.info("a channel message applied before came again; nothing changes")
@@ -128,7 +137,7 @@ class Conversations:
                 extra={"event": event.type, "state": stored.state, "sends": len(outbox)},
             )
             return self._deliver_owed(stored, outbox, now, older_first=stored.outbox_waiting)
-        raise StaleConversation(ref.key)
+        raise StaleConversation(pseudonym(ref.key))
 
     def _deliver_owed(
         self, stored: Conversation, outbox: list[OutboxMessage], now: datetime, *, older_first: bool
@@ -317,10 +326,11 @@ def event_detail(conversation: Conversation, event: ConversationEvent) -> dict[s
     return {
         "tenant_id": ref.tenant_id,
         "channel": ref.channel,
-        "conversation_id": keys.conversation_id(ref.key),
+        "conversation_id": conversation.id,
         "at": event.at.isoformat(),
         "agent_id": event.agent_id,
         "queued_at": event.queued_at.isoformat() if event.queued_at else None,
         "on_hold": event.on_hold,
         "waited_seconds": int(waited) if waited is not None else None,
+        **({"idle": event.idle} if event.name == "ConversationClosed" else {}),
     }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -22,10 +22,14 @@ from handoff.engine.model import (
     TranscriptEntry,
 )
 from handoff.engine.seats import check_can_take
-from handoff.engine.windows import reply_window_closes_at, wait_expires_at, window_closes_at
+from handoff.engine.windows import (
+    chat_closes_at,
+    reply_window_closes_at,
+    wait_expires_at,
+    window_closes_at,
+)
 from handoff.services.conversations import Conversations
 from handoff.services.errors import NotFound
-from handoff.store import keys
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import AgentPresence, Directory
 
@@ -45,6 +49,7 @@ class ConversationSummary(BaseModel):
     reply_window_closes_at: datetime | None  # after this nobody may write until the user does
     notice: str | None
     wait_expires_at: datetime | None
+    closes_at: datetime | None  # a chat an agent took: closed then if nobody writes meanwhile
     notified_available: bool
 
 
@@ -80,11 +85,12 @@ class Live:
 
     def list(self, tenant_id: str) -> list[ConversationSummary]:
         now = self.now()
-        return [summarize(c, now) for c in self.store.in_live(tenant_id)]
+        idle_days = self._tenant(tenant_id).close_idle_chats_after_days
+        return [summarize(c, now, idle_days) for c in self.store.in_live(tenant_id)]
 
     def read(self, tenant_id: str, conversation_id: str) -> ConversationDetail:
         conversation = self._find(tenant_id, conversation_id)
-        summary = summarize(conversation, self.now())
+        summary = summarize(conversation, self.now(), self._tenant(tenant_id).close_idle_chats_after_days)
         return ConversationDetail(**summary.model_dump(), transcript=self.store.transcript(conversation.ref))
 
     def take(
@@ -111,29 +117,29 @@ class Live:
         stored = self.conversations.apply(event)  # what it owes and cannot send yet waits in the outbox
         if stored is None:
             raise NotFound("conversation not found")
-        return summarize(stored, self.now())
+        return summarize(stored, self.now(), self._tenant(stored.ref.tenant_id).close_idle_chats_after_days)
 
     def _tenant_seats(self, tenant_id: str) -> int:
-        tenant = self.directory.tenant(tenant_id)
-        return tenant.agent_seats if tenant is not None else TenantConfig.model_fields["agent_seats"].default
+        return self._tenant(tenant_id).agent_seats
+
+    def _tenant(self, tenant_id: str) -> TenantConfig:
+        """The tenant's config (cached by the directory); the defaults for a tenant without one."""
+        return self.directory.tenant(tenant_id) or TenantConfig(tenant_id=tenant_id)
 
     def _find(self, tenant_id: str, conversation_id: str) -> Conversation:
-        try:
-            key = keys.conversation_key(conversation_id)
-        except ValueError as exc:
-            raise NotFound("conversation not found") from exc
-        if not key.startswith(f"{tenant_id}#"):
-            raise NotFound("conversation not found")
-        conversation = self.store.load_key(key)
-        if conversation is None:
+        """The tenant's conversation with this id; NotFound for any other (another tenant's too)."""
+        conversation = self.store.load_id(conversation_id)
+        if conversation is None or conversation.ref.tenant_id != tenant_id:
             raise NotFound("conversation not found")
         return conversation
 
 
-def summarize(conversation: Conversation, now: datetime) -> ConversationSummary:
+def summarize(
+    conversation: Conversation, now: datetime, close_idle_chats_after_days: int
+) -> ConversationSummary:
     queued_at = conversation.queued_at
     return ConversationSummary(
-        id=keys.conversation_id(conversation.ref.key),
+        id=conversation.id,
         channel=conversation.ref.channel,
         state=conversation.state,
         on_hold=conversation.on_hold,
@@ -147,6 +153,7 @@ def summarize(conversation: Conversation, now: datetime) -> ConversationSummary:
         reply_window_closes_at=reply_window_closes_at(conversation),
         notice=conversation.notice,
         wait_expires_at=wait_expires_at(conversation),
+        closes_at=chat_closes_at(conversation, timedelta(days=close_idle_chats_after_days)),
         notified_available=conversation.notified_available,
     )
 

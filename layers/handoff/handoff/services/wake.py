@@ -1,4 +1,4 @@
-"""The wake pass: tell waiting users an agent is available, and end waits 24 hours idle.
+"""The wake pass: tell waiting users an agent is available, end waits 24 hours idle, close idle chats.
 
 Users are told in the order they began to wait, as many as the online agents have free seats
 (`wake_mode: capacity`, the default), or all at once (`wake_mode: everyone`).
@@ -11,7 +11,7 @@ is told once and an expiry never races a message that just arrived.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 from handoff.adapters.inbound_queue import enqueue
@@ -19,8 +19,8 @@ from handoff.config.models import TenantConfig
 from handoff.engine.flow import in_business_hours
 from handoff.engine.model import AgentsAvailable, Conversation, Event, ExpiryCheck, Frozen, SessionCheck
 from handoff.engine.seats import OnlineAgent, free_seats
-from handoff.engine.windows import INACTIVITY_LIMIT, is_expired
-from handoff.observability import logger
+from handoff.engine.windows import INACTIVITY_LIMIT, chat_closes_at, is_expired
+from handoff.observability import logger, pseudonym
 from handoff.store import keys
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import Directory
@@ -32,6 +32,7 @@ class WakeSummary(Frozen):
     to_wake: int = 0
     to_expire: int = 0
     sessions_to_close: int = 0
+    chats_to_close: int = 0
 
 
 class WakePass:
@@ -49,16 +50,19 @@ class WakePass:
         now = self.now()
         scheduled = tenant_ids is None
         tenants = tenant_ids if tenant_ids is not None else self.directory.tenant_ids()
-        waiting = to_wake = to_expire = sessions = 0
+        waiting = to_wake = to_expire = sessions = chats = 0
         for tenant_id in tenants:
             queued = self.store.waiting(tenant_id)
             events = self._events(tenant_id, queued, now)
             if scheduled:
                 events += self._session_checks(tenant_id, now)
+            if scheduled and now.minute == 0:
+                events += self._idle_chat_checks(tenant_id, now)
             enqueue(self.queue_url, events)
             waiting += len(queued)
             to_wake += sum(isinstance(e, AgentsAvailable) for e in events)
-            to_expire += sum(isinstance(e, ExpiryCheck) for e in events)
+            to_expire += sum(isinstance(e, ExpiryCheck) and e.event_id.startswith("expire#") for e in events)
+            chats += sum(isinstance(e, ExpiryCheck) and e.event_id.startswith("idle#") for e in events)
             sessions += sum(isinstance(e, SessionCheck) for e in events)
         summary = WakeSummary(
             tenants=len(tenants),
@@ -66,6 +70,7 @@ class WakePass:
             to_wake=to_wake,
             to_expire=to_expire,
             sessions_to_close=sessions,
+            chats_to_close=chats,
         )
         logger.info("wake pass", extra=summary.model_dump())
         return summary
@@ -75,8 +80,21 @@ class WakePass:
         for 24 hours: the engine closes it there, in order with the user's own messages, so the chat
         report has its row the next day even when the user never comes back."""
         return [
-            SessionCheck(ref=ref, event_id=f"session#{ref.key}#{now:%Y%m%d%H%M}")
+            SessionCheck(ref=ref, event_id=f"session#{pseudonym(ref.key)}#{now:%Y%m%d%H%M}")
             for ref in self.store.idle_sessions(tenant_id, now - INACTIVITY_LIMIT)
+        ]
+
+    def _idle_chat_checks(self, tenant_id: str, now: datetime) -> list[Event]:
+        """Once an hour, an ExpiryCheck into the FIFO group of each chat an agent took that has been
+        idle past the tenant's `close_idle_chats_after_days`: the engine closes it there."""
+        tenant = self.directory.tenant(tenant_id)
+        if tenant is None:
+            return []
+        idle_after = timedelta(days=tenant.close_idle_chats_after_days)
+        return [
+            ExpiryCheck(ref=c.ref, event_id=f"idle#{c.id}#{now:%Y%m%d%H}")
+            for c in self.store.in_live(tenant_id)
+            if (closes_at := chat_closes_at(c, idle_after)) is not None and now >= closes_at
         ]
 
     def _events(self, tenant_id: str, queued: list[Conversation], now: datetime) -> list[Event]:
@@ -94,7 +112,7 @@ class WakePass:
             # agent-online event landing together, and a later pass can still try again
             since = f"{keys.stamp(conversation.queued_at or now)}#{now:%Y%m%d%H%M}"
             if is_expired(conversation, now):
-                events.append(ExpiryCheck(ref=ref, event_id=f"expire#{ref.key}#{since}"))
+                events.append(ExpiryCheck(ref=ref, event_id=f"expire#{conversation.id}#{since}"))
                 continue
             rule = tenant.rule_for(ref.channel)
             if (
@@ -105,7 +123,7 @@ class WakePass:
                 and agents_online()
                 and (tenant.wake_mode == "everyone" or told < seats())
             ):
-                events.append(AgentsAvailable(ref=ref, event_id=f"wake#{ref.key}#{since}"))
+                events.append(AgentsAvailable(ref=ref, event_id=f"wake#{conversation.id}#{since}"))
                 told += 1
         return events
 

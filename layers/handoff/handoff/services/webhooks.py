@@ -1,17 +1,32 @@
 """Meta's webhook deliveries, for every channel: verify, parse into user messages, route to tenants,
-queue, answer fast."""
+queue, answer fast.
+
+A signed delivery is still untrusted input. A body that is not plain JSON (malformed, nested too
+deeply, an integer past Python's digit limit: `services/json_body.py`) is refused with a 400;
+everything else is acknowledged. Within a delivery, one bad message is left out and counted,
+never allowed to fail the others (Meta would send the whole delivery again for days): the
+channels bound ids and texts (`channels/meta.py`), a message whose timestamp is out of range
+(before 2000, or more than a day after the delivery arrived) is counted as `malformed` here, where
+the clock is, and an event the queue cannot take is counted as `unqueueable`. The counts are in
+the "delivery queued" log line's `ignored`, with no ids.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
+from handoff import clock
 from handoff.adapters.inbound_queue import enqueue
 from handoff.channels import adapter_for
-from handoff.channels.meta import verify_handshake, verify_signature
+from handoff.channels.base import ChannelIdChange, ChannelMessage
+from handoff.channels.meta import sent_in_range, verify_handshake, verify_signature
 from handoff.config.models import Channel
-from handoff.engine.model import ConversationRef, UserMessage
+from handoff.engine.model import ConversationRef, Event, UserChangedId, UserMessage
 from handoff.observability import logger
+from handoff.services.json_body import read_json
 from handoff.store.directory import Directory
 
 
@@ -34,11 +49,13 @@ class Webhooks:
         queue_url: str,
         app_secret: Callable[[], str],
         verify_token: Callable[[], str],
+        now: Callable[[], datetime] = clock.now,
     ) -> None:
         self.directory = directory
         self.queue_url = queue_url
         self.app_secret = app_secret
         self.verify_token = verify_token
+        self.now = now
 
     def handshake(self, params: Mapping[str, str]) -> str:
         """Meta's GET subscription check: the challenge to echo verbatim when the token matches."""
@@ -49,26 +66,38 @@ class Webhooks:
         return challenge
 
     def delivery(self, channel: Channel, raw_body: bytes, signature: str | None) -> int:
-        """A POST from Meta: returns once every user message in it is safely queued (how many).
+        """A POST from Meta: returns once every user message in it that can be is safely queued
+        (how many).
 
         The signature is checked on the raw bytes before anything is parsed. A delivery for an
-        account no tenant owns is acknowledged (Meta would retry it for days) and logged.
+        account no tenant owns is acknowledged (Meta would retry it for days) and logged; so is
+        each message left out (see the module's notes), counted in the "delivery queued" line.
         """
         if not verify_signature(raw_body, signature, self.app_secret()):
             logger.warning("webhook signature invalid", extra={"channel": channel, "bytes": len(raw_body)})
             raise SignatureInvalid("invalid or missing X-Hub-Signature-256")
+        received_at = self.now()
         try:
-            body = json.loads(raw_body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UnreadableDelivery(f"body is not valid JSON: {exc}") from exc
+            body = read_json(raw_body)
+        except json.JSONDecodeError as exc:
+            raise UnreadableDelivery(f"body is not valid JSON: {exc.msg}") from exc
         if not isinstance(body, dict):
             raise UnreadableDelivery("body must be a JSON object")
         delivery = adapter_for(channel).parse_delivery(body)
-        events: list[UserMessage] = []
+        ignored = Counter(delivery.ignored)
+        parsed: list[ChannelMessage | ChannelIdChange] = [*delivery.messages, *delivery.id_changes]
+        messages = [m for m in parsed if sent_in_range(m.sent_at, received_at)]
+        if out_of_range := len(parsed) - len(messages):
+            ignored["malformed"] += out_of_range
+            logger.warning(
+                "skipped messages of a delivery: timestamp out of range",
+                extra={"channel": channel, "messages": out_of_range},
+            )
+        events: list[Event] = []
         unknown: set[str] = set()
         # Meta does not promise order: within a delivery, apply messages in the order they were
         # sent (Messenger/Instagram milliseconds and WhatsApp seconds are all aware datetimes here)
-        for message in sorted(delivery.messages, key=lambda m: m.sent_at):
+        for message in sorted(messages, key=lambda m: m.sent_at):
             tenant_id = self.directory.tenant_for_account(channel, message.account_id)
             if tenant_id is None:
                 unknown.add(message.account_id)
@@ -76,6 +105,17 @@ class Webhooks:
             ref = ConversationRef(
                 tenant_id=tenant_id, channel=channel, account_id=message.account_id, user_id=message.user_id
             )
+            if isinstance(message, ChannelIdChange):
+                events.append(
+                    UserChangedId(
+                        ref=ref,
+                        event_id=message.event_id,
+                        sent_at=message.sent_at,
+                        new_user_id=message.new_user_id,
+                        address=message.address,
+                    )
+                )
+                continue
             events.append(
                 UserMessage(
                     ref=ref,
@@ -93,9 +133,11 @@ class Webhooks:
                 "delivery for an unknown channel account ignored",
                 extra={"channel": channel, "account_id": account_id},
             )
-        enqueue(self.queue_url, events)
+        if unqueueable := enqueue(self.queue_url, events):
+            ignored["unqueueable"] += unqueueable
+        queued = len(events) - unqueueable
         logger.info(
             "delivery queued",
-            extra={"channel": channel, "messages": len(events), "ignored": delivery.ignored},
+            extra={"channel": channel, "messages": queued, "ignored": dict(ignored)},
         )
-        return len(events)
+        return queued

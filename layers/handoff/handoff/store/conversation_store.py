@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from handoff.adapters.clients import client
 from handoff.channels.base import GraphRequest
+from handoff.engine.flow import surviving
 from handoff.engine.model import (
+    ChatEnded,
     Conversation,
     ConversationRef,
     Effect,
@@ -29,7 +32,8 @@ from handoff.engine.model import (
     TranscriptEntry,
     WaitEnded,
 )
-from handoff.reports.chat import WaitRecord
+from handoff.observability import pseudonym
+from handoff.reports.chat import ChatRecord, WaitRecord
 from handoff.store import keys
 from handoff.store.keys import item_key as _key
 
@@ -38,6 +42,9 @@ REPORT_RETENTION = timedelta(days=400)
 """The default; the stack's ReportRetentionDays parameter sets it (REPORT_RETENTION_DAYS)."""
 IDLE_CONVERSATION_RETENTION = timedelta(days=30)
 QUEUED_CONVERSATION_RETENTION = timedelta(hours=48)
+ID_LOOKUP_MARGIN = timedelta(days=30)
+"""How long the lookup from a conversation's id outlives the conversation's own expiry (a link from
+a report row or a bus event still opens it meanwhile); refreshed once the expiry moves past it."""
 APPLIED_MARKER_RETENTION = timedelta(days=8)
 """Meta redelivers for up to 7 days, and a dead-letter queue keeps a message for 14 (redrive it
 within 7 days, docs/deployment.md): a day more than the longest of Meta's windows."""
@@ -49,7 +56,23 @@ class EventAlreadyApplied(Exception):
 
 
 class StaleConversation(Exception):
-    """Someone else committed this conversation since it was read: read again and redo the step."""
+    """Someone else committed this conversation since it was read: read again and redo the step.
+
+    Carries the conversation's pseudonym, never its key (which holds the user's channel id)."""
+
+
+class Erased(Frozen):
+    """What an erasure removed, by kind (report records are kept, under an id that leads nowhere)."""
+
+    conversations: int = 0
+    transcript_lines: int = 0
+    applied_markers: int = 0
+    outbox_messages: int = 0
+    report_records: int = 0
+    id_lookups: int = 0
+
+    def __add__(self, other: Erased) -> Erased:
+        return Erased(**{name: getattr(self, name) + getattr(other, name) for name in Erased.model_fields})
 
 
 class BusEvent(Frozen):
@@ -97,7 +120,10 @@ class ConversationStore:
             Key=_key(keys.conversation_pk(ref.key), keys.STATE),
             ConsistentRead=True,
         ).get("Item")
-        return _conversation(item) if item else None
+        if item is None:
+            return None
+        conversation = _conversation(item)
+        return conversation if conversation.id else self._give_id(conversation)
 
     def load_key(self, key: str) -> Conversation | None:
         """Load by key; None for a key that names no conversation (or is not a key at all)."""
@@ -107,6 +133,37 @@ class ConversationStore:
             return None
         return self.load(ref)
 
+    def load_id(self, conversation_id: str) -> Conversation | None:
+        """Load by the conversation's opaque id; None for an id that names no conversation."""
+        if not keys.is_conversation_id(conversation_id):
+            return None
+        item = self._db.get_item(
+            TableName=self.table_name,
+            Key=_key(keys.conversation_id_pk(conversation_id), keys.CONVERSATION_ID_SK),
+            ConsistentRead=True,
+        ).get("Item")
+        if item is None:
+            return None
+        conversation = self.load_key(item["key"]["S"])
+        return conversation if conversation is not None and conversation.id == conversation_id else None
+
+    def _give_id(self, conversation: Conversation) -> Conversation:
+        """A conversation stored before conversations had ids gets one, with its `ID#` item."""
+        for _ in range(3):
+            try:
+                stored, _ = self.commit(
+                    conversation.model_copy(update={"id": keys.new_conversation_id()}),
+                    [],
+                    now=conversation.last_activity_at or datetime.now(UTC),
+                )
+                return stored
+            except StaleConversation:
+                reloaded = self.load(conversation.ref)
+                if reloaded is None or reloaded.id:
+                    return reloaded or conversation
+                conversation = reloaded
+        raise StaleConversation(pseudonym(conversation.ref.key))
+
     def commit(
         self,
         conversation: Conversation,
@@ -115,6 +172,8 @@ class ConversationStore:
         *,
         now: datetime,
         applies: str | None = None,
+        leaving: Conversation | None = None,
+        retired_ids: Iterable[str] = (),
     ) -> tuple[Conversation, list[OutboxMessage]]:
         """Write the new state, its records and its outbox atomically; returns them as stored.
 
@@ -123,10 +182,25 @@ class ConversationStore:
         `applies`: the id of the channel message this step applies; a marker of it is written in
         the same transaction, and EventAlreadyApplied is raised (nothing written) when one is
         there: a message is applied once, however late Meta or a redrive brings it again.
+        The lookup from the conversation's id (its `ID#` item) is written in the same transaction
+        when the conversation is new, and again whenever the conversation would outlive it.
+        `leaving`: the state stored under the user's old id, deleted in the same transaction (on
+        the condition that it is still the version read) when the conversation moves (`move`);
+        `retired_ids`: ids of conversations merged into this one, whose lookups are deleted.
         """
         read_version = conversation.version
+        if not conversation.id:
+            raise ValueError("a conversation is stored with its id")
         stored = conversation.model_copy(update={"version": read_version + 1})
         key = conversation.ref.key
+        keep_id_until = (_expiry(stored, now) or now + IDLE_CONVERSATION_RETENTION) + ID_LOOKUP_MARGIN
+        id_lookup = (
+            leaving is not None
+            or stored.id_kept_until is None
+            or stored.id_kept_until < keep_id_until - ID_LOOKUP_MARGIN
+        )
+        if id_lookup:
+            stored = stored.model_copy(update={"id_kept_until": keep_id_until})
         condition: dict[str, Any] = (
             {"ConditionExpression": "attribute_not_exists(pk)"}
             if read_version == 0
@@ -138,9 +212,34 @@ class ConversationStore:
         writes: list[dict[str, Any]] = [
             {"Put": {"TableName": self.table_name, "Item": _conversation_item(stored, now), **condition}}
         ]
+        if leaving is not None:
+            writes.append(
+                {
+                    "Delete": {
+                        "TableName": self.table_name,
+                        "Key": _key(keys.conversation_pk(leaving.ref.key), keys.STATE),
+                        "ConditionExpression": "version = :read",
+                        "ExpressionAttributeValues": {":read": {"N": str(leaving.version)}},
+                    }
+                }
+            )
+        writes += [
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": _key(keys.conversation_id_pk(retired), keys.CONVERSATION_ID_SK),
+                }
+            }
+            for retired in retired_ids
+            if retired != stored.id
+        ]
+        if id_lookup:
+            writes.append({"Put": _id_item(self.table_name, stored, keep_id_until)})
+        marker_at = len(writes)
         if applies is not None:
+            marker_key = leaving.ref.key if leaving is not None else key
             marker = {
-                **_key(keys.conversation_pk(key), keys.applied_sk(applies)),
+                **_key(keys.conversation_pk(marker_key), keys.applied_sk(applies)),
                 "expires_at": _epoch(now + APPLIED_MARKER_RETENTION),
             }
             writes.append(
@@ -163,6 +262,13 @@ class ConversationStore:
             item = self._record_item(stored, effect, n, placed or now)
             if item is not None:
                 writes.append({"Put": {"TableName": self.table_name, "Item": item}})
+            if item is not None and item["pk"]["S"].startswith("REPORT#"):
+                # the conversation's own pointer to its report record: what an erasure follows
+                pointer = {
+                    **_key(keys.conversation_pk(key), keys.report_ref_sk(item["sk"]["S"])),
+                    "expires_at": item["expires_at"],
+                }
+                writes.append({"Put": {"TableName": self.table_name, "Item": pointer}})
         messages = [
             OutboxMessage(
                 pk=keys.outbox_pk(key),
@@ -184,12 +290,155 @@ class ConversationStore:
             self._db.transact_write_items(TransactItems=writes)
         except ClientError as exc:
             codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
-            if applies is not None and len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            if (
+                applies is not None
+                and len(codes) > marker_at
+                and codes[marker_at] == "ConditionalCheckFailed"
+            ):
                 raise EventAlreadyApplied(applies) from exc
-            if codes and codes[0] == "ConditionalCheckFailed":
-                raise StaleConversation(key) from exc
+            if "ConditionalCheckFailed" in codes[:marker_at]:
+                raise StaleConversation(pseudonym(key)) from exc
             raise
         return stored, messages
+
+    def move(
+        self,
+        before: Conversation,
+        after: Conversation,
+        effects: Iterable[Effect],
+        outbox: Iterable[Owed] = (),
+        *,
+        now: datetime,
+        applies: str | None = None,
+    ) -> tuple[Conversation, list[OutboxMessage]]:
+        """Commit a step that moved the conversation to the user's new id (`after.ref`).
+
+        The transcript is copied to the new key first (again on a retry: the same items), then one
+        transaction deletes the old state, writes the new one and points the conversation's id at
+        the new key; the old lines are deleted after it. Its id, report rows and place in line
+        stay. When the new id has a conversation already (the user wrote from it before Meta's
+        notice came), the two transcripts are merged and `engine.flow.surviving` says whose state
+        stays. Raises StaleConversation when either state changed meanwhile.
+        """
+        old_pk = keys.conversation_pk(before.ref.key)
+        new_pk = keys.conversation_pk(after.ref.key)
+        followers = self._followers(old_pk)
+        for item in followers:
+            self._db.put_item(TableName=self.table_name, Item={**item, "pk": {"S": new_pk}})
+        existing = self.load(after.ref)
+        if existing is None:
+            state = after.model_copy(update={"version": 0})
+        else:
+            survivor = surviving(after, existing)
+            state = survivor.model_copy(update={"ref": after.ref, "version": existing.version})
+        retired = (before.id, existing.id) if existing is not None else ()
+        stored, messages = self.commit(
+            state, effects, outbox, now=now, applies=applies, leaving=before, retired_ids=retired
+        )
+        self._delete(old_pk, followers)
+        return stored, messages
+
+    def forget_followers(self, ref: ConversationRef) -> int:
+        """Delete the lines and report pointers left under a key whose state is gone (a move cut
+        short after its commit: they are under the new key already)."""
+        pk = keys.conversation_pk(ref.key)
+        followers = self._followers(pk)
+        self._delete(pk, followers)
+        return len(followers)
+
+    def _followers(self, pk: str) -> list[dict[str, Any]]:
+        """What moves with a conversation: its transcript lines and its report pointers."""
+        return [
+            item
+            for item in self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ConsistentRead=True,
+            )
+            if item["sk"]["S"].startswith(("MSG#", "REF#"))
+        ]
+
+    def _delete(self, pk: str, items: Iterable[dict[str, Any]]) -> None:
+        for item in items:
+            self._db.delete_item(TableName=self.table_name, Key=_key(pk, item["sk"]["S"]))
+
+    # --- erasure ------------------------------------------------------------------------------------
+
+    def erase(self, key: str) -> Erased:
+        """Erase everything held about one conversation key: its state, transcript, markers and
+        report pointers, its id's lookup, what it still owes in the outbox; its report records stay
+        for the counts, under a new id that leads nowhere. Idempotent: a second time erases nothing.
+        """
+        pk = keys.conversation_pk(key)
+        items = list(
+            self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ConsistentRead=True,
+            )
+        )
+        kinds = [item["sk"]["S"].split("#", 1)[0] for item in items]
+        ids = {_conversation(item).id for item in items if item["sk"]["S"] == keys.STATE}
+        reports = [
+            item["sk"]["S"].removeprefix("REF#") for item in items if item["sk"]["S"].startswith("REF#")
+        ]
+        ids |= {sk.split("#")[2] for sk in reports}
+        tenant_id = ConversationRef.from_key(key).tenant_id
+        erased_id = f"erased-{secrets.token_urlsafe(9)}"
+        report_records = sum(self._anonymize(tenant_id, sk, erased_id) for sk in reports)
+        lookups = sum(self._forget_id(conversation_id, key) for conversation_id in ids if conversation_id)
+        owed = self.pending(key)
+        for message in owed:
+            self.delivered(message)
+        self._delete(pk, items)
+        return Erased(
+            conversations=kinds.count(keys.STATE),
+            transcript_lines=kinds.count("MSG"),
+            applied_markers=kinds.count("APPLIED"),
+            outbox_messages=len(owed),
+            report_records=report_records,
+            id_lookups=lookups,
+        )
+
+    def _anonymize(self, tenant_id: str, report_sk: str, erased_id: str) -> int:
+        """Put a report record back under `erased_id` in place of its conversation's id (its counts
+        and its join with the conversation's other records stay); 0 when it is gone already."""
+        report_pk = keys.report_pk(tenant_id)
+        item = self._db.get_item(
+            TableName=self.table_name, Key=_key(report_pk, report_sk), ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return 0
+        kind, at, _, *rest = report_sk.split("#")
+        data = json.loads(item["data"]["S"])
+        if "conversation_id" in data:
+            data["conversation_id"] = erased_id
+        anonymous = {
+            **item,
+            **_key(report_pk, "#".join([kind, at, erased_id, *rest])),
+            "data": {"S": json.dumps(data)},
+        }
+        self._db.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self.table_name, "Item": anonymous}},
+                {"Delete": {"TableName": self.table_name, "Key": _key(report_pk, report_sk)}},
+            ]
+        )
+        return 1
+
+    def _forget_id(self, conversation_id: str, key: str) -> int:
+        """Delete an id's lookup if it leads to this key; 0 if it is gone or leads elsewhere."""
+        try:
+            self._db.delete_item(
+                TableName=self.table_name,
+                Key=_key(keys.conversation_id_pk(conversation_id), keys.CONVERSATION_ID_SK),
+                ConditionExpression="#key = :key",
+                ExpressionAttributeNames={"#key": "key"},
+                ExpressionAttributeValues={":key": {"S": key}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return 0
+        return 1
 
     def _record_item(
         self, conversation: Conversation, effect: Effect, n: int, placed: datetime
@@ -204,18 +453,28 @@ class ConversationStore:
                 "expires_at": _epoch(effect.at + TRANSCRIPT_RETENTION),
             }
         if isinstance(effect, SessionClosed):
-            record = effect.record.model_copy(update={"conversation_id": keys.conversation_id(key)})
+            record = effect.record.model_copy(update={"conversation_id": conversation.id})
             return {
                 **_key(
                     keys.report_pk(ref.tenant_id),
-                    f"SESSION#{keys.stamp(record.started_at)}#{key}#{record.session:06d}",
+                    f"SESSION#{keys.stamp(record.started_at)}#{conversation.id}#{record.session:06d}",
                 ),
                 "data": {"S": record.model_dump_json()},
                 "expires_at": _epoch(record.ended_at + self.report_retention),
             }
+        if isinstance(effect, ChatEnded):
+            return {
+                **_key(
+                    keys.report_pk(ref.tenant_id), f"CHAT#{keys.stamp(effect.taken_at)}#{conversation.id}"
+                ),
+                "data": {"S": effect.model_dump_json()},
+                "expires_at": _epoch(effect.ended_at + self.report_retention),
+            }
         if isinstance(effect, WaitEnded):
             return {
-                **_key(keys.report_pk(ref.tenant_id), f"WAIT#{keys.stamp(effect.queued_at)}#{key}"),
+                **_key(
+                    keys.report_pk(ref.tenant_id), f"WAIT#{keys.stamp(effect.queued_at)}#{conversation.id}"
+                ),
                 "data": {"S": effect.model_dump_json()},
                 "expires_at": _epoch(effect.ended_at + self.report_retention),
             }
@@ -313,9 +572,20 @@ class ConversationStore:
         for item in self._report_range(
             tenant_id, f"WAIT#{keys.stamp(first_queued)}", f"WAIT#{keys.stamp(last_queued)}#~"
         ):
-            key = item["sk"]["S"].split("#", 2)[2]
+            conversation_id = item["sk"]["S"].split("#", 2)[2]
             data = json.loads(item["data"]["S"])
-            records.append(WaitRecord.model_validate({**data, "conversation_id": keys.conversation_id(key)}))
+            records.append(WaitRecord.model_validate({**data, "conversation_id": conversation_id}))
+        return records
+
+    def chats(self, tenant_id: str, first_taken: datetime, last_taken: datetime) -> list[ChatRecord]:
+        """The ended chats that agents took between the two instants (both included)."""
+        records = []
+        for item in self._report_range(
+            tenant_id, f"CHAT#{keys.stamp(first_taken)}", f"CHAT#{keys.stamp(last_taken)}#~"
+        ):
+            conversation_id = item["sk"]["S"].split("#", 2)[2]
+            data = json.loads(item["data"]["S"])
+            records.append(ChatRecord.model_validate({**data, "conversation_id": conversation_id}))
         return records
 
     def _report_range(self, tenant_id: str, low: str, high: str) -> Iterator[dict[str, Any]]:
@@ -422,6 +692,7 @@ def _epoch(at: datetime) -> dict[str, str]:
 def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, Any]:
     key = conversation.ref.key
     tenant = conversation.ref.tenant_id
+    conversation_id = conversation.id
     item: dict[str, Any] = {
         **_key(keys.conversation_pk(key), keys.STATE),
         "data": {"S": conversation.model_dump_json()},
@@ -429,25 +700,47 @@ def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, A
         "tenant_id": {"S": tenant},
         "state": {"S": conversation.state},
     }
-    last = conversation.last_activity_at or now
+    expiry = _expiry(conversation, now)
+    if expiry is not None:
+        item["expires_at"] = _epoch(expiry)
     if conversation.state == "queued" and conversation.queued_at is not None:
-        since = f"{keys.stamp(conversation.queued_at)}#{key}"
+        since = f"{keys.stamp(conversation.queued_at)}#{conversation_id}"
         item["waiting_tenant"] = {"S": tenant}
         item["waiting_since"] = {"S": since}
         item["live_tenant"] = {"S": tenant}
         item["live_sort"] = {"S": f"0#{since}"}
-        item["expires_at"] = _epoch(last + QUEUED_CONVERSATION_RETENTION)
     elif conversation.state == "with_agent" and conversation.taken_at is not None:
         item["live_tenant"] = {"S": tenant}
-        item["live_sort"] = {"S": f"1#{keys.stamp(conversation.taken_at)}#{key}"}
-    else:
-        item["expires_at"] = _epoch(last + IDLE_CONVERSATION_RETENTION)
+        item["live_sort"] = {"S": f"1#{keys.stamp(conversation.taken_at)}#{conversation_id}"}
     session = conversation.session
     if conversation.state in ("bot", "offered") and session is not None:
         session_last = session.last_activity_at or session.started_at
         item["session_tenant"] = {"S": tenant}
-        item["session_last"] = {"S": f"{keys.stamp(session_last)}#{key}"}
+        item["session_last"] = {"S": f"{keys.stamp(session_last)}#{conversation_id}"}
     return item
+
+
+def _id_item(table_name: str, conversation: Conversation, until: datetime) -> dict[str, Any]:
+    """The lookup from a conversation's id to its key, kept a while after the conversation's expiry."""
+    return {
+        "TableName": table_name,
+        "Item": {
+            **_key(keys.conversation_id_pk(conversation.id), keys.CONVERSATION_ID_SK),
+            "key": {"S": conversation.ref.key},
+            "tenant_id": {"S": conversation.ref.tenant_id},
+            "expires_at": _epoch(until),
+        },
+    }
+
+
+def _expiry(conversation: Conversation, now: datetime) -> datetime | None:
+    """When DynamoDB's TTL may remove the conversation's state (None: a chat with an agent)."""
+    last = conversation.last_activity_at or now
+    if conversation.state == "queued" and conversation.queued_at is not None:
+        return last + QUEUED_CONVERSATION_RETENTION
+    if conversation.state == "with_agent" and conversation.taken_at is not None:
+        return None
+    return last + IDLE_CONVERSATION_RETENTION
 
 
 def _conversation(item: dict[str, Any]) -> Conversation:

@@ -3,15 +3,24 @@
 | item              | pk                          | sk                                  |
 | ----------------- | --------------------------- | ----------------------------------- |
 | conversation      | CONV#{conversation key}     | STATE                               |
+| conversation id   | ID#{conversation id}        | KEY                                 |
 | transcript line   | CONV#{conversation key}     | MSG#{at}#{version}#{n}              |
 | applied marker    | CONV#{conversation key}     | APPLIED#{hash of the message id}    |
+| report pointer    | CONV#{conversation key}     | REF#{the report record's sk}        |
 | outbox message    | OUTBOX#{shard}              | {conversation key}#{created}#{n}    |
-| chat-report row   | REPORT#{tenant}             | SESSION#{started}#{key}#{number}    |
-| wait record       | REPORT#{tenant}             | WAIT#{queued}#{key}                 |
+| chat-report row   | REPORT#{tenant}             | SESSION#{started}#{id}#{number}     |
+| wait record       | REPORT#{tenant}             | WAIT#{queued}#{id}                  |
+| chat record       | REPORT#{tenant}             | CHAT#{taken}#{id}                   |
 | tenant config     | TENANT#{tenant}             | CONFIG                              |
 | agent presence    | TENANT#{tenant}             | AGENT#{agent id}                    |
 | tenant directory  | TENANTS                     | {tenant}                            |
 | channel account   | ACCOUNT#{channel}#{account} | ACCOUNT                             |
+
+The conversation key (`tenant#channel#account#user`) holds the user's channel id (a phone number
+on WhatsApp), so it stays in the conversation's own items and the outbox that sends to it. Everything
+that leaves the table, or stays after the conversation (report rows, bus events, Live's URLs), names
+the conversation by its id: random, given when the conversation is first stored, and looked up
+through its `ID#` item.
 
 Sparse indexes: `waiting` (waiting_tenant, waiting_since) holds queued conversations ordered by
 when they began to wait; `live` (live_tenant, live_sort) holds every conversation in Live;
@@ -21,8 +30,8 @@ by its last activity.
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import secrets
 from datetime import UTC, datetime
 
 OUTBOX_SHARDS = 4
@@ -46,6 +55,11 @@ def key_of_conversation_pk(pk: str) -> str:
 def applied_sk(event_id: str) -> str:
     """The marker of a channel message applied to its conversation (hashed: ids can be long)."""
     return f"APPLIED#{hashlib.sha256(event_id.encode()).hexdigest()[:40]}"
+
+
+def report_ref_sk(report_sk: str) -> str:
+    """A conversation's pointer to one of its report records (an erasure finds them without a Scan)."""
+    return f"REF#{report_sk}"
 
 
 def transcript_sk(at: datetime, version: int, n: int) -> str:
@@ -81,14 +95,18 @@ def stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def conversation_id(key: str) -> str:
-    """The conversation key as the Live API shows it in URLs (base64url, no padding)."""
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+def conversation_id_pk(conversation_id: str) -> str:
+    return f"ID#{conversation_id}"
 
 
-def conversation_key(conversation_id: str) -> str:
-    padded = conversation_id + "=" * (-len(conversation_id) % 4)
-    try:
-        return base64.urlsafe_b64decode(padded.encode()).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("not a conversation id") from exc
+CONVERSATION_ID_SK = "KEY"
+
+
+def new_conversation_id() -> str:
+    """A conversation's opaque id: 128 random bits, base64url (22 characters), nothing derived."""
+    return secrets.token_urlsafe(16)
+
+
+def is_conversation_id(value: str) -> bool:
+    """Whether a caller's string can be a conversation id at all (checked before any lookup)."""
+    return len(value) == 22 and all(c.isalnum() or c in "-_" for c in value) and value.isascii()
