@@ -105,10 +105,17 @@ def _dependencies(node: Any) -> set[str]:
     return found
 
 
+_NO_VALUE = object()
+"""`!Ref AWS::NoValue`: the property it is the value of is left out, as CloudFormation does."""
+
+
 class _Resolver:
-    """Evaluates the intrinsic functions the local resources use against what has been created."""
+    """Evaluates the intrinsic functions the local resources use against what has been created,
+    the template's conditions (`!If`, `!Equals`, `!Not`, `!And`, `!Or`) included."""
 
     def __init__(self, template: Mapping[str, Any], pseudo: Mapping[str, str], parameters: Mapping[str, str]):
+        self.conditions: Mapping[str, Any] = template.get("Conditions", {})
+        self._decided: dict[str, bool] = {}
         declared = template.get("Parameters", {})
         unknown = set(parameters) - set(declared)
         if unknown:
@@ -148,13 +155,42 @@ class _Resolver:
 
         return _SUB_VARIABLE.sub(replace, text).replace("${!", "${")
 
+    def condition(self, name: str) -> bool:
+        """Whether the template's condition `name` holds for this run's parameters."""
+        if name not in self._decided:
+            if name not in self.conditions:
+                raise KeyError(f"condition {name} is not in the template's Conditions")
+            self._decided[name] = self.truth(self.conditions[name])
+        return self._decided[name]
+
+    def truth(self, node: Any) -> bool:
+        (key, argument), *_ = node.items()
+        match key:
+            case "Condition":
+                return self.condition(argument)
+            case "Fn::Equals":
+                left, right = (self.value(side) for side in argument)
+                return str(left) == str(right)
+            case "Fn::Not":
+                return not self.truth(argument[0])
+            case "Fn::And":
+                return all(self.truth(item) for item in argument)
+            case "Fn::Or":
+                return any(self.truth(item) for item in argument)
+        raise NotImplementedError(f"{key} is not a condition function")
+
     def value(self, node: Any) -> Any:
         if isinstance(node, list):
-            return [self.value(item) for item in node]
+            return [v for v in (self.value(item) for item in node) if v is not _NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
             (key, argument), *_ = node.items()
+            if key == "Ref" and argument == "AWS::NoValue":
+                return _NO_VALUE
+            if key == "Fn::If":
+                name, if_true, if_false = argument
+                return self.value(if_true if self.condition(name) else if_false)
             if key == "Ref":
                 return self.ref(argument)
             if key == "Fn::GetAtt":
@@ -168,7 +204,8 @@ class _Resolver:
                 return separator.join(str(item) for item in self.value(items))
             if key.startswith("Fn::"):
                 raise NotImplementedError(f"{key} is not supported by the local run")
-        return {key: self.value(value) for key, value in node.items()}
+        resolved = {key: self.value(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not _NO_VALUE}
 
 
 # --- provisioning on moto ----------------------------------------------------------------------
@@ -257,7 +294,6 @@ def provision(
             "AWS::AccountId": account,
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": "",
         },
         parameters=parameters or {},
     )
@@ -277,8 +313,8 @@ def provision(
     physical: dict[str, str] = {}
     for logical_id in _creation_order(resources):
         resource = resources[logical_id]
-        if "Condition" in resource:
-            raise NotImplementedError(f"{logical_id}: conditional resources are not supported locally")
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue  # not created with this run's parameters, as CloudFormation would not
         kind = resource["Type"]
         creators[kind](clients[kind], logical_id, stack_name, resource.get("Properties", {}), resolver)
         physical[logical_id] = str(resolver.ref(logical_id))

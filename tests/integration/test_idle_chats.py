@@ -42,9 +42,7 @@ def at_the_top_of_the_hour(run: LocalRun, after: datetime) -> None:
 
 
 def report(run: LocalRun, day: str) -> HttpResult:
-    return run.http(
-        "GET", "/admin/report", headers=run.as_admin("acme"), query={"from": day, "to": day}
-    )
+    return run.http("GET", "/admin/report", headers=run.as_admin("acme"), query={"from": day, "to": day})
 
 
 def test_an_idle_chat_is_shown_closing_then_closed_published_and_reported(run):

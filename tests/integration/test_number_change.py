@@ -28,7 +28,7 @@ def number_changed(old: str, new: str, at: datetime, message_id: str = "wamid.SY
         "id": message_id,
         "timestamp": str(int(at.timestamp())),
         "type": "system",
-        "system": {"body": f"User Ana changed from {old} to {new}", "wa_id": new, "type": "user_changed_number"},
+        "system": {"type": "user_changed_number", "wa_id": new, "body": f"changed from {old} to {new}"},
     }
 
 

@@ -443,7 +443,9 @@ def test_every_function_logs_to_its_own_group_with_retention(template: dict[str,
         assert properties["LogGroupName"]["Fn::Sub"].startswith("/aws/lambda/")
 
 
-def test_customer_managed_keys_are_an_option_that_encrypts_every_log_group(template: dict[str, Any]) -> None:
+def test_customer_managed_keys_are_an_option_that_encrypts_the_table_the_secret_and_every_log_group(
+    template: dict[str, Any],
+) -> None:
     parameter = template["Parameters"]["CustomerManagedKeys"]
     key = template["Resources"]["DataKey"]
     groups = {n: r for n, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
@@ -469,13 +471,25 @@ def test_customer_managed_keys_are_an_option_that_encrypts_every_log_group(templ
         assert any(
             a["Fn::Sub"].endswith(":log-group:" + group_name.rsplit("/", 1)[0] + "/*") for a in allowed
         ), name
-    # CloudWatch Logs may use the key for this stack's log groups, and no one else but the account
+    # CloudWatch Logs may use the key for this stack's log groups; the account's principals only
+    # through DynamoDB and Secrets Manager; no one else but the account
     assert logs["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.${AWS::URLSuffix}"}}
-    principals = [s["Principal"] for s in key["Properties"]["KeyPolicy"]["Statement"]]
-    assert principals == [
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    assert [s["Principal"] for s in statements] == [
         {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+        {"AWS": "*"},
+        {"AWS": "*"},
         logs["Principal"],
     ]
+    for statement, service in zip(statements[1:3], ("dynamodb", "secretsmanager"), strict=True):
+        assert statement["Condition"]["StringEquals"] == {
+            "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+            "kms:ViaService": {"Fn::Sub": service + ".${AWS::Region}.${AWS::URLSuffix}"},
+        }
+    on_the_key = {"Fn::If": ["UseCustomerManagedKeys", {"Ref": "DataKey"}, {"Ref": "AWS::NoValue"}]}
+    table = template["Resources"]["AppTable"]["Properties"]["SSESpecification"]
+    assert table == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": on_the_key}
+    assert template["Resources"]["PseudonymKey"]["Properties"]["KmsKeyId"] == on_the_key
 
 
 def test_every_function_has_error_and_throttle_alarms_to_the_topic(template: dict[str, Any]) -> None:
@@ -624,3 +638,26 @@ def test_tokens_carry_tenant_and_seats_that_agents_cannot_change(template: dict[
     # without WriteAttributes a client may write every mutable attribute: agents could raise their seats
     assert "WriteAttributes" in client
     assert not {"custom:tenant_id", "custom:seats"} & set(client["WriteAttributes"])
+
+
+def test_the_local_run_evaluates_the_templates_conditions_as_cloudformation_does() -> None:
+    from handoff_local.aws import _Resolver
+
+    template = {
+        "Parameters": {"Keys": {"Default": "false"}, "Name": {"Default": ""}},
+        "Conditions": {
+            "UseKeys": {"Fn::Equals": [{"Ref": "Keys"}, "true"]},
+            "Named": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Name"}, ""]}]},
+            "Both": {"Fn::And": [{"Condition": "UseKeys"}, {"Condition": "Named"}]},
+            "Either": {"Fn::Or": [{"Condition": "UseKeys"}, {"Condition": "Named"}]},
+        },
+    }
+    sse = {"SSEEnabled": True, "KMSMasterKeyId": {"Fn::If": ["UseKeys", "key-1", {"Ref": "AWS::NoValue"}]}}
+
+    off = _Resolver(template, pseudo={}, parameters={})
+    assert off.value(sse) == {"SSEEnabled": True}
+    assert off.value([{"Fn::If": ["Named", "a", {"Ref": "AWS::NoValue"}]}, "b"]) == ["b"]
+    assert (off.condition("Both"), off.condition("Either")) == (False, False)
+    on = _Resolver(template, pseudo={}, parameters={"Keys": "true", "Name": "x"})
+    assert on.value(sse) == {"SSEEnabled": True, "KMSMasterKeyId": "key-1"}
+    assert (on.condition("Both"), on.condition("Either")) == (True, True)
