@@ -1,6 +1,6 @@
 """The local run's AWS: moto resources created from template.yaml itself, and the template's routes.
 
-`template.yaml` is the one source of truth: the tables (keys, indexes, TTL), the FIFO queue and its
+`template.yaml` is the one source of truth: the table (keys, indexes, TTL), the FIFO queue and its
 dead-letter queue, the event bus, the functions' environment and their HTTP routes are all read
 from it here, so the local run cannot drift from what `sam deploy` creates.
 """
@@ -34,7 +34,6 @@ LOCAL_AWS_ENVIRONMENT: Mapping[str, str] = {
 
 # Logical ids and parameter names in template.yaml this module relies on.
 APP_TABLE = "AppTable"
-IDEMPOTENCY_TABLE = "IdempotencyTable"
 INBOUND_QUEUE = "InboundQueue"
 HANDOFF_BUS = "HandoffBus"
 GRAPH_API_URL_PARAMETER = "GraphApiUrl"
@@ -218,7 +217,6 @@ class LocalStack:
     stack_name: str
     region: str
     table_name: str
-    idempotency_table_name: str
     queue_url: str
     dead_letter_queue_url: str
     event_bus_name: str
@@ -277,7 +275,7 @@ def provision(
     `AWS_SECRET_ACCESS_KEY=testing` (`LOCAL_AWS_ENVIRONMENT` holds them all). Then run the
     handlers with `os.environ.update(stack.environment(graph_api_url))`.
 
-    Created: the DynamoDB tables (keys, GSIs, TTL, point-in-time recovery), the SQS queues
+    Created: the DynamoDB table (keys, GSIs, TTL, point-in-time recovery), the SQS queues
     (dead-letter queues first, then the queues that redrive to them), the EventBridge buses,
     and SecureString parameters `{ParameterPrefix}/app-secret` and `{ParameterPrefix}/verify-token`.
     Physical names are `{stack_name}-{LogicalId}` (`.fifo` appended for FIFO queues), unless the
@@ -343,7 +341,6 @@ def provision(
         stack_name=stack_name,
         region=region,
         table_name=physical[APP_TABLE],
-        idempotency_table_name=physical[IDEMPOTENCY_TABLE],
         queue_url=physical[INBOUND_QUEUE],
         dead_letter_queue_url=physical[dead_letter_queue],
         event_bus_name=physical[HANDOFF_BUS],

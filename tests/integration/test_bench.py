@@ -8,12 +8,11 @@ from bench_process import run_bench
 
 HANDLERS = {"whatsapp_webhook", "conversation", "wake", "live_api"}
 
-# Measured: 5 requests per inbound text (the conversation's GetItem, its TransactWriteItems, the
-# outbox DeleteItem once Meta accepted the answer, Powertools idempotency's PutItem and UpdateItem)
-# plus the two directory reads each process caches (tenant config, channel account): 5.1 at 20
-# messages. 5.5 leaves room for those one-off reads and fails as soon as any step adds one request
-# per message (6.1).
-DYNAMODB_REQUESTS_PER_MESSAGE_BOUND = 5.5
+# Measured: 3 requests per inbound text (the conversation's GetItem, its TransactWriteItems, the
+# outbox DeleteItem once Meta accepted the answer) plus the two directory reads each process caches
+# (tenant config, channel account): 3.1 at 20 messages. 3.5 leaves room for those one-off reads and
+# fails as soon as any step adds one request per message (4.1).
+DYNAMODB_REQUESTS_PER_MESSAGE_BOUND = 3.5
 
 
 def test_a_small_bench_run(tmp_path: Path) -> None:

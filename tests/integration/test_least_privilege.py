@@ -42,7 +42,7 @@ FUNCTIONS = (
 WEBHOOKS = FUNCTIONS[:3]
 RECORDED_SERVICES = ("dynamodb", "sqs", "events")
 # Resources as the statements name them (logical ids; an index as "<table>/index/<name>").
-TABLE_RESOURCES = {"AppTable", "IdempotencyTable"}
+TABLE_RESOURCES = {"AppTable"}
 
 # Grants the story does not exercise, each with the code that needs it.
 NOT_IN_THE_STORY: dict[tuple[str, str, str, str | None], str] = {
@@ -54,12 +54,6 @@ NOT_IN_THE_STORY: dict[tuple[str, str, str, str | None], str] = {
     ),
     ("ConversationFunction", "dynamodb:UpdateItem", "AppTable", "CONV#*"): (
         "ConversationStore.mark_undelivered: Meta refused a message for good"
-    ),
-    ("ConversationFunction", "dynamodb:GetItem", "IdempotencyTable", None): (
-        "Powertools idempotency reading the record a redelivered event left"
-    ),
-    ("ConversationFunction", "dynamodb:DeleteItem", "IdempotencyTable", None): (
-        "Powertools idempotency removing its record when applying the event raised"
     ),
     ("ConversationFunction", "dynamodb:Query", "AppTable", "CONV#*"): (
         "a tenant's own bot reading the transcript (Bots), and ConversationStore.move's lines"
@@ -409,9 +403,7 @@ def test_every_table_grant_is_held_to_key_prefixes_and_every_index_is_named(temp
             if resources == ["AppTable"]:
                 assert leading_keys(statement), (function, statement["Sid"])
             else:
-                assert all(r.startswith("AppTable/index/") for r in resources) or resources == [
-                    "IdempotencyTable"
-                ], (function, statement["Sid"])
+                assert all(r.startswith("AppTable/index/") for r in resources), (function, statement["Sid"])
 
 
 @pytest.mark.parametrize("function", WEBHOOKS)

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from conftest import ACME_NUMBER, BOGOTA, CONFIG, Agent, WhatsAppUser
+from handoff.adapters.inbound_queue import group_id
 from handoff.api import refusals
 from handoff.engine.model import YES_PAYLOAD
 from handoff.observability import NoPseudonymKey, logger, pseudonym, use_pseudonym_key
@@ -166,8 +167,10 @@ def test_pseudonyms_are_keyed_and_refused_without_a_key():
         first = pseudonym(KEY)
         use_pseudonym_key("j" * 40)
         assert pseudonym(KEY) != first, "another key gives another pseudonym"
-        # the unkeyed hash anyone could recompute from a guessed number is not what is logged
+        # the unkeyed hash anyone could recompute from a guessed number is not what is logged,
+        # nor the FIFO message group SQS shows
         assert pseudonym(KEY) not in hashlib.sha256(KEY.encode()).hexdigest()
+        assert group_id(KEY) == pseudonym(KEY)
         with pytest.raises(ValueError, match="at least 32"):
             use_pseudonym_key("short")
         observability._pseudonym_key = None

@@ -227,7 +227,7 @@ def test_a_message_redriven_long_after_is_applied_once(run):
     assert conversation is not None
     lines, sent = len(conversation_store().transcript(conversation.ref)), len(ana.received())
 
-    # a DLQ redrive days later: Powertools' idempotency record is gone, the FIFO dedupe long past
+    # a DLQ redrive days later: the FIFO dedupe long past, the id gone from the recent ones
     event = TypeAdapter(Event).validate_json(bodies[0])
     assert event.event_id not in conversation.recent_event_ids
     conversations().apply(event)

@@ -12,7 +12,6 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     table_name: str = Field(alias="TABLE_NAME")
-    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL")
     event_bus_name: str = Field(alias="EVENT_BUS_NAME")
     graph_api_url: str = Field(alias="GRAPH_API_URL", default="https://graph.facebook.com/v23.0")
