@@ -12,23 +12,29 @@ a message and deleting its outbox item. Then the faults stop, the minute schedul
 outbox and the queue are empty, and every unique message is counted: delivered once, lost, refused
 for good (expected: Live marks it 'not delivered'), doubled (avoidable or not), dead-lettered.
 
-    python -m bench.chaos [--messages 2000] [--users 200] [--seed 1] [--fault-rate 0.2] [--json PATH]
+It also measures the embedded run itself as the traffic grows (issue 11: moto once made it grow to
+14 GB and 1 s a webhook): the process's resident memory and its peak, the webhook POST's time, and
+the time per text end to end (its POST and the queue work it causes), at 1,000, 2,000, 5,000 and
+10,000 texts.
+
+    python -m bench.chaos [--messages 10000] [--users 200] [--seed 1] [--fault-rate 0.2] [--json PATH]
+                          [--max-memory-mib 1024] [--max-ms-per-webhook 100] [--moto-as-is]
 
 Exit code 0 when nothing was lost, no avoidable double was sent and nothing was dead-lettered (and
-the run reached quiescence), 1 otherwise, 2 when the warm-up shows the harness's assumptions do
-not hold.
+the run reached quiescence), and the run kept to its budget: a peak under 1 GiB, and under 100 ms
+a webhook (the POSTs' 95th percentile, and the mean per text end to end, over the last 1,000);
+1 otherwise, 2 when the warm-up shows the harness's assumptions do not hold.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
 import json
 import math
 import random
 import re
 import resource
+import statistics
 import sys
 import tempfile
 import threading
@@ -54,10 +60,17 @@ PHONE_NUMBER_ID = "200000000000001"  # acme's WhatsApp account in examples/confi
 ZONE = "America/Bogota"
 BOT_PATH = "/webhooks/rest/webhook"
 
+DEFAULT_MESSAGES = 10000
 REPEAT_SHARE = 0.3  # of the deliveries, sent again
 LATE_REPEAT_ROUNDS = (2, 3)  # a late repeat comes this many rounds later
 MINUTES_PER_ROUND = 3  # on the run's clock, one schedule tick a minute: a late repeat is 6+ minutes late
 QUIESCENCE_MINUTES = 60  # at most, once the traffic is over
+
+# The embedded run's budget (issue 11): 10,000 messages in under 1 GB, and under 100 ms a webhook.
+MAX_PEAK_MIB = 1024
+MAX_MS_PER_WEBHOOK = 100.0
+WINDOW = 1000  # webhooks: "the last 1,000"
+CHECKPOINTS = (1000, 2000, 5000, 10000)  # texts sent: the report's rows (and the last round's)
 
 FAULT_MIX = {  # each kind's part of --fault-rate
     "server_error": 0.3,
@@ -97,6 +110,8 @@ class EchoBot:
         bot = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # else each answer's body waits some 40 ms for an ACK
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 message = str(body.get("message", ""))
@@ -153,10 +168,9 @@ class Crashes:
 
     A crash fails the whole invocation, as a dead Lambda process does: the records after it in the
     batch are not processed (they fail at once), and the local drain returns the whole batch to the
-    queue, as Lambda does. The crashing step raises through Powertools' idempotency, which forgets
-    the message's in-progress record: what a real crash leaves is the same by the time SQS hands
-    the message out again (its in-progress record expires with the invocation's 30 s, long before
-    the queue's 180 s visibility timeout; the local drain hands it out at once).
+    queue, as Lambda does (at once, where SQS would wait for the visibility timeout). The crashing
+    step leaves what a real crash leaves: what it had committed, and no record of its own (the
+    conversation function keeps none; a redelivered event is recognised by what it committed).
     """
 
     def __init__(self) -> None:
@@ -269,88 +283,6 @@ def stepped_clock() -> Iterator[None]:
         clock.now = now
 
 
-# --- moto, made linear ----------------------------------------------------------------------------
-
-
-@contextmanager
-def lean_moto_transactions() -> Iterator[None]:
-    """moto backs up each table a TransactWriteItems writes with a deep copy of the whole table (to
-    roll back a cancelled transaction), and its dashboard keeps every copy: time and memory grow
-    with the square of the messages (about 20 minutes and several GB for 2000). Inside this block
-    a transaction backs up only the items it names and restores those when moto cancels it: the
-    same state, since a transaction writes nothing else (the template's tables have no streams)."""
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    original = models.DynamoDBBackend.transact_write_items
-
-    class TablesUncopied:
-        """`copy` as moto's module sees it, with deep copies of whole tables left out."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy, name)
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    def backed_up(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, Any, Any, Any]]:
-        backups = []
-        for entry in transact_items:
-            if len(entry) != 1:
-                continue  # moto refuses the transaction before it writes anything
-            op = next(iter(entry.values()))
-            table = backend.tables.get(op.get("TableName"))
-            attributes = op.get("Key", op.get("Item"))
-            if table is None or not isinstance(attributes, dict) or table.hash_key_attr not in attributes:
-                continue
-            hash_value = DynamoType(attributes[table.hash_key_attr])
-            range_value = None
-            if table.range_key_attr is not None:
-                if table.range_key_attr not in attributes:
-                    continue
-                range_value = DynamoType(attributes[table.range_key_attr])
-            item = copy.deepcopy(table.get_item(hash_value, range_value))
-            backups.append((table, hash_value, range_value, item))
-        return backups
-
-    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
-        backups = backed_up(backend, transact_items)
-        models.copy = TablesUncopied()  # type: ignore[assignment]
-        try:
-            original(backend, transact_items)
-        except BaseException:
-            for table, hash_value, range_value, item in reversed(backups):
-                if range_value is None:
-                    if item is None:
-                        table.items.pop(hash_value, None)
-                    else:
-                        table.items[hash_value] = item
-                elif item is None:
-                    table.items[hash_value].pop(range_value, None)
-                else:
-                    table.items[hash_value][range_value] = item
-            raise
-        finally:
-            models.copy = copy
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign, assignment]
-    try:
-        yield
-    finally:
-        models.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
-
-
-def forget_moto_instances() -> None:
-    """Drop moto's list of every DynamoDB model object it ever made (only its dashboard reads it;
-    `moto.core.model_instances.reset_model_data` does the same for every service)."""
-    from moto.core.model_instances import model_data
-
-    for model in model_data["dynamodb"].values():
-        model.instances_tracked = []  # type: ignore[attr-defined]
-
-
 # --- the traffic ------------------------------------------------------------------------------------
 
 
@@ -373,21 +305,103 @@ class Traffic:
         return f"57302{user:07d}"
 
 
-def post(run: LocalRun, traffic: Traffic, raw: bytes) -> None:
+# --- what the embedded run costs ---------------------------------------------------------------------
+
+
+def memory_mib() -> tuple[float, float]:
+    """This process's resident memory now and at its peak, in MiB (Linux's VmRSS and VmHWM; elsewhere
+    the peak for both, from getrusage)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+    except (OSError, KeyError, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        peak_mib = peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+        return peak_mib, peak_mib
+
+
+@dataclass
+class Checkpoint:
+    """The run's cost once `texts` texts were sent (at the end of a round)."""
+
+    texts: int
+    rss_mib: float
+    peak_mib: float
+    ms_per_text: float  # end to end, the last WINDOW texts
+    post_p95_ms: float  # the last WINDOW webhook POSTs
+
+
+@dataclass
+class Costs:
+    """The embedded run's time and memory while the traffic runs.
+
+    Two times per webhook. Its POST: what Meta waits for (the webhook function queues the
+    delivery). And end to end, per text: the POSTs of a round and the queue work drained after
+    them (the conversation function, the bot, the Graph API sends, the faults' retries), over the
+    texts the round brought: what a webhook of one text costs the run in all (deliveries carry one
+    to five). The minute's schedule is timed apart: it runs once a minute whatever the traffic.
+    "The last" is the latest WINDOW POSTs, or the latest whole rounds holding WINDOW texts.
+    """
+
+    post_ms: list[float] = field(default_factory=list)  # each webhook POST
+    rounds: list[tuple[int, float]] = field(default_factory=list)  # (new texts, ms of its POSTs and drain)
+    tick_ms: list[float] = field(default_factory=list)  # each minute's schedule while the traffic ran
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+
+    def ms_per_text(self, *, last: bool = True) -> float:
+        """End to end, over the last (or the first) rounds that hold WINDOW texts."""
+        texts = total = 0.0
+        for n, ms in reversed(self.rounds) if last else self.rounds:
+            texts, total = texts + n, total + ms
+            if texts >= WINDOW:
+                break
+        return total / texts if texts else 0.0
+
+    def post_ms_stats(self) -> dict[str, float]:
+        """The last WINDOW webhook POSTs: mean, 95th percentile, max."""
+        latest = self.post_ms[-WINDOW:]
+        if not latest:
+            return {"mean": 0.0, "p95": 0.0, "max": 0.0}
+        return {
+            "mean": statistics.fmean(latest),
+            "p95": _percentile(latest, 0.95),
+            "max": max(latest),
+        }
+
+    def checkpoint(self, texts: int) -> None:
+        rss, peak = memory_mib()
+        self.checkpoints.append(Checkpoint(texts, rss, peak, self.ms_per_text(), self.post_ms_stats()["p95"]))
+
+
+def _percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
+
+
+def post(run: LocalRun, traffic: Traffic, raw: bytes, costs: Costs) -> None:
+    started = time.perf_counter()
     traffic.statuses[run.webhook("whatsapp", raw).status] += 1
+    costs.post_ms.append((time.perf_counter() - started) * 1000)
     traffic.posts += 1
 
 
-def minute(run: LocalRun) -> None:
-    """A minute passes on the run's clock, and the schedule runs (wake pass, outbox sweep, drain)."""
+def minute(run: LocalRun, costs: Costs | None = None) -> None:
+    """A minute passes on the run's clock, and the schedule runs (wake pass, outbox sweep, drain,
+    DynamoDB's TTL deletions)."""
     run.advance(60)
+    started = time.perf_counter()
     run.tick()
+    if costs is not None:
+        costs.tick_ms.append((time.perf_counter() - started) * 1000)
 
 
-def send_traffic(run: LocalRun, traffic: Traffic, crashes: Crashes, progress: Callable[[str], None]) -> None:
+def send_traffic(
+    run: LocalRun, traffic: Traffic, crashes: Crashes, costs: Costs, progress: Callable[[str], None]
+) -> None:
     """Rounds of about one text per user (users drawn at random: some write twice, some not at
     all), in shuffled deliveries of 1 to 5, some of them repeated; each round drained, then a
-    few minutes of the schedule."""
+    few minutes of the schedule. The run's costs are taken at each round's end."""
     from handoff import clock
 
     rng = random.Random(traffic.seed)
@@ -425,15 +439,22 @@ def send_traffic(run: LocalRun, traffic: Traffic, crashes: Crashes, progress: Ca
                     late[round_number + rng.choice(LATE_REPEAT_ROUNDS)].append(raw)
         bodies += late.pop(round_number, [])
         rng.shuffle(bodies)
+        started = time.perf_counter()
         for raw in bodies:
-            post(run, traffic, raw)
+            post(run, traffic, raw, costs)
         traffic.events_processed += run.drain()
+        costs.rounds.append((len(numbers), (time.perf_counter() - started) * 1000))
         for _ in range(MINUTES_PER_ROUND):
-            minute(run)
-        forget_moto_instances()
+            minute(run, costs)
         round_number += 1
         traffic.rounds = round_number
-        progress(f"round {round_number}: {min(len(traffic.sender), traffic.messages)} texts sent")
+        sent = min(len(traffic.sender), traffic.messages)
+        costs.checkpoint(sent)
+        latest = costs.checkpoints[-1]
+        progress(
+            f"round {round_number}: {sent} texts sent; {latest.ms_per_text:.0f} ms per text, "
+            f"{latest.rss_mib:.0f} MiB"
+        )
 
 
 def quiesce(run: LocalRun, traffic: Traffic, crashes: Crashes) -> None:
@@ -587,7 +608,13 @@ def tally(run: LocalRun, traffic: Traffic, crashes: Crashes, bot: EchoBot) -> Ta
 
 
 def figures(
-    run: LocalRun, traffic: Traffic, crashes: Crashes, counted: Tally, wall_seconds: float
+    run: LocalRun,
+    traffic: Traffic,
+    crashes: Crashes,
+    counted: Tally,
+    costs: Costs,
+    wall_seconds: float,
+    budget: tuple[float, float] = (MAX_PEAK_MIB, MAX_MS_PER_WEBHOOK),
 ) -> dict[str, Any]:
     faults = run.graph.faults_injected()
     dead_letters = run.dead_letters()
@@ -601,10 +628,20 @@ def figures(
         "every fault kind injected": all(faults[kind] for kind in FAULT_KINDS),
         "every crash point injected": all(crashes.fired[point] for point in CRASH_POINTS),
     }
+    max_peak_mib, max_ms = budget
+    _, peak_mib = memory_mib()
+    ms_per_text = costs.ms_per_text()
+    posts = costs.post_ms_stats()
+    budget_checks = {
+        f"the embedded run's peak memory under {max_peak_mib:.0f} MiB": peak_mib < max_peak_mib,
+        f"webhook POSTs under {max_ms:.0f} ms (95th percentile, the last {WINDOW})": posts["p95"] < max_ms,
+        f"under {max_ms:.0f} ms per text, end to end (mean, the last {WINDOW})": ms_per_text < max_ms,
+    }
     ok = not counted.lost and not counted.doubled_avoidable and dead_letters == 0
     # the harness's own guarantees: counts made on a run that did not settle, or that sent answers
-    # elsewhere, are not counts
-    ok = ok and all(checks[name] for name in list(checks)[:4])
+    # elsewhere, are not counts; and the embedded run's budget
+    ok = ok and all(checks[name] for name in list(checks)[:4]) and all(budget_checks.values())
+    checks |= budget_checks
     return {
         "messages": traffic.messages,
         "users": traffic.users,
@@ -643,13 +680,50 @@ def figures(
         },
         "checks": checks,
         "wall_seconds": round(wall_seconds, 1),
-        "peak_memory_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_memory_mib": round(peak_mib, 1),
+        "embedded_run": {
+            "moto_patched": run.lean_moto,
+            "peak_memory_mib": round(peak_mib, 1),
+            "webhook_post_ms": {name: round(value, 1) for name, value in posts.items()},  # the last WINDOW
+            "ms_per_text": round(ms_per_text, 1),  # end to end, the last WINDOW texts
+            "ms_per_text_first": round(costs.ms_per_text(last=False), 1),  # the first WINDOW
+            "schedule_tick_ms": {
+                "mean": round(statistics.fmean(costs.tick_ms), 1) if costs.tick_ms else 0.0,
+                "max": round(max(costs.tick_ms, default=0.0), 1),
+            },
+            "budget": {"peak_memory_mib": max_peak_mib, "ms": max_ms, "window": WINDOW},
+            "checkpoints": [
+                {
+                    "texts": c.texts,
+                    "rss_mib": round(c.rss_mib, 1),
+                    "peak_mib": round(c.peak_mib, 1),
+                    "ms_per_text": round(c.ms_per_text, 1),
+                    "post_p95_ms": round(c.post_p95_ms, 1),
+                }
+                for c in shown_checkpoints(costs.checkpoints)
+            ],
+        },
         "ok": ok,
     }
 
 
+def shown_checkpoints(checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
+    """The first round's end at or past each of CHECKPOINTS, and the last round's (in place of the
+    one with as many texts: the rounds after the last text carry late repeats only)."""
+    shown: list[Checkpoint] = []
+    for mark in CHECKPOINTS:
+        reached = next((c for c in checkpoints if c.texts >= mark), None)
+        if reached is not None and reached not in shown:
+            shown.append(reached)
+    if checkpoints:
+        last = checkpoints[-1]
+        shown = [c for c in shown if c.texts != last.texts] + [last]
+    return shown
+
+
 def report(result: Mapping[str, Any], fault_rate: float) -> str:
     f = result
+    e = f["embedded_run"]
     lines = [
         f"async-handoff chaos harness: {f['messages']} WhatsApp texts from {f['users']} users, "
         f"seed {f['seed']};",
@@ -694,6 +768,23 @@ def report(result: Mapping[str, Any], fault_rate: float) -> str:
         "  Both kinds of unavoidable double are at-least-once delivery to Meta: the send API takes no",
         "  idempotency key, so a send whose acceptance was not recorded is sent again rather than lost.",
         "",
+        "The embedded run (LocalRun on moto, "
+        + ("patched by handoff_local.moto_patches" if e["moto_patched"] else "moto as it is: --moto-as-is")
+        + "): its cost as the traffic grows",
+        f"  {'texts sent':>10}  {'RSS MiB':>8}  {'peak MiB':>8}  {'ms per text':>11}  {'POST p95 ms':>11}",
+        *(
+            f"  {c['texts']:>10}  {c['rss_mib']:>8.0f}  {c['peak_mib']:>8.0f}  {c['ms_per_text']:>11.1f}  "
+            f"{c['post_p95_ms']:>11.1f}"
+            for c in e["checkpoints"]
+        ),
+        "  ms per text: end to end, a round's webhook POSTs and the queue work drained after them, "
+        "over its texts;",
+        f"  the last {WINDOW} texts (the first {WINDOW}: {e['ms_per_text_first']:.1f}). POST p95: the "
+        f"last {WINDOW} webhook POSTs",
+        f"  (mean {e['webhook_post_ms']['mean']:.1f}, max {e['webhook_post_ms']['max']:.1f} ms). The "
+        f"minute's schedule: mean {e['schedule_tick_ms']['mean']:.0f}, max "
+        f"{e['schedule_tick_ms']['max']:.0f} ms.",
+        "",
         "Checks",
         *(f"  [{'ok' if ok else 'FAIL':>4}] {name}" for name, ok in f["checks"].items()),
         f"  answers delivered but marked 'not delivered' (a resend after a lost answer refused for good): "
@@ -708,15 +799,15 @@ def report(result: Mapping[str, Any], fault_rate: float) -> str:
             lines.append(f"  {name}: {', '.join(examples)}{' ...' if len(examples) == 20 else ''}")
     lines += [
         "",
-        f"Wall time: {f['wall_seconds']:.1f} s; peak memory (ru_maxrss): {f['peak_memory_mib']:.0f} MiB",
+        f"Wall time: {f['wall_seconds']:.1f} s; peak memory: {f['peak_memory_mib']:.0f} MiB",
         "",
         "Result: "
         + (
-            "ok (nothing lost, no avoidable double, nothing dead-lettered)"
+            "ok (nothing lost, no avoidable double, nothing dead-lettered, within the memory and time budget)"
             if f["ok"]
-            else "FAILED (lost, avoidable doubles, dead letters or a failed harness check above); "
+            else "FAILED (lost, avoidable doubles, dead letters, or a failed check above); "
             f"reproduce with: python -m bench.chaos --messages {f['messages']} --users {f['users']} "
-            f"--seed {f['seed']} --fault-rate {fault_rate}"
+            f"--seed {f['seed']} --fault-rate {fault_rate}" + ("" if e["moto_patched"] else " --moto-as-is")
         ),
     ]
     return "\n".join(lines)
@@ -727,7 +818,12 @@ def report(result: Mapping[str, Any], fault_rate: float) -> str:
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=2000, help="unique inbound texts (default 2000)")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=DEFAULT_MESSAGES,
+        help=f"unique inbound texts (default {DEFAULT_MESSAGES})",
+    )
     parser.add_argument("--users", type=int, default=200, help="distinct WhatsApp users (default 200)")
     parser.add_argument("--seed", type=int, default=1, help="seeds the traffic and the faults (default 1)")
     parser.add_argument(
@@ -739,7 +835,21 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--moto-as-is",
         action="store_true",
-        help="keep moto's whole-table copy per TransactWriteItems (slow: to compare the figures)",
+        help="run on moto as it is, without handoff_local.moto_patches (memory and time grow with "
+        "the table: to compare the figures, on a few hundred texts)",
+    )
+    parser.add_argument(
+        "--max-memory-mib",
+        type=float,
+        default=MAX_PEAK_MIB,
+        help=f"fail when the process's peak memory reaches this (default {MAX_PEAK_MIB})",
+    )
+    parser.add_argument(
+        "--max-ms-per-webhook",
+        type=float,
+        default=MAX_MS_PER_WEBHOOK,
+        help=f"fail when the webhook POSTs' 95th percentile, or the mean time per text end to end, "
+        f"over the last {WINDOW}, reaches this (default {MAX_MS_PER_WEBHOOK:.0f})",
     )
     parser.add_argument("--log-level", default="CRITICAL", help="the handlers' log level (default CRITICAL)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
@@ -760,12 +870,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def progress(text: str) -> None:
         print(f"... {text} ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
-    lean = contextlib.nullcontext() if args.moto_as_is else lean_moto_transactions()
+    costs = Costs()
     with (
-        lean,
         stepped_clock(),
         echo_bot_config() as (config, bot),
-        LocalRun(config, log_level=args.log_level) as run,
+        LocalRun(config, log_level=args.log_level, lean_moto=not args.moto_as_is) as run,
     ):
         run.advance_to(22, ZONE, weekday=True)  # at night: no agent online, the bot answers
         warm_up(run)
@@ -773,11 +882,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         crashes.install(run)
         shares = {kind: args.fault_rate * part for kind, part in FAULT_MIX.items()}
         run.graph.inject_faults(Faults(**shares, seed=args.seed))
-        send_traffic(run, traffic, crashes, progress)
+        send_traffic(run, traffic, crashes, costs, progress)
         progress("traffic over: faults off, the schedule runs until nothing is left")
         quiesce(run, traffic, crashes)
         counted = tally(run, traffic, crashes, bot)
-        result = figures(run, traffic, crashes, counted, time.perf_counter() - started)
+        budget = (args.max_memory_mib, args.max_ms_per_webhook)
+        result = figures(run, traffic, crashes, counted, costs, time.perf_counter() - started, budget)
     print(report(result, args.fault_rate))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -9,7 +9,7 @@ ignored, so both `url` and `url + "/v23.0"` work as GRAPH_API_URL.
 Failures come two ways: scripted (`fail_next`: the next requests, whatever they are) and random
 (`inject_faults`: a seeded share of the sends it would have accepted, answered like Meta's
 failures, for `make chaos`). Every answer is kept in `answers`, with whether the message reached
-the user.
+the user (the latest `history` of them only, when given: `make local` runs for days).
 """
 
 from __future__ import annotations
@@ -98,14 +98,23 @@ class _ScriptedFailure:
 
 
 class FakeGraphApi:
-    """`with FakeGraphApi() as graph:` serves on `graph.url` (127.0.0.1 only) until the block ends."""
+    """`with FakeGraphApi() as graph:` serves on `graph.url` (127.0.0.1 only) until the block ends.
 
-    def __init__(self, port: int = 0, printer: Callable[[RecordedRequest], None] | None = None) -> None:
+    `history`: how many of the latest requests and answers to keep (None: all of them).
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        printer: Callable[[RecordedRequest], None] | None = None,
+        *,
+        history: int | None = None,
+    ) -> None:
         self._requested_port = port
         self.printer = printer
         self._lock = threading.Lock()
-        self._requests: list[RecordedRequest] = []
-        self._answers: list[RecordedAnswer] = []
+        self._requests: deque[RecordedRequest] = deque(maxlen=history)
+        self._answers: deque[RecordedAnswer] = deque(maxlen=history)
         self._failures: deque[_ScriptedFailure] = deque()
         self._faults: Faults | None = None
         self._random = random.Random(0)
@@ -288,6 +297,9 @@ def _graph_error(code: int, message: str, error_type: str) -> dict[str, Any]:
 def _handler_for(fake: FakeGraphApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "FakeGraphApi/1"
+        # the headers and the body go out in two writes: with Nagle's algorithm the body waits for
+        # the client's delayed ACK of the headers, some 40 ms per request on loopback
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             self._serve()

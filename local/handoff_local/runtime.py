@@ -3,8 +3,10 @@
 `LocalRun` starts moto, creates the template's tables, queues and bus, seeds a config file,
 starts a fake Graph API (or points at `graph_api_url`) and then plays the parts AWS plays:
 API Gateway (HTTP API events, the JWT authorizer), the SQS event source (FIFO batches, partial
-failures, redelivery), EventBridge (the minute schedule and the agent-online rule). One lock
-runs one handler at a time, as one Lambda instance per function would.
+failures, redelivery), EventBridge (the minute schedule and the agent-online rule), and DynamoDB's
+TTL deletions (each minute, after the schedule). One lock runs one handler at a time, as one Lambda
+instance per function would. While it runs, moto is patched (`handoff_local.moto_patches`) so
+that its memory and its time per request do not grow with the traffic.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import threading
 import uuid
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -24,6 +27,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from handoff_local import moto_patches
 from handoff_local.aws import (
     LOCAL_AWS_ENVIRONMENT,
     LocalStack,
@@ -62,7 +66,12 @@ class _LambdaContext:
 
 
 class LocalRun:
-    """`with LocalRun(config) as run:` the whole application, in this process, on moto."""
+    """`with LocalRun(config) as run:` the whole application, in this process, on moto.
+
+    `history`: how many of the latest bus events (`published`) and fake Graph API requests to keep
+    for the caller to read (None: all of them, as tests want; `make local` keeps a few). `lean_moto`
+    False leaves moto as it is (`make chaos --moto-as-is`, to compare).
+    """
 
     def __init__(
         self,
@@ -71,18 +80,23 @@ class LocalRun:
         graph_api_url: str | None = None,
         graph_printer: Callable[[Any], None] | None = None,
         log_level: str = "WARNING",
+        history: int | None = None,
+        lean_moto: bool = True,
     ) -> None:
         self.config_path = Path(config_path)
         self.external_graph_api_url = graph_api_url
         self.graph_printer = graph_printer
         self.log_level = log_level
+        self.history = history
+        self.lean_moto = lean_moto
         self.lock = threading.RLock()
         self.graph: Any = None
         self.stack: LocalStack | None = None
         self._mock: Any = None
+        self._moto_patched = False
         self._saved_environment: dict[str, str | None] = {}
         self._functions: dict[str, ModuleType] = {}
-        self.published: list[Any] = []  # conversation events put on the bus (BusEvent)
+        self.published: deque[Any] = deque(maxlen=history)  # conversation events put on the bus (BusEvent)
         self._publish_to_bus: Callable[..., None] | None = None  # wiring.publish_event, while running
         self._routes: list[Route] = []
 
@@ -114,6 +128,9 @@ class LocalRun:
                 "POWERTOOLS_DEV": "false",
             }
         )
+        if self.lean_moto:
+            moto_patches.install()  # before anything is created: a moto it does not know fails here
+            self._moto_patched = True
         self._mock = mock_aws()
         self._mock.start()
         clock.reset()
@@ -121,7 +138,7 @@ class LocalRun:
         if self.external_graph_api_url is None:
             from handoff_local.fake_graph import FakeGraphApi
 
-            self.graph = FakeGraphApi(printer=self.graph_printer).start()
+            self.graph = FakeGraphApi(printer=self.graph_printer, history=self.history).start()
             graph_api_url = self.graph.url
         else:
             graph_api_url = self.external_graph_api_url
@@ -165,6 +182,9 @@ class LocalRun:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        if self._moto_patched:
+            moto_patches.uninstall()
+            self._moto_patched = False
         wiring.reset()
         clock.reset()
         for name, value in self._saved_environment.items():
@@ -297,10 +317,21 @@ class LocalRun:
             return len(conversation_store().all_pending())
 
     def tick(self) -> dict[str, Any]:
-        """The minute schedule, now: the wake pass and the outbox sweep, then the queue drained."""
+        """The minute schedule, now: the wake pass and the outbox sweep, then the queue drained,
+        then DynamoDB's TTL deletions (`expire_items`)."""
         result = self.invoke("WakeFunction", _eventbridge_event("aws.events", "Scheduled Event", {}))
         self.drain()
+        self.expire_items()
         return dict(result)
+
+    def expire_items(self) -> int:
+        """Delete the items whose TTL is past on the run's clock, as DynamoDB does (moto never does);
+        returns how many. After the schedule, so that a jump of the clock still lets the wake pass
+        end what it would have ended before their TTL came."""
+        from handoff import clock
+
+        with self.lock:
+            return moto_patches.expire_items(clock.now())
 
     def _agent_available(self, tenant_id: str) -> None:
         detail = {"tenant_id": tenant_id}

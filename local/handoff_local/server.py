@@ -53,6 +53,7 @@ DRAIN_INTERVAL_SECONDS = 0.15
 IDLE_DRAIN_INTERVAL_SECONDS = 1.0  # after IDLE_AFTER_SECONDS without events or requests
 IDLE_AFTER_SECONDS = 10.0
 SCHEDULE_INTERVAL_SECONDS = 60.0
+HISTORY = 1000  # bus events and fake Graph API requests the run keeps (nothing reads them here)
 LOCAL_PREFIX = "/_local/"
 CONSOLE_PREFIX = "/console/"
 CONSOLE_DIR = ROOT / "console"
@@ -300,6 +301,9 @@ class RequestHandler(BaseHTTPRequestHandler):
     server: LocalServer
     protocol_version = "HTTP/1.1"
     server_version = "async-handoff-local/1"
+    # the headers and the body go out in two writes: with Nagle's algorithm the body waits for the
+    # client's delayed ACK of the headers, some 40 ms per request on loopback
+    disable_nagle_algorithm = True
     timeout = 60  # a client that stops sending mid-request frees its thread
 
     def do_GET(self) -> None:
@@ -604,6 +608,7 @@ def serve(settings: Settings) -> int:
         graph_api_url=settings.graph_api_url,
         graph_printer=what_reaches_the_user,
         log_level=settings.log_level,
+        history=HISTORY,
     )
     background = Background(run)
     local_routes = LocalRoutes(run)

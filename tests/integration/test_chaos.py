@@ -42,4 +42,11 @@ def test_a_small_chaos_run(tmp_path: Path) -> None:
         == figures["messages"]
         == 60
     )
+    # and the embedded run, on moto as handoff_local.moto_patches makes it, kept to its budget
+    embedded = figures["embedded_run"]
+    assert embedded["moto_patched"]
+    assert embedded["peak_memory_mib"] < embedded["budget"]["peak_memory_mib"] == 1024
+    assert embedded["webhook_post_ms"]["p95"] < embedded["budget"]["ms"] == 100
+    assert 0 < embedded["ms_per_text"] < embedded["budget"]["ms"]
+    assert [c["texts"] for c in embedded["checkpoints"]] == [60]
     assert "Result: ok" in result.stdout
