@@ -1,15 +1,15 @@
-"""The embedded run's moto keeps its memory and its time per request bounded (issue 11), and its
-answers as they were: a transaction is still all or nothing, a Query returns the same items in the
+"""The embedded run's moto keeps its memory bounded (its time per webhook at 10,000 messages is
+measured and gated by `make chaos`, not here: timings belong to the benchmarks), and its answers as
+they were: a transaction is still all or nothing, a Query returns the same items in the
 same order, and items past their TTL go as DynamoDB's TTL deletes them."""
 
 from __future__ import annotations
 
 import gc
 import json
-import statistics
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,15 +78,6 @@ def fill(client: Any, first: int, last: int) -> None:
         client.batch_write_item(RequestItems={TABLE: requests})
 
 
-def median_ms(action: Callable[[int], object], times: int = 15) -> float:
-    durations = []
-    for n in range(times):
-        started = time.perf_counter()
-        action(n)
-        durations.append(time.perf_counter() - started)
-    return statistics.median(durations) * 1000
-
-
 def commit(client: Any, n: int) -> None:
     """A step's commit: a new conversation on the condition that there is none, and a transcript line."""
     client.transact_write_items(
@@ -103,23 +94,6 @@ def commit(client: Any, n: int) -> None:
     )
 
 
-def read_partition(client: Any, n: int) -> None:
-    client.query(
-        TableName=TABLE,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
-        ExpressionAttributeValues={":pk": {"S": f"CONV#{n}"}, ":msg": {"S": "MSG#"}},
-    )
-
-
-def read_index(client: Any, n: int) -> None:
-    client.query(
-        TableName=TABLE,
-        IndexName="waiting",
-        KeyConditionExpression="waiting_tenant = :tenant",
-        ExpressionAttributeValues={":tenant": {"S": "acme"}},
-    )
-
-
 def waiting(client: Any, n: int, tenant: str = "acme") -> None:
     """Conversation `n` waits for an agent: in the sparse index."""
     client.update_item(
@@ -128,32 +102,6 @@ def waiting(client: Any, n: int, tenant: str = "acme") -> None:
         UpdateExpression="SET waiting_tenant = :tenant, waiting_since = :since",
         ExpressionAttributeValues={":tenant": {"S": tenant}, ":since": {"S": f"2026-03-0{n % 9 + 1}#{n}"}},
     )
-
-
-def costs(client: Any) -> dict[str, float]:
-    return {
-        "TransactWriteItems": median_ms(lambda n: commit(client, n)),
-        "Query": median_ms(lambda n: read_partition(client, n)),
-        "Query on an index": median_ms(lambda n: read_index(client, n)),
-    }
-
-
-def test_a_transaction_and_a_query_cost_the_same_on_a_table_ten_times_larger(dynamodb):
-    # Given a table of 300 conversations (900 items), 5 of them waiting
-    fill(dynamodb, 0, 300)
-    for n in range(5):
-        waiting(dynamodb, n)
-    small = costs(dynamodb)
-
-    # When it holds ten times as many (and as many waiting)
-    fill(dynamodb, 300, 3000)
-    large = costs(dynamodb)
-
-    # Then a commit and a Query take about as long as before (moto as it is copies the whole table
-    # per transaction and sorts it per Query: ten times the table, several times the time)
-    for request, before in small.items():
-        after = large[request]
-        assert after < 2.5 * before, f"{request}: {before:.2f} ms on 900 items, {after:.2f} ms on 9000"
 
 
 def test_moto_keeps_no_copy_of_the_table_per_transaction(dynamodb):
