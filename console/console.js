@@ -1,4 +1,4 @@
-// The agents' console: sign in, presence, the Live list, a transcript, take / reply / close.
+// The agents' console: sign in, presence, the Live list, a transcript, take / reply / template / close.
 // Plain browser JavaScript, no build step. It talks to the Live API only (docs/live-api.md);
 // locally it gets its token from the local run, on AWS from Cognito's Hosted UI (code + PKCE).
 "use strict";
@@ -15,6 +15,8 @@ const REFRESH_RETRY_MS = 30 * 1000; // the sign-in service unreachable: try agai
 const TITLE = document.title;
 const AUTHORS = { user: "User", bot: "Bot", agent: "Agent", system: "System" };
 const CHANNELS = { whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram" };
+const REPLY_PLACEHOLDER = "Write to the user (Ctrl+Enter sends)";
+const PLACEHOLDER = /\{\{\s*(\d+)\s*\}\}/g; // a template body's {{1}}, {{2}}...
 
 const state = {
   config: {}, // config.json: apiUrl, cognitoDomain, clientId, redirectUri (all optional locally)
@@ -31,6 +33,8 @@ const state = {
   tokenUntil: 0, // when the ID token expires, by this computer's clock
   refreshTimer: null,
   refreshing: null, // the renewal under way: the timer and a 401 may ask at once
+  templates: [], // the tenant's approved templates for agents, read when the picker opens
+  picker: null, // {conversation, userName}: the conversation the picker was filled in for
 };
 
 const $ = (id) => document.getElementById(id);
@@ -336,6 +340,8 @@ function signOut(message, everywhere = false) {
     seats: null,
     selected: null,
     conversations: [],
+    templates: [],
+    picker: null,
   });
   state.lastMessages.clear();
   document.title = TITLE;
@@ -533,6 +539,7 @@ async function renderConversation() {
       $("pane-meta").textContent = "";
       $("transcript").replaceChildren();
       $("actions").hidden = true;
+      state.picker = null;
     }
     throw error;
   }
@@ -545,7 +552,6 @@ async function renderConversation() {
       : detail.on_hold ? "On hold" : "Waiting",
   ];
   if (detail.notified_available) meta.push("told an agent is available");
-  if (detail.reply_window_closes_at) meta.push(`replies possible until ${formatTime(detail.reply_window_closes_at)}`);
   if (detail.notice) meta.push(detail.notice);
   $("pane-meta").textContent = meta.join(" · ");
 
@@ -572,8 +578,146 @@ async function renderConversation() {
 
   $("actions").hidden = false;
   $("take").hidden = detail.state !== "queued";
-  $("reply-form").hidden = !mine;
   $("close").hidden = !(mine || detail.state === "queued");
+  await renderComposer(detail, mine);
+}
+
+// --- what the channel lets the agent send: said before they type ---------------------------------
+
+// The Live API says what may reach the user now (`agent_may_send`, by the server's clock, as the
+// engine decides): free text, only an approved template (WhatsApp past 24 hours), or nothing
+// (Messenger and Instagram past 7 days). A template does not reopen the window: the user's answer does.
+function windowNotice(detail) {
+  const until = detail.reply_window_closes_at ? formatTime(detail.reply_window_closes_at) : null;
+  switch (detail.agent_may_send) {
+    case "text":
+      if (!until) return null;
+      return detail.channel === "whatsapp"
+        ? { closed: false, text: `You can reply until ${until}. After that, WhatsApp takes only an approved template until the user writes again.` }
+        : { closed: false, text: `You can reply until ${until} (7 days after the user's last message). After that, nobody can write until the user writes again.` };
+    case "template":
+      return { closed: true, text: "The 24-hour window is closed: send an approved template. Free text works again once the user answers." };
+    case "nothing":
+      return { closed: true, text: "The 7-day window is closed: nobody can write until the user writes again." };
+    default:
+      return null;
+  }
+}
+
+async function renderComposer(detail, mine) {
+  const notice = mine || detail.state === "queued" ? windowNotice(detail) : null;
+  const box = $("window-notice");
+  box.hidden = !notice;
+  // a status region: rewritten only when it changes, so a screen reader says it once
+  if (notice && box.textContent !== notice.text) box.textContent = notice.text;
+  box.classList.toggle("closed", Boolean(notice && notice.closed));
+
+  const freeText = detail.agent_may_send === "text";
+  $("reply-form").hidden = !mine;
+  $("reply-text").disabled = !freeText; // a draft typed earlier stays, for when the user answers
+  $("send").disabled = !freeText;
+  $("reply-text").placeholder = freeText ? REPLY_PLACEHOLDER : "Free text cannot reach the user now (see above)";
+
+  const picking = mine && detail.agent_may_send === "template";
+  $("template-form").hidden = !picking;
+  if (!picking) {
+    state.picker = null;
+    return;
+  }
+  if (state.picker && state.picker.conversation === detail.id) return; // keep what is being filled in
+  state.picker = { conversation: detail.id, userName: detail.user_name || "" };
+  try {
+    state.templates = (await api("GET", "/live/templates")).templates || [];
+  } catch (error) {
+    showError(error.message);
+    state.picker = null; // the next poll asks again
+    return;
+  }
+  if (!state.picker || state.picker.conversation !== detail.id) return; // closed or left meanwhile
+  renderTemplateChoice();
+}
+
+// --- the approved-template picker ----------------------------------------------------------------
+
+function renderTemplateChoice() {
+  const templates = state.templates;
+  $("no-templates").hidden = templates.length > 0;
+  $("template-picker").hidden = templates.length === 0;
+  const titles = templates.map((t) => t.title);
+  const options = templates.map((template, index) => {
+    const twice = titles.indexOf(template.title) !== titles.lastIndexOf(template.title);
+    const option = element("option", null, twice ? `${template.title} (${template.language})` : template.title);
+    option.value = String(index);
+    return option;
+  });
+  $("template-choice").replaceChildren(...options);
+  renderTemplateFields();
+}
+
+function chosenTemplate() {
+  return state.templates[Number($("template-choice").value)] || null;
+}
+
+// One labelled field per parameter of the chosen template; the first is offered the user's name.
+function renderTemplateFields() {
+  const template = chosenTemplate();
+  const fields = $("template-fields");
+  const labels = template ? template.parameters : [];
+  fields.replaceChildren(fields.querySelector("legend"));
+  fields.hidden = labels.length === 0;
+  labels.forEach((label, index) => {
+    const id = `template-parameter-${index + 1}`;
+    const field = element("div", "template-field");
+    const caption = element("label", null, label);
+    caption.htmlFor = id;
+    caption.append(element("span", "placeholder", ` {{${index + 1}}}`));
+    const input = element("input");
+    Object.assign(input, { id, type: "text", required: true, maxLength: 1024, autocomplete: "off" });
+    if (index === 0 && state.picker && state.picker.userName) input.value = state.picker.userName;
+    field.append(caption, input);
+    fields.append(field);
+  });
+  renderPreview();
+}
+
+function parameterValues() {
+  return [...$("template-fields").querySelectorAll("input")].map((input) => input.value.trim());
+}
+
+// What the user will receive: the approved body filled in (an empty field shows its label), as the
+// transcript will show it; without the body, the title and the values.
+function templatePreview(template, values) {
+  const shown = values.map((value, i) => value || `[${template.parameters[i]}]`);
+  if (template.text) return template.text.replace(PLACEHOLDER, (found, n) => shown[Number(n) - 1] ?? found);
+  return shown.length ? `Template ${template.title}: ${shown.join(", ")}` : `Template ${template.title}`;
+}
+
+function renderPreview() {
+  const template = chosenTemplate();
+  $("template-preview").textContent = template ? templatePreview(template, parameterValues()) : "";
+}
+
+async function sendTemplate(event) {
+  event.preventDefault();
+  const template = chosenTemplate();
+  if (!template) return;
+  const parameters = parameterValues();
+  const empty = parameters.findIndex((value) => !value);
+  if (empty >= 0) {
+    showError(`Fill in ${template.parameters[empty]} before sending.`);
+    $(`template-parameter-${empty + 1}`).focus();
+    return;
+  }
+  $("template-send").disabled = true;
+  try {
+    const body = { name: template.name, language: template.language, parameters };
+    if (await act("template", body)) {
+      renderTemplateFields(); // sent: ready for another, the name offered again
+      if (!$("template-form").hidden) $("template-choice").focus(); // the sent field is gone: keep focus here
+    }
+  } finally {
+    $("template-send").disabled = false;
+  }
 }
 
 async function open(id) {
@@ -642,6 +786,9 @@ async function main() {
   $("take").addEventListener("click", () => act("take"));
   $("close").addEventListener("click", () => act("close"));
   $("reply-form").addEventListener("submit", sendReply);
+  $("template-form").addEventListener("submit", sendTemplate);
+  $("template-choice").addEventListener("change", renderTemplateFields);
+  $("template-fields").addEventListener("input", renderPreview);
   $("reply-text").addEventListener("keydown", (event) => {
     // Ctrl+Enter (Cmd+Enter on a Mac) sends; Enter alone is a new line
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();

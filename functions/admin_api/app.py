@@ -1,4 +1,4 @@
-"""Admin API: a tenant's handoff rules, hours, messages, templates, seats, the bot; the chat report."""
+"""Admin API: a tenant's rules, hours, messages, templates, agent templates, seats, bot; the chat report."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from handoff.reports.chat import ChatReport, to_csv
 from handoff.runtime.wiring import administration, erasure
 from handoff.services.admin import (
     AgentSeatsWrite,
+    AgentTemplatesWrite,
     BotsWrite,
     ConfigWrite,
     IntentsWrite,
     MessagesWrite,
     RuleWrite,
     VersionedAgentSeats,
+    VersionedAgentTemplates,
     VersionedBots,
     VersionedConfig,
     VersionedIntents,
@@ -107,6 +109,16 @@ def get_agent_seats() -> VersionedAgentSeats:
 @app.put("/admin/agent-seats", responses=WRITE_ERRORS)
 def put_agent_seats(body: Annotated[AgentSeatsWrite, Body()]) -> VersionedAgentSeats:
     return administration().put_agent_seats(_admin().tenant_id, body.version, body.agent_seats)
+
+
+@app.get("/admin/agent-templates", responses=READ_ERRORS)
+def get_agent_templates() -> VersionedAgentTemplates:
+    return administration().agent_templates(_admin().tenant_id)
+
+
+@app.put("/admin/agent-templates", responses=WRITE_ERRORS)
+def put_agent_templates(body: Annotated[AgentTemplatesWrite, Body()]) -> VersionedAgentTemplates:
+    return administration().put_agent_templates(_admin().tenant_id, body.version, body.agent_templates)
 
 
 @app.get(

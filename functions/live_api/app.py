@@ -1,4 +1,4 @@
-"""Live API: agents' presence, the conversation list, transcripts, take, reply, close."""
+"""Live API: agents' presence, the conversation list, transcripts, take, reply, templates, close."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, ref
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import live
 from handoff.services.json_body import read_json
-from handoff.services.live import ConversationDetail, ConversationSummary
+from handoff.services.live import AgentTemplates, ConversationDetail, ConversationSummary, TemplateSend
 from handoff.store.directory import AgentPresence
 
 # bodies are read by the one JSON reader: nesting or digits past Python's limits are a 422, not a 500
@@ -69,6 +69,23 @@ def take(conversation_id: str) -> ConversationSummary:
 def reply(conversation_id: str, body: Annotated[ReplyBody, Body()]) -> ConversationSummary:
     agent = _agent()
     return live().reply(agent.tenant_id, agent.agent_id, conversation_id, body.text)
+
+
+@app.post("/live/conversations/<conversation_id>/template", responses=ACTION_ERRORS)
+def send_template(conversation_id: str, body: Annotated[TemplateSend, Body()]) -> ConversationSummary:
+    """Send one of the tenant's approved templates (WhatsApp; past the 24-hour window the only way
+    to write to the user). A template the tenant does not offer, or the wrong number of parameters,
+    is a 422 naming the field; Messenger and Instagram, which have no templates, a 409."""
+    agent = _agent()
+    return live().send_template(
+        agent.tenant_id, agent.agent_id, conversation_id, body.name, body.language, body.parameters
+    )
+
+
+@app.get("/live/templates", responses=ERRORS)
+def list_templates() -> AgentTemplates:
+    """The approved templates the tenant lets agents send, for the console's picker."""
+    return live().templates(_agent().tenant_id)
 
 
 @app.post("/live/conversations/<conversation_id>/close", responses=ACTION_ERRORS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +29,40 @@ BOGOTA = "America/Bogota"
 def run() -> Iterator[LocalRun]:
     with LocalRun(CONFIG) as local:
         yield local
+
+
+@pytest.fixture
+def loud_run() -> Iterator[LocalRun]:
+    """A run that logs everything a deployment logs at INFO."""
+    with LocalRun(CONFIG, log_level="INFO") as local:
+        yield local
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Every log line the functions write, as CloudWatch would get it (Powertools' JSON)."""
+    from handoff.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def table_items() -> list[dict[str, Any]]:
+    """The whole application table (a test may Scan; the product never does)."""
+    import boto3
+
+    from handoff.runtime.settings import settings
+
+    items: list[dict[str, Any]] = []
+    for page in boto3.client("dynamodb").get_paginator("scan").paginate(TableName=settings().table_name):
+        items += page["Items"]
+    return items
 
 
 class ChatUser:
@@ -154,8 +190,36 @@ class Agent:
     def reply(self, conversation_id: str, text: str) -> HttpResult:
         return self.call("POST", f"/live/conversations/{conversation_id}/reply", {"text": text})
 
+    def send_template(
+        self, conversation_id: str, name: str, language: str, parameters: list[str]
+    ) -> HttpResult:
+        body = {"name": name, "language": language, "parameters": parameters}
+        return self.call("POST", f"/live/conversations/{conversation_id}/template", body)
+
+    def templates(self) -> list[dict[str, Any]]:
+        response = self.call("GET", "/live/templates")
+        assert response.status == 200, response.body
+        return response.json()["templates"]
+
     def close(self, conversation_id: str) -> HttpResult:
         return self.call("POST", f"/live/conversations/{conversation_id}/close")
 
     def read(self, conversation_id: str) -> HttpResult:
         return self.call("GET", f"/live/conversations/{conversation_id}")
+
+
+def taken_after_a_night_of_waiting(run: LocalRun, wa_id: str, name: str) -> tuple[WhatsAppUser, Agent, str]:
+    """A WhatsApp user asks for an agent at night and waits; in the morning carla comes online and
+    takes the conversation. Returns the user, carla and the conversation's id."""
+    from handoff.engine.model import YES_PAYLOAD
+
+    run.advance_to(22, BOGOTA, weekday=True)
+    user = WhatsAppUser(run, wa_id, name=name)
+    user.says("Quiero hablar con un agente")
+    user.taps(YES_PAYLOAD, "Sí, quiero esperar")
+    carla = Agent(run, "carla")
+    run.advance_to(9, BOGOTA, weekday=True)
+    carla.online()
+    [waiting] = [c for c in carla.conversations() if c["state"] == "queued"]
+    assert carla.take(waiting["id"]).status == 200
+    return user, carla, waiting["id"]

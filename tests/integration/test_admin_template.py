@@ -34,6 +34,8 @@ def test_every_admin_route_needs_the_jwt_and_reaches_the_admin_function() -> Non
         ("PUT", "/admin/bot"),
         ("GET", "/admin/agent-seats"),
         ("PUT", "/admin/agent-seats"),
+        ("GET", "/admin/agent-templates"),
+        ("PUT", "/admin/agent-templates"),
         ("POST", "/admin/erasures"),
         ("GET", "/admin/report"),
     }

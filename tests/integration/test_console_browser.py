@@ -283,6 +283,99 @@ def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
     screenshot(page, "09-window-warning")
 
 
+def test_past_the_24_hour_window_the_console_offers_an_approved_template(server, graph, page):
+    from playwright.sync_api import expect
+
+    browser_errors: list[str] = []
+    page.on("pageerror", lambda error: browser_errors.append(str(error)))
+
+    # Given Ana waited overnight and Carla took her chat in the morning
+    night = server.advance_to(next_night(server.now()))
+    ana = Phone(server, graph, "573009990003", "Ana Plantilla")
+    ana.says("Quiero hablar con un agente")
+    ana.taps(YES, "Sí, quiero esperar")
+    server.advance_to(night + timedelta(hours=12))
+    page.goto(f"{server.url}/console/")
+    page.get_by_label("Tenant").fill("acme")
+    page.get_by_label("Agent").fill("carla")
+    page.get_by_role("button", name="Sign in").click()
+    item = page.locator("#conversations li.conversation", has_text="Ana Plantilla")
+    item.locator("button.open").click()
+    page.get_by_role("button", name="Take").click()
+    expect(item.locator(".badge.mine")).to_have_text("Yours")
+
+    # Before she types, the console says until when free text reaches Ana
+    notice = page.locator("#window-notice")
+    reply_box = page.get_by_label("Reply")
+    expect(notice).to_contain_text("You can reply until")
+    expect(reply_box).to_be_enabled()
+    expect(page.locator("#template-form")).to_be_hidden()
+
+    # 25 hours later, still before typing: the window is closed, free text off, a template offered
+    server.advance(25 * 3600)
+    closed = (
+        "The 24-hour window is closed: send an approved template. Free text works again once the user "
+        "answers."
+    )
+    expect(notice).to_have_text(closed)
+    expect(notice).to_have_attribute("role", "status")  # said to screen readers as it changes
+    expect(reply_box).to_be_disabled()
+    expect(page.get_by_role("button", name="Send", exact=True)).to_be_disabled()
+    picker = page.get_by_role("form", name="Send an approved template")
+    expect(picker).to_be_visible()
+    screenshot(page, "13-window-closed")
+
+    # The picker lists acme's templates; the first parameter is offered Ana's name
+    choice = page.get_by_label("Template", exact=True)
+    titles = [t.title for t in ACME.agent_templates]
+    expect(choice.locator("option")).to_have_text(titles)
+    choice.select_option(label="Pedido listo para recoger")
+    expect(page.get_by_label("Nombre")).to_have_value("Ana Plantilla")
+    preview = page.locator("#template-preview")
+    expect(preview).to_have_text(
+        "Hola Ana Plantilla, tu pedido [Número de pedido] ya está listo para recoger en [Tienda]."
+    )
+    page.get_by_label("Número de pedido").fill("4411")
+    page.get_by_label("Tienda").fill("Chapinero")
+    shown = "Hola Ana Plantilla, tu pedido 4411 ya está listo para recoger en Chapinero."
+    expect(preview).to_have_text(shown)
+    screenshot(page, "14-template-picker")
+
+    # Enter sends it (no mouse): Ana's WhatsApp gets the template, the transcript shows what she read
+    before = len(ana.received())
+    page.get_by_label("Tienda").press("Enter")
+    transcript = page.locator("#transcript")
+    line = transcript.locator(".author-agent", has_text=shown)
+    expect(line).to_be_visible()
+    expect(line.locator(".kind")).to_have_text("template")
+    deadline = time.monotonic() + DELIVERY_TIMEOUT_SECONDS
+    while len(ana.received()) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [received] = ana.received()[before:]
+    assert received["template"]["name"] == "acme_pedido_listo"
+    assert [p["text"] for p in received["template"]["components"][0]["parameters"]] == [
+        "Ana Plantilla",
+        "4411",
+        "Chapinero",
+    ]
+    assert page.locator("#error").is_hidden()
+    expect(reply_box).to_be_disabled()  # a template does not reopen the window
+    expect(page.get_by_label("Nombre")).to_have_value("Ana Plantilla")  # ready for another
+    screenshot(page, "15-template-sent")
+
+    # Ana answers: the composer is free text again, and Ctrl+Enter sends
+    ana.says("¡Gracias! Paso hoy por la tarde")
+    expect(notice).to_contain_text("You can reply until")
+    expect(picker).to_be_hidden()
+    expect(reply_box).to_be_enabled()
+    reply_box.fill("¡Te esperamos, Ana!")
+    reply_box.press("Control+Enter")
+    expect(transcript.locator(".author-agent", has_text="¡Te esperamos, Ana!")).to_be_visible()
+    assert ana.wait_to_read("¡Te esperamos, Ana!")[-1] == "¡Te esperamos, Ana!"
+    screenshot(page, "16-free-text-again")
+    assert browser_errors == []
+
+
 # --- the deployed sign-in: Cognito's hosted page, code + PKCE -------------------------------------
 
 

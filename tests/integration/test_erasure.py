@@ -3,20 +3,13 @@ second erasure erases nothing, other users are untouched, and no log line names 
 
 from __future__ import annotations
 
-import io
 import json
-import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 
-from conftest import BOGOTA, CONFIG, Agent, WhatsAppUser
-from handoff.engine.model import YES_PAYLOAD
-from handoff.observability import logger
-from handoff.runtime.settings import settings
+from conftest import Agent, WhatsAppUser, table_items, taken_after_a_night_of_waiting
 from handoff_local.runtime import HttpResult, LocalRun
 from handoff_tools import erase as erase_command
 
@@ -25,16 +18,8 @@ OTHER = "573005550202"
 THROTTLED = {"error": {"message": "throughput reached", "type": "OAuthException", "code": 130429}}
 
 
-def table() -> list[dict[str, Any]]:
-    """The whole table (a test may Scan; the product never does)."""
-    items: list[dict[str, Any]] = []
-    for page in boto3.client("dynamodb").get_paginator("scan").paginate(TableName=settings().table_name):
-        items += page["Items"]
-    return items
-
-
 def holding(text: str) -> list[str]:
-    return [f"{i['pk']['S']} {i['sk']['S']}" for i in table() if text in json.dumps(i)]
+    return [f"{i['pk']['S']} {i['sk']['S']}" for i in table_items() if text in json.dumps(i)]
 
 
 def erase(run: LocalRun, body: dict[str, Any], tenant: str = "acme") -> HttpResult:
@@ -50,38 +35,12 @@ def report(run: LocalRun, first: str, last: str) -> dict[str, Any]:
 def a_user_with_everything(run: LocalRun, wa_id: str) -> tuple[WhatsAppUser, str]:
     """A user waited, was taken, answered and closed, chats with the bot again, and is owed a reply
     Meta asked to wait for (it stays in the outbox)."""
-    run.advance_to(22, BOGOTA, weekday=True)
-    user = WhatsAppUser(run, wa_id, name="Luz")
-    user.says("Quiero hablar con un agente")
-    user.taps(YES_PAYLOAD, "Sí, quiero esperar")
-    carla = Agent(run, "carla")
-    run.advance_to(9, BOGOTA, weekday=True)
-    carla.online()
-    [listed] = [c for c in carla.conversations() if c["state"] == "queued"]
-    carla.take(listed["id"])
-    carla.reply(listed["id"], "Hola Luz")
-    carla.close(listed["id"])
+    user, carla, conversation_id = taken_after_a_night_of_waiting(run, wa_id, "Luz")
+    carla.reply(conversation_id, "Hola Luz")
+    carla.close(conversation_id)
     run.graph.fail_next(429, THROTTLED, times=3)
     user.says("Hola otra vez")
-    return user, listed["id"]
-
-
-@pytest.fixture
-def loud_run() -> Iterator[LocalRun]:
-    with LocalRun(CONFIG, log_level="INFO") as local:
-        yield local
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
+    return user, conversation_id
 
 
 def test_nothing_of_an_erased_user_is_left_and_the_report_keeps_its_counts(loud_run, logs):

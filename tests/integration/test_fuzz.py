@@ -384,6 +384,18 @@ def live_routes(
         ("PUT", "/live/presence", agent, lambda: st.fixed_dictionaries({"online": st.booleans()})),
         ("POST", f"/live/conversations/{held}/reply", agent, lambda: st.fixed_dictionaries({"text": texts})),
         (
+            "POST",
+            f"/live/conversations/{held}/template",
+            agent,
+            lambda: st.fixed_dictionaries(
+                {
+                    "name": st.sampled_from(["acme_seguimiento", "acme_pedido_listo"]) | texts,
+                    "language": st.just("es") | texts,
+                    "parameters": st.lists(texts, max_size=4),
+                }
+            ),
+        ),
+        (
             "PUT",
             "/admin/agent-seats",
             admin,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from conftest import BOGOTA, Agent, WhatsAppUser
+from conftest import Agent, WhatsAppUser, taken_after_a_night_of_waiting
 from handoff.config.models import TenantConfig
-from handoff.engine.model import YES_PAYLOAD
 from handoff_local.runtime import HttpResult, LocalRun
 
 DAYS = TenantConfig.model_fields["close_idle_chats_after_days"].default
@@ -19,17 +18,9 @@ def about(measured: timedelta, expected: timedelta) -> bool:
 
 
 def taken_chat(run: LocalRun) -> tuple[WhatsAppUser, Agent, str]:
-    run.advance_to(22, BOGOTA, weekday=True)
-    user = WhatsAppUser(run, "573004440001", name="Iris")
-    user.says("Quiero hablar con un agente")
-    user.taps(YES_PAYLOAD, "Sí, quiero esperar")
-    carla = Agent(run, "carla")
-    run.advance_to(9, BOGOTA, weekday=True)
-    carla.online()
-    [listed] = carla.conversations()
-    assert carla.take(listed["id"]).status == 200
-    assert carla.reply(listed["id"], "Hola Iris, ¿en qué te ayudo?").status == 200
-    return user, carla, listed["id"]
+    user, carla, conversation_id = taken_after_a_night_of_waiting(run, "573004440001", "Iris")
+    assert carla.reply(conversation_id, "Hola Iris, ¿en qué te ayudo?").status == 200
+    return user, carla, conversation_id
 
 
 def at_the_top_of_the_hour(run: LocalRun, after: datetime) -> None:

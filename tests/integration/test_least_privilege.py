@@ -1,9 +1,10 @@
 """Each function's role grants what its code calls, and nothing more (issue 12, point 8).
 
-The after-hours story of `make demo` and a few admin API calls run on moto while every DynamoDB,
-SQS and EventBridge call is recorded with the function that made it. Each call must be allowed by
-that function's statements in template.yaml (actions, resources, `dynamodb:LeadingKeys`), and each
-grant must be used by some call, or be listed in NOT_IN_THE_STORY with the code path that needs it.
+The after-hours story of `make demo`, an agent's template and a few admin API calls run on moto
+while every DynamoDB, SQS and EventBridge call is recorded with the function that made it. Each
+call must be allowed by that function's statements in template.yaml (actions, resources,
+`dynamodb:LeadingKeys`), and each grant must be used by some call, or be listed in
+NOT_IN_THE_STORY with the code path that needs it.
 A change to the code that reads or writes another key prefix fails here until the template says so.
 """
 
@@ -162,6 +163,10 @@ def _admin_calls(run: LocalRun) -> None:
         body={"version": config.json()["version"], "agent_seats": 4},
     )
     assert seats.status == 200, seats.body
+    templates = run.http("GET", "/admin/agent-templates", headers=headers)
+    assert templates.status == 200, templates.body
+    rewritten = run.http("PUT", "/admin/agent-templates", headers=headers, body=templates.json())
+    assert rewritten.status == 200, rewritten.body
     today = datetime.now(UTC).date()
     report = run.http(
         "GET",
@@ -171,6 +176,32 @@ def _admin_calls(run: LocalRun) -> None:
     )
     assert report.status == 200, report.body
     _erasure_calls(run, headers)
+
+
+def _template_calls(run: LocalRun) -> None:
+    """An agent lists the tenant's templates and sends one to a user silent for 25 hours (issue 13)."""
+    from handoff import clock
+    from handoff_local import payloads
+
+    agent = run.as_agent(demo.TENANT, "carla")
+    user, number = "573009990002", demo.ACCOUNTS["whatsapp"]
+    run.advance_to(10, "America/Bogota", weekday=True)  # acme's hours: straight into Live's queue
+    assert run.http("PUT", "/live/presence", headers=agent, body={"online": True}).status == 200
+    asks = payloads.whatsapp_text(user, "Quiero hablar con un asesor", clock.now())
+    assert run.webhook("whatsapp", payloads.whatsapp_delivery(number, asks)).status == 200
+    run.drain()
+    listed = run.http("GET", "/live/conversations", headers=agent).json()["conversations"]
+    [queued] = [c for c in listed if c["state"] == "queued"]
+    assert run.http("POST", f"/live/conversations/{queued['id']}/take", headers=agent).status == 200
+    run.advance(25 * 3600)
+    [template, *_] = run.http("GET", "/live/templates", headers=agent).json()["templates"]
+    body = {
+        "name": template["name"],
+        "language": template["language"],
+        "parameters": ["Ana"] * len(template["parameters"]),
+    }
+    sent = run.http("POST", f"/live/conversations/{queued['id']}/template", headers=agent, body=body)
+    assert sent.status == 200, sent.body
 
 
 def _erasure_calls(run: LocalRun, headers: dict[str, str]) -> None:
@@ -227,6 +258,7 @@ def recorded() -> Iterator[list[Call]]:
             demo.shop_story()
             with LocalRun(demo.CONFIG) as run:
                 _admin_calls(run)
+                _template_calls(run)
     assert {call.function for call in calls} >= set(FUNCTIONS)
     yield calls
 

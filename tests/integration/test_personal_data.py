@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import boto3
 import pytest
 
-from conftest import ACME_NUMBER, BOGOTA, CONFIG, Agent, WhatsAppUser
+from conftest import ACME_NUMBER, BOGOTA, Agent, WhatsAppUser, table_items, taken_after_a_night_of_waiting
 from handoff.adapters.inbound_queue import group_id
 from handoff.api import refusals
 from handoff.engine.model import YES_PAYLOAD
-from handoff.observability import NoPseudonymKey, logger, pseudonym, use_pseudonym_key
+from handoff.observability import NoPseudonymKey, pseudonym, use_pseudonym_key
 from handoff.runtime.settings import settings
 from handoff.runtime.wiring import conversation_store
 from handoff.store.conversation_store import StaleConversation
@@ -36,56 +32,21 @@ def give_aways() -> list[str]:
     return [PHONE, b64, base64.b64encode(KEY.encode()).decode().rstrip("=")]
 
 
-def table_items() -> Iterator[dict[str, Any]]:
-    """The whole table (a test may Scan; the product never does)."""
-    paginator = boto3.client("dynamodb").get_paginator("scan")
-    for page in paginator.paginate(TableName=settings().table_name):
-        yield from page["Items"]
-
-
 def assert_gives_nothing_away(text: str, where: str) -> None:
     for form in give_aways():
         assert form not in text, f"{where} holds the user's phone number ({form})"
 
 
-@pytest.fixture
-def loud_run() -> Iterator[LocalRun]:
-    """A run that logs everything a deployment logs at INFO."""
-    with LocalRun(CONFIG, log_level="INFO") as local:
-        yield local
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    """Every log line the functions write, as CloudWatch would get it (Powertools' JSON)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
-        yield stream
-    finally:
-        logger.removeHandler(handler)
-
-
 def a_whole_story(run: LocalRun) -> tuple[WhatsAppUser, Agent, str]:
     """A user waits at night, is taken, answered and closed; later a bot session of theirs lapses."""
-    run.advance_to(22, BOGOTA, weekday=True)
-    user = WhatsAppUser(run, PHONE, name="Eva")
-    user.says("Quiero hablar con un agente")
-    user.taps(YES_PAYLOAD, "Sí, quiero esperar")
-    carla = Agent(run, "carla")
-    run.advance_to(9, BOGOTA, weekday=True)
-    carla.online()
-    [listed] = carla.conversations()
-    assert carla.take(listed["id"]).status == 200
+    user, carla, conversation_id = taken_after_a_night_of_waiting(run, PHONE, "Eva")
     user.says("Hola, sigo aquí")
-    assert carla.reply(listed["id"], "Hola Eva, te ayudo").status == 200
-    assert carla.close(listed["id"]).status == 200
+    assert carla.reply(conversation_id, "Hola Eva, te ayudo").status == 200
+    assert carla.close(conversation_id).status == 200
     user.says("Gracias")  # a new bot session, never finished: the minute's schedule closes it
     run.advance(25 * 3600)
     run.tick()
-    return user, carla, listed["id"]
+    return user, carla, conversation_id
 
 
 def test_only_the_conversations_own_items_hold_the_phone_number(loud_run, logs):

@@ -233,7 +233,7 @@ def test_parameter_overrides_reach_the_environment(monkeypatch: pytest.MonkeyPat
 # --- routes, handlers and triggers read from the template ----------------------------------------
 
 
-def test_routes_are_the_three_webhooks_open_and_the_six_live_routes_authorized() -> None:
+def test_routes_are_the_three_webhooks_open_and_the_eight_live_routes_authorized() -> None:
     routes = {(route.method, route.path): route for route in function_routes(TEMPLATE)}
     webhooks = {key: route for key, route in routes.items() if key[1].startswith("/webhooks/")}
     live = {key: route for key, route in routes.items() if key[1].startswith("/live/")}
@@ -250,8 +250,10 @@ def test_routes_are_the_three_webhooks_open_and_the_six_live_routes_authorized()
         ("GET", "/live/conversations/{conversation_id}"),
         ("POST", "/live/conversations/{conversation_id}/take"),
         ("POST", "/live/conversations/{conversation_id}/reply"),
+        ("POST", "/live/conversations/{conversation_id}/template"),
         ("POST", "/live/conversations/{conversation_id}/close"),
         ("PUT", "/live/presence"),
+        ("GET", "/live/templates"),
     }
     for route in live.values():
         assert (route.function, route.authorized) == ("LiveApiFunction", True)

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ACME_NUMBER, BOGOTA, CONFIG, GLOBEX_NUMBER, Agent, WhatsAppUser
 from handoff.config.texts import texts_for
+from handoff.engine.flow import applied_recently
 from handoff.engine.model import NO_PAYLOAD, YES_PAYLOAD
 from handoff.runtime.wiring import conversation_store
 from handoff_local import payloads
@@ -229,7 +230,7 @@ def test_a_message_redriven_long_after_is_applied_once(run):
 
     # a DLQ redrive days later: the FIFO dedupe long past, the id gone from the recent ones
     event = TypeAdapter(Event).validate_json(bodies[0])
-    assert event.event_id not in conversation.recent_event_ids
+    assert not applied_recently(conversation, event.event_id)
     conversations().apply(event)
 
     assert len(conversation_store().transcript(conversation.ref)) == lines  # nothing applied again

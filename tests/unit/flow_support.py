@@ -15,6 +15,7 @@ from handoff.engine.model import (
     AgentCloses,
     AgentReplies,
     AgentsAvailable,
+    AgentSendsTemplate,
     AgentTakes,
     Conversation,
     ConversationRef,
@@ -40,10 +41,21 @@ class KeywordBot:
         return BotTurn.saying(f"bot: {question.text}", intent="echo")
 
 
-def tenant(*, rule: dict[str, Any] | None = None, language: Language = "en") -> TenantConfig:
+def tenant(
+    *,
+    rule: dict[str, Any] | None = None,
+    language: Language = "en",
+    agent_templates: list[dict[str, Any]] | None = None,
+) -> TenantConfig:
     accounts = [{"channel": "whatsapp", "account_id": REF.account_id}]
     return TenantConfig.model_validate(
-        {"tenant_id": "acme", "language": language, "accounts": accounts, "rules": [rule] if rule else []}
+        {
+            "tenant_id": "acme",
+            "language": language,
+            "accounts": accounts,
+            "rules": [rule] if rule else [],
+            "agent_templates": agent_templates or [],
+        }
     )
 
 
@@ -133,6 +145,20 @@ class Driver:
     def reply(self, text: str, agent: str = "agent-1") -> list[Effect]:
         return self.apply(
             AgentReplies(ref=self.ref, event_id=f"reply#{next(_ids)}", agent_id=agent, text=text)
+        )
+
+    def send_template(
+        self, name: str, language: str, *parameters: str, agent: str = "agent-1"
+    ) -> list[Effect]:
+        return self.apply(
+            AgentSendsTemplate(
+                ref=self.ref,
+                event_id=f"template#{next(_ids)}",
+                agent_id=agent,
+                name=name,
+                language=language,
+                parameters=parameters,
+            )
         )
 
     def close(self, agent: str = "agent-1") -> list[Effect]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import textwrap
 from datetime import date, time
 from pathlib import Path
@@ -391,3 +392,83 @@ def test_templates_are_refused_outside_whatsapp():
         HandoffRule.model_validate(
             {"channel": "messenger", "templates": {"agent_available": {"name": "x", "language": "en"}}}
         )
+
+
+# --- agents' templates ----------------------------------------------------------------------------
+
+
+def agent_template(**changes: Any) -> dict[str, Any]:
+    return {
+        "name": "order_ready",
+        "language": "es",
+        "title": "Pedido listo",
+        "parameters": ["Nombre", "Pedido"],
+        "text": "Hola {{1}}, tu pedido {{2}} está listo.",
+        **changes,
+    }
+
+
+def with_agent_templates(*templates: dict[str, Any], channel: str = "whatsapp") -> TenantConfig:
+    account = "200000000000001" if channel == "whatsapp" else "300000000000001"
+    return TenantConfig.model_validate(
+        {
+            "tenant_id": "acme",
+            "accounts": [{"channel": channel, "account_id": account}],
+            "agent_templates": list(templates),
+        }
+    )
+
+
+def test_the_example_offers_agents_templates_with_the_users_name_first() -> None:
+    acme, globex = load_config(EXAMPLE)
+    assert {(t.name, t.language) for t in acme.agent_templates} >= {("acme_seguimiento", "es")}
+    assert all(t.parameters and t.parameters[0].startswith(("Nombre", "Name")) for t in acme.agent_templates)
+    assert globex.agent_templates == []
+    template = acme.agent_template("acme_pedido_listo", "es")
+    assert template is not None
+    assert template.shown(["Ana", "4411", "Chapinero"]) == (
+        "Hola Ana, tu pedido 4411 ya está listo para recoger en Chapinero."
+    )
+
+
+def test_an_agent_template_shows_its_body_filled_in_or_its_title_and_values() -> None:
+    config = with_agent_templates(agent_template(), agent_template(name="plain", text=None))
+    filled = config.agent_template("order_ready", "es")
+    plain = config.agent_template("plain", "es")
+    assert filled is not None and plain is not None
+    assert filled.shown(["Ana", "4411"]) == "Hola Ana, tu pedido 4411 está listo."
+    assert plain.shown(["Ana", "4411"]) == "Template Pedido listo: Ana, 4411"
+    assert config.agent_template("order_ready", "en") is None  # approved per language
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (agent_template(text="Hola {{1}}, ya está."), r"exactly the placeholders of its 2 parameters"),
+        (agent_template(text="Hola {{1}}, {{2}} y {{3}}."), re.escape("({{1}}, {{2}})")),
+        (agent_template(parameters=[f"p{n}" for n in range(11)], text=None), "at most 10 items"),
+        (
+            agent_template(parameters=["Nombre", " "]),
+            re.escape("the label of {{2}} must be 1 to 80 characters"),
+        ),
+        (agent_template(title="  "), "agents pick the template by it"),
+        (agent_template(name="Order Ready"), "should match pattern"),
+        (agent_template(language="spanish"), "should match pattern"),
+    ],
+)
+def test_agent_templates_that_agents_could_not_use_are_refused(
+    template: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        with_agent_templates(template)
+
+
+def test_an_agent_template_is_listed_once_per_language() -> None:
+    with_agent_templates(agent_template(), agent_template(language="en"))  # one per language: fine
+    with pytest.raises(ValidationError, match="template 'order_ready' in 'es' is listed twice"):
+        with_agent_templates(agent_template(), agent_template(title="Otra vez"))
+
+
+def test_agent_templates_need_a_whatsapp_account() -> None:
+    with pytest.raises(ValidationError, match="agent_templates: templates are a WhatsApp feature"):
+        with_agent_templates(agent_template(), channel="messenger")

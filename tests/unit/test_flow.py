@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from flow_support import REF, Driver, after_hours_rule, tenant
 from handoff.config.models import ChannelAccount, HandoffRule
 from handoff.config.texts import texts_for
 from handoff.engine.bot import BotMessage, BotQuestion, BotTurn
-from handoff.engine.errors import Conflict, NotYours, WindowClosed
+from handoff.engine.errors import Conflict, NotYours, TemplateRefused, WindowClosed
 from handoff.engine.facts import MissingFact
 from handoff.engine.flow import step
 from handoff.engine.model import (
@@ -306,6 +307,107 @@ def test_an_agent_reply_outside_the_24_hour_window_is_refused():
         driver.reply("sorry for the delay")
 
 
+# --- agents' templates: WhatsApp past the 24-hour window -----------------------------------------
+
+FOLLOW_UP = {
+    "name": "follow_up",
+    "language": "en_US",
+    "title": "Follow up",
+    "parameters": ["Name", "Order"],
+    "text": "Hi {{1}}, about your order {{2}}: shall we go on here?",
+}
+CHECKING_IN = {"name": "checking_in", "language": "en_US", "title": "Checking in", "parameters": ["Name"]}
+
+
+def taken_past_the_window() -> Driver:
+    """A chat an agent took, the user silent for 25 hours: WhatsApp takes only templates now."""
+    driver = waiting_driver()
+    driver.tenant = tenant(rule=after_hours_rule(), agent_templates=[FOLLOW_UP, CHECKING_IN])
+    driver.take()
+    driver.wait(hours=25)
+    return driver
+
+
+def test_past_24_hours_the_agent_sends_a_template_and_free_text_waits_for_the_users_answer():
+    driver = taken_past_the_window()
+    with pytest.raises(WindowClosed, match="template"):
+        driver.reply("sorry for the delay")
+
+    effects = driver.send_template("follow_up", "en_US", "Ana", "4411")
+    [template] = of(SendTemplate, effects)
+    assert (template.name, template.language, template.parameters) == ("follow_up", "en_US", ("Ana", "4411"))
+    assert template.author == "agent"
+    [line] = of(TranscriptEntry, effects)
+    assert (line.author, line.kind, line.text) == (
+        "agent",
+        "template",
+        "Hi Ana, about your order 4411: shall we go on here?",
+    )
+    assert effects.index(line) == effects.index(template) + 1  # the line that says it follows it
+    assert driver.conversation.last_activity_at == driver.now  # the agent's activity keeps the chat
+
+    # a template does not reopen the window (Meta's rule): free text waits until the user answers
+    with pytest.raises(WindowClosed):
+        driver.reply("are you there?")
+    driver.wait(minutes=20)
+    driver.user("yes, still here")
+    assert sent(driver.reply("great, let's go on")) == ["great, let's go on"]
+
+
+def test_a_template_without_its_text_shows_its_title_and_values():
+    driver = taken_past_the_window()
+    [line] = of(TranscriptEntry, driver.send_template("checking_in", "en_US", "Ana"))
+    assert line.text == "Template Checking in: Ana"
+
+
+def test_a_template_may_go_out_inside_the_window_too():
+    driver = taken_past_the_window()
+    driver.user("hello again")
+    assert sent(driver.send_template("checking_in", "en_US", "Ana")) == ["template:checking_in"]
+
+
+@pytest.mark.parametrize(
+    ("name", "language", "parameters", "field", "reason"),
+    [
+        ("follow_up", "en_US", ("Ana",), "parameters", r"takes 2 parameters \(Name, Order\); 1 given"),
+        ("follow_up", "en_US", ("Ana", "4411", "x"), "parameters", "3 given"),
+        ("follow_up", "en_US", ("Ana", "   "), "parameters", r"\{\{2\}\} \(Order\): it is empty"),
+        ("follow_up", "en_US", ("Ana", "44\n11"), "parameters", "no line break or tab"),
+        ("follow_up", "en_US", ("Ana", "44      11"), "parameters", "four spaces"),
+        ("follow_up", "es", ("Ana", "4411"), "name", "not one of the templates this tenant lets agents"),
+        ("hello_world", "en_US", (), "name", "'hello_world' in 'en_US' is not one of"),
+    ],
+)
+def test_a_template_must_be_one_of_the_tenants_filled_in_as_approved(
+    name, language, parameters, field, reason
+):
+    driver = taken_past_the_window()
+    before = driver.conversation
+    with pytest.raises(TemplateRefused, match=reason) as refused:
+        driver.send_template(name, language, *parameters)
+    assert refused.value.field == field
+    assert driver.conversation == before
+
+
+def test_only_the_agent_holding_the_chat_sends_a_template():
+    driver = waiting_driver()
+    driver.tenant = tenant(rule=after_hours_rule(), agent_templates=[CHECKING_IN])
+    with pytest.raises(Conflict):
+        driver.send_template("checking_in", "en_US", "Ana")  # still in the queue
+    driver.take("ana")
+    with pytest.raises(NotYours):
+        driver.send_template("checking_in", "en_US", "Ana", agent="bruno")
+
+
+def test_the_automatic_template_is_marked_as_one_in_the_transcript():
+    driver = waiting_driver()
+    driver.tenant = tenant(
+        rule=after_hours_rule(templates={"agent_available": {"name": "agent_ready", "language": "en_US"}})
+    )
+    [line] = of(TranscriptEntry, _window_closed_but_still_waiting(driver).wake())
+    assert (line.author, line.kind, line.text) == ("system", "template", "agent_ready")
+
+
 # --- step 7: 24 hours with no activity -----------------------------------------------------------
 
 
@@ -351,6 +453,28 @@ def test_a_redelivered_event_changes_nothing():
     before = driver.conversation
     assert driver.apply(message) == []
     assert driver.conversation == before
+
+
+def test_the_state_keeps_short_marks_of_recent_events_not_their_ids():
+    driver = Driver(tenant(rule=after_hours_rule()))
+    ids = [
+        f"wamid.HBgMNTczMDAxMTEwMDAxFQIAEhggQjVBMkE0RTM5QkY0RkI3RjU3NTk2QjI3NEUy{n:04d}AA=="
+        for n in range(40)
+    ]
+    for event_id in ids:
+        driver.apply(
+            UserMessage(
+                ref=driver.conversation.ref, event_id=event_id, sent_at=driver.now, kind="text", text="hi"
+            )
+        )
+    marks = driver.conversation.recent_event_ids
+    assert len(marks) == 32 and all(len(mark) == 16 for mark in marks)
+    assert not any(event_id in marks for event_id in ids), "no message id (it encodes the number) is kept"
+    # a WhatsApp id is about 70 characters: 32 of them made most of the state every message writes
+    assert len(json.dumps(marks, separators=(",", ":"))) == 2 + 32 * 19 - 1  # ["…",…]: 18 a mark, commas
+    before = driver.conversation
+    repeat = UserMessage(ref=before.ref, event_id=ids[-1], sent_at=driver.now, kind="text", text="hi")
+    assert driver.apply(repeat) == [] and driver.conversation == before
 
 
 def test_a_message_delivered_days_late_is_kept_but_not_answered():
@@ -404,6 +528,21 @@ def test_on_messenger_no_automatic_message_goes_out_after_24_hours_and_live_is_t
     assert driver.conversation.notice is not None and "only an agent" in driver.conversation.notice
     driver.user("hello?")
     assert driver.conversation.notice is None
+
+
+def test_messenger_has_no_templates_and_the_refusal_says_when_the_agent_may_write():
+    driver = messenger_driver()
+    driver.user("agent please")
+    driver.user("yes")
+    driver.take()
+    driver.wait(days=2)
+    with pytest.raises(
+        WindowClosed, match=r"^Messenger has no templates: reply with text instead, possible until"
+    ):
+        driver.send_template("follow_up", "en_US", "Ana", "4411")
+    driver.wait(days=5)
+    with pytest.raises(WindowClosed, match="nobody may write until the user writes again"):
+        driver.send_template("follow_up", "en_US", "Ana", "4411")
 
 
 def messenger_driver_waiting() -> Driver:

@@ -152,6 +152,7 @@ def test_live_and_admin_bodies_json_cannot_hold_are_refused_like_malformed_json(
     requests = [
         ("PUT", "/live/presence", agent),
         ("POST", "/live/conversations/nope/reply", agent),
+        ("POST", "/live/conversations/nope/template", agent),
         ("PUT", "/admin/agent-seats", admin),
         ("PUT", "/admin/config", admin),
     ]

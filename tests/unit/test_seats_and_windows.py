@@ -11,6 +11,7 @@ from handoff.engine.errors import AtCapacity
 from handoff.engine.model import Conversation
 from handoff.engine.seats import OnlineAgent, check_can_take, free_seats
 from handoff.engine.windows import (
+    agent_may_send,
     chat_closes_at,
     is_expired,
     reply_window_closes_at,
@@ -60,6 +61,17 @@ def test_windows_follow_the_users_last_message_and_the_channel():
     assert window_open(conversation, last + timedelta(hours=23, minutes=59))
     assert not window_open(conversation, last + timedelta(hours=24))
     assert window_closes_at(Conversation(ref=REF)) is None and not window_open(Conversation(ref=REF), last)
+
+
+def test_what_an_agent_may_send_text_then_a_template_on_whatsapp_then_nothing_on_messenger():
+    last = START
+    whatsapp = Conversation(ref=REF, last_user_message_at=last)
+    messenger = Conversation(ref=REF.model_copy(update={"channel": "messenger"}), last_user_message_at=last)
+    assert agent_may_send(whatsapp, last + timedelta(hours=23, minutes=59)) == "text"
+    assert agent_may_send(whatsapp, last + timedelta(hours=24)) == "template"
+    assert agent_may_send(messenger, last + timedelta(days=6, hours=23)) == "text"
+    assert agent_may_send(messenger, last + timedelta(days=7)) == "nothing"
+    assert agent_may_send(Conversation(ref=REF), last) == "template"  # the user never wrote
 
 
 def test_a_wait_expires_24_hours_after_its_last_activity_and_only_while_queued():

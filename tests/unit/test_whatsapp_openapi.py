@@ -3,7 +3,8 @@
 The description's request schemas pair `allOf: [BaseMessageProperties, {..., additionalProperties:
 false}]`; read literally, the second half forbids the first half's properties, so no real body
 would pass. As ARCHITECTURE.md says, each such pair is normalised to `unevaluatedProperties: false`
-on the `allOf` (JSON Schema 2020-12), which keeps the intent: no property outside the union.
+on the `allOf` (JSON Schema 2020-12), which keeps the intent: no property outside the union
+(`tests/meta_openapi.py`, which the stories use too).
 
 The v23.0 description predates the 2026 `recipient` field (BSUID recipients) and requires `to`.
 BSUID-only bodies are checked against the description plus exactly that change (`recipient` a
@@ -13,15 +14,11 @@ string, `to` or `recipient` required), and a test proves it is the only differen
 from __future__ import annotations
 
 import copy
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from handoff.channels.whatsapp import WhatsAppAdapter
 from handoff.engine.model import (
@@ -35,9 +32,8 @@ from handoff.engine.model import (
     SendText,
     UserAddress,
 )
+from meta_openapi import load_spec, normalise, request_body_validator, schema_validator
 
-SPEC_URI = "urn:meta:whatsapp-business-messaging-api:v23.0"
-MESSAGES_PATH = "/{Version}/{Phone-Number-ID}/messages"
 ACCOUNT = "200000000000001"
 PHONE = "15550002222"
 BSUID = "US.13000000000000000001"
@@ -48,34 +44,6 @@ adapter = WhatsAppAdapter()
 # --- the spec, normalised -----------------------------------------------------------------------
 
 
-@cache
-def load_spec(path: Path) -> dict[str, Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open(encoding="utf-8") as stream:
-        spec: dict[str, Any] = yaml.load(stream, Loader=loader)
-    return spec
-
-
-def normalise(node: Any) -> Any:
-    """A copy where every `allOf` with an `additionalProperties: false` member closes the whole
-    `allOf` with `unevaluatedProperties: false` instead."""
-    if isinstance(node, list):
-        return [normalise(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    result = {key: normalise(value) for key, value in node.items()}
-    members = result.get("allOf")
-    if isinstance(members, list) and any(
-        isinstance(m, dict) and m.get("additionalProperties") is False for m in members
-    ):
-        result["allOf"] = [
-            {k: v for k, v in m.items() if k != "additionalProperties"} if isinstance(m, dict) else m
-            for m in members
-        ]
-        result["unevaluatedProperties"] = False
-    return result
-
-
 def with_bsuid_recipient(spec: dict[str, Any]) -> dict[str, Any]:
     """The 2026 change only: `recipient` (a BSUID) may stand in for `to`."""
     patched = copy.deepcopy(spec)
@@ -84,24 +52,6 @@ def with_bsuid_recipient(spec: dict[str, Any]) -> dict[str, Any]:
     base["required"] = [name for name in base["required"] if name != "to"]
     base["anyOf"] = [{"required": ["to"]}, {"required": ["recipient"]}]
     return patched
-
-
-def request_body_validator(spec: dict[str, Any]) -> Draft202012Validator:
-    """A validator for the request body schema of `POST /{Version}/{Phone-Number-ID}/messages`."""
-    schema = spec["paths"][MESSAGES_PATH]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert schema == {"$ref": "#/components/schemas/Message"}, "the operation's body schema moved"
-    registry: Registry[Any] = Registry().with_resource(
-        SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012)
-    )
-    return Draft202012Validator({"$ref": SPEC_URI + schema["$ref"]}, registry=registry)
-
-
-def schema_validator(spec: dict[str, Any], name: str) -> Draft202012Validator:
-    """A validator for one named schema: its errors say more than the `oneOf` of all messages."""
-    registry: Registry[Any] = Registry().with_resource(
-        SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012)
-    )
-    return Draft202012Validator({"$ref": f"{SPEC_URI}#/components/schemas/{name}"}, registry=registry)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from pydantic import BaseModel
 
 from handoff.api.callers import NotAuthorized
-from handoff.engine.errors import FlowError
+from handoff.engine.errors import FlowError, TemplateRefused
 from handoff.observability import logger, metrics
 from handoff.services.errors import (
     FieldProblem,
@@ -68,6 +68,12 @@ def answer_refusals(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(FlowError)
     def _refused(error: FlowError) -> Response[dict[str, str]]:
         return refusal(409, str(error))
+
+    @app.exception_handler(TemplateRefused)
+    def _template_refused(error: TemplateRefused) -> Response[dict[str, Any]]:
+        # the request names a template the tenant does not offer, or fills it in wrongly: the body
+        # is at fault, not the conversation's state, so it is a 422 naming the field
+        return invalid([FieldProblem(loc=["body", error.field], type="value_error", msg=str(error))])
 
     @app.exception_handler(StaleConversation)
     def _contended(error: StaleConversation) -> Response[dict[str, str]]:

@@ -1,4 +1,4 @@
-"""The tenant's configuration: channel accounts, handoff rules, business hours, messages, bot intents.
+"""The tenant's configuration: accounts, handoff rules, business hours, messages, bot, agents' templates.
 
 These models are the one schema for the YAML config file, the table's config items and (later)
 the admin API. Every rule in SPEC.md "Configuration rules" is enforced here, so an invalid config
@@ -62,11 +62,117 @@ def _channel_text(field: str, value: str | None, *, has_default: bool = True) ->
     return value
 
 
+TEMPLATE_NAME = r"^[a-z0-9_]{1,512}$"
+"""A WhatsApp template's name as WhatsApp Manager gives it: lowercase letters, digits and '_'."""
+
+TEMPLATE_LANGUAGE = r"^[a-z]{2,3}(_[A-Z0-9]{2,3})?$"
+"""A template's language code as Meta writes it: `es`, `pt_BR`, `en_US`."""
+
+MAX_TEMPLATE_PARAMETERS = 10
+"""The most parameters an agent's template may take: enough for a message, few enough to fill in."""
+
+MAX_PARAMETER_LENGTH = 1024
+"""A parameter can be no longer than the body it goes in (WhatsApp: 1024 characters)."""
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\d+)\s*\}\}")
+
+
+def parameter_problem(value: str) -> str | None:
+    """Why WhatsApp would refuse `value` as a template's text parameter, or None when it takes it.
+
+    Meta refuses a parameter that is empty, holds a line break or a tab, or runs more than four
+    spaces together (error 132018). Checked before anything is written, the agent is told at once
+    and can fix it, rather than finding the message marked "not delivered" in the transcript.
+    """
+    if not value.strip():
+        return "it is empty"
+    if len(value) > MAX_PARAMETER_LENGTH:
+        return f"it is {len(value)} characters long; at most {MAX_PARAMETER_LENGTH}"
+    if any(ch in value for ch in "\n\r\t"):
+        return "WhatsApp takes no line break or tab in a template's parameter"
+    if " " * 5 in value:
+        return "WhatsApp takes no more than four spaces in a row in a template's parameter"
+    if any("\ud800" <= ch <= "\udfff" for ch in value):
+        return "it is not valid text (a lone surrogate)"
+    return None
+
+
+def fill_template(text: str, parameters: Sequence[str]) -> str:
+    """`text` with each {{n}} replaced by the n-th parameter (those without one are left as written)."""
+
+    def parameter(found: re.Match[str]) -> str:
+        n = int(found.group(1))
+        return parameters[n - 1] if 1 <= n <= len(parameters) else found.group(0)
+
+    return _PLACEHOLDER.sub(parameter, text)
+
+
 class Template(Strict):
     """An approved WhatsApp template, sent instead of free text outside the 24-hour window."""
 
-    name: str = Field(pattern=r"^[a-z0-9_]{1,512}$")
-    language: str = Field(pattern=r"^[a-z]{2,3}(_[A-Z0-9]{2,3})?$")
+    name: str = Field(pattern=TEMPLATE_NAME)
+    language: str = Field(pattern=TEMPLATE_LANGUAGE)
+
+
+class AgentTemplate(Strict):
+    """An approved WhatsApp template agents may send from Live, above all to write to a user whose
+    24-hour window has closed (WhatsApp then takes nothing else from the business)."""
+
+    name: str = Field(pattern=TEMPLATE_NAME, description="the template's name in WhatsApp Manager")
+    language: str = Field(
+        pattern=TEMPLATE_LANGUAGE, description="the language it was approved in, e.g. es, pt_BR, en_US"
+    )
+    title: str = Field(min_length=1, max_length=80, description="what agents see in the console's picker")
+    parameters: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_TEMPLATE_PARAMETERS,
+        description="a label for each of the body's parameters, {{1}}, {{2}}... in order (at most 10), "
+        "shown to the agent who fills them in; the console offers the user's name for the first",
+    )
+    text: str | None = Field(
+        default=None,
+        max_length=MAX_PARAMETER_LENGTH,
+        description="the approved body with its {{1}}, {{2}}... placeholders: Live's transcript then shows "
+        "what the user received (without it, the title and the parameters)",
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _title_shown(cls, title: str) -> str:
+        if not title.strip():
+            raise ValueError("title: the title is empty; agents pick the template by it")
+        return title
+
+    @field_validator("parameters")
+    @classmethod
+    def _labels_shown(cls, labels: list[str]) -> list[str]:
+        for n, label in enumerate(labels, start=1):
+            if not label.strip() or len(label) > 80:
+                raise ValueError(f"parameters: the label of {{{{{n}}}}} must be 1 to 80 characters")
+        return labels
+
+    @model_validator(mode="after")
+    def _text_matches_parameters(self) -> AgentTemplate:
+        if self.text is None:
+            return self
+        if not self.text.strip():
+            raise ValueError(f"template {self.name!r}: text is empty; leave it out instead")
+        found = {int(n) for n in _PLACEHOLDER.findall(self.text)}
+        expected = set(range(1, len(self.parameters) + 1))
+        if found != expected:
+            placeholders = ", ".join(f"{{{{{n}}}}}" for n in sorted(expected)) or "none"
+            raise ValueError(
+                f"template {self.name!r}: text must hold exactly the placeholders of its "
+                f"{len(self.parameters)} parameters ({placeholders}), as approved"
+            )
+        return self
+
+    def shown(self, parameters: Sequence[str]) -> str:
+        """What Live's transcript says the user received: the body filled in, else title and values."""
+        if self.text is not None:
+            return fill_template(self.text, parameters)
+        values = ", ".join(parameters)
+        return f"Template {self.title}: {values}" if values else f"Template {self.title}"
 
 
 class RuleMessages(Strict):
@@ -417,6 +523,14 @@ class TenantConfig(Strict):
     # capacity: tell waiting users in line order, as many as agents have free seats;
     # everyone: tell every waiting user at once (the article's plain behaviour)
     wake_mode: Literal["capacity", "everyone"] = "capacity"
+    agent_templates: list[AgentTemplate] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "approved WhatsApp templates agents may send from Live (at most 100, unique by name and "
+            "language): past the 24-hour window they are the only way to write to a WhatsApp user"
+        ),
+    )
 
     @field_validator("tenant_id")
     @classmethod
@@ -452,6 +566,28 @@ class TenantConfig(Strict):
                     "need different titles"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _agent_templates_usable(self) -> TenantConfig:
+        seen: set[tuple[str, str]] = set()
+        for template in self.agent_templates:
+            key = (template.name, template.language)
+            if key in seen:
+                raise ValueError(
+                    f"agent_templates: template {template.name!r} in {template.language!r} is listed twice"
+                )
+            seen.add(key)
+        if self.agent_templates and not any(a.channel == "whatsapp" for a in self.accounts):
+            raise ValueError(
+                "agent_templates: templates are a WhatsApp feature, and the tenant has no WhatsApp "
+                "account; Messenger and Instagram take only a person's reply, up to 7 days after the "
+                "user's last message"
+            )
+        return self
+
+    def agent_template(self, name: str, language: str) -> AgentTemplate | None:
+        """The agents' template of this name and language, if the tenant lets agents send it."""
+        return next((t for t in self.agent_templates if (t.name, t.language) == (name, language)), None)
 
     def bot_for(self, channel: Channel) -> BotConfig:
         """The bot that answers on `channel`: the channel's own, else the tenant's."""

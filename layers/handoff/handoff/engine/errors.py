@@ -21,3 +21,12 @@ class WindowClosed(FlowError):
 
 class AtCapacity(FlowError):
     """The agent already has as many chats as their seats: one must close before another is taken."""
+
+
+class TemplateRefused(FlowError):
+    """The template an agent asked for is not one the tenant lets agents send, or its parameters do
+    not fit it. `field` names the part of the request at fault (`name`, `language`, `parameters`)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from handoff.config.hours import BusinessHours
-from handoff.config.models import HandoffRule, TenantConfig
+from handoff.config.models import HandoffRule, TenantConfig, parameter_problem
 from handoff.config.texts import ResolvedTexts, texts_for, with_place
 from handoff.engine.bot import BotQuestion, BotTurn
 from handoff.engine.choice import understand_choice
-from handoff.engine.errors import Conflict, FlowError, NotYours, WindowClosed
+from handoff.engine.errors import Conflict, FlowError, NotYours, TemplateRefused, WindowClosed
 from handoff.engine.facts import (
     AgentsOnlineQuestion,
     Facts,
@@ -40,6 +40,7 @@ from handoff.engine.model import (
     AgentCloses,
     AgentReplies,
     AgentsAvailable,
+    AgentSendsTemplate,
     AgentTakes,
     BotSession,
     BusinessMetric,
@@ -73,8 +74,10 @@ from handoff.engine.windows import (
     INACTIVITY_LIMIT,
     MESSAGING_WINDOW,
     STALE_MESSAGE_AGE,
+    agent_may_send,
     chat_closes_at,
     is_expired,
+    reply_window_closes_at,
     window_open,
 )
 
@@ -120,10 +123,18 @@ class _Step:
     def update(self, **changes: object) -> None:
         self.conversation = self.conversation.model_copy(update=changes)
 
-    def say(self, outbound: Outbound) -> None:
+    def say(self, outbound: Outbound, *, shown: str | None = None) -> None:
+        """Send `outbound`, and write right after it the transcript line that says it (the shell
+        ties the two, to mark the line if Meta refuses the message); `shown` is that line's text
+        when it is not the message's own (a template's filled-in body)."""
         self.effects.append(outbound)
-        text = outbound.name if isinstance(outbound, SendTemplate) else outbound.text
-        self.effects.append(TranscriptEntry(at=self.now, author=outbound.author, kind="text", text=text))
+        if isinstance(outbound, SendTemplate):
+            line = TranscriptEntry(
+                at=self.now, author=outbound.author, kind="template", text=shown or outbound.name
+            )
+        else:
+            line = TranscriptEntry(at=self.now, author=outbound.author, kind="text", text=outbound.text)
+        self.effects.append(line)
 
     def note(self, text: str) -> None:
         self.effects.append(TranscriptEntry(at=self.now, author="system", kind="text", text=text))
@@ -187,12 +198,27 @@ def next_question(conversation: Conversation, event: Event, context: StepContext
     return None
 
 
+def event_mark(event_id: str) -> str:
+    """What the conversation keeps of an event it applied: 64 bits of a SHA-256 of its id. A WhatsApp
+    message id runs to 60-70 characters (and encodes the user's number): 32 of them were most of
+    the state item, which every message writes; a mark is 16."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:16]
+
+
+def applied_recently(conversation: Conversation, event_id: str) -> bool:
+    """Whether the event is one of the last `RECENT_EVENT_IDS` the conversation applied (a mark, or
+    the whole id as conversations stored before marks keep it)."""
+    recent = conversation.recent_event_ids
+    return event_mark(event_id) in recent or event_id in recent
+
+
 def step(conversation: Conversation, event: Event, context: StepContext) -> tuple[Conversation, list[Effect]]:
     """Apply one event; a redelivered event (same id) changes nothing and owes nothing."""
-    if event.event_id in conversation.recent_event_ids:
+    if applied_recently(conversation, event.event_id):
         return conversation, []
     run = _Step(conversation, context, event.event_id)
-    run.update(recent_event_ids=(*conversation.recent_event_ids, event.event_id)[-RECENT_EVENT_IDS:])
+    marks = (*conversation.recent_event_ids, event_mark(event.event_id))[-RECENT_EVENT_IDS:]
+    run.update(recent_event_ids=marks)
     if is_expired(run.conversation, run.now):
         _expire(run)
     match event:
@@ -210,6 +236,8 @@ def step(conversation: Conversation, event: Event, context: StepContext) -> tupl
             _agent_takes(run, event)
         case AgentReplies():
             _agent_replies(run, event)
+        case AgentSendsTemplate():
+            _agent_sends_template(run, event)
         case AgentCloses():
             _agent_closes(run, event)
     return run.conversation, run.effects
@@ -518,23 +546,67 @@ def _agent_takes(run: _Step, event: AgentTakes) -> None:
 def _agent_replies(run: _Step, event: AgentReplies) -> None:
     conv = run.conversation
     _require_own(conv, event.agent_id)
-    channel = conv.ref.channel
-    last = conv.last_user_message_at
-    since = run.now - last if last is not None else None
-    if since is None or since >= HUMAN_AGENT_WINDOW[channel]:
-        if channel == "whatsapp":
+    match agent_may_send(conv, run.now):
+        case "template":
             raise WindowClosed(
                 "The user's last message is more than 24 hours old: WhatsApp only accepts an approved "
                 "template now."
             )
-        raise WindowClosed(
-            "The user's last message is more than 7 days old: the channel accepts no message until "
-            "the user writes again."
-        )
+        case "nothing":
+            raise WindowClosed(
+                "The user's last message is more than 7 days old: the channel accepts no message until "
+                "the user writes again."
+            )
+    assert conv.last_user_message_at is not None  # the reply window is open
     run.update(last_activity_at=run.now, notice=None)
     # between 24 hours and 7 days a person may still answer on Messenger and Instagram, tagged
-    tagged = since >= MESSAGING_WINDOW
+    tagged = run.now - conv.last_user_message_at >= MESSAGING_WINDOW
     run.say(SendText(text=event.text, author="agent", human_agent_tag=tagged))
+
+
+def _agent_sends_template(run: _Step, event: AgentSendsTemplate) -> None:
+    """An approved template, filled in by the agent: on WhatsApp it reaches the user at any time,
+    the 24-hour window closed or not. It does not reopen the window: free text waits until the user
+    answers (Meta's rule), and the transcript shows what the user received."""
+    conv = run.conversation
+    _require_own(conv, event.agent_id)
+    if conv.ref.channel != "whatsapp":
+        channel = conv.ref.channel.capitalize()
+        closes_at = reply_window_closes_at(conv)
+        days = HUMAN_AGENT_WINDOW[conv.ref.channel].days
+        if closes_at is not None and run.now < closes_at:
+            raise WindowClosed(
+                f"{channel} has no templates: reply with text instead, possible until "
+                f"{closes_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({days} days after the user's last "
+                "message); after that nobody may write until the user does."
+            )
+        raise WindowClosed(
+            f"{channel} has no templates, and the user's last message is more than {days} days old: "
+            "nobody may write until the user writes again."
+        )
+    template = run.context.tenant.agent_template(event.name, event.language)
+    if template is None:
+        raise TemplateRefused(
+            "name",
+            f"{event.name!r} in {event.language!r} is not one of the templates this tenant lets agents "
+            "send (agent_templates)",
+        )
+    if len(event.parameters) != len(template.parameters):
+        labels = ", ".join(template.parameters) or "none"
+        raise TemplateRefused(
+            "parameters",
+            f"template {template.title!r} takes {len(template.parameters)} parameters ({labels}); "
+            f"{len(event.parameters)} given",
+        )
+    for n, (label, value) in enumerate(zip(template.parameters, event.parameters, strict=True), start=1):
+        problem = parameter_problem(value)
+        if problem is not None:
+            raise TemplateRefused("parameters", f"parameter {{{{{n}}}}} ({label}): {problem}")
+    run.update(last_activity_at=run.now, notice=None)
+    outbound = SendTemplate(
+        name=template.name, language=template.language, parameters=event.parameters, author="agent"
+    )
+    run.say(outbound, shown=template.shown(event.parameters))
 
 
 def _agent_closes(run: _Step, event: AgentCloses) -> None:

@@ -128,6 +128,19 @@ class AgentReplies(Frozen):
     text: str
 
 
+class AgentSendsTemplate(Frozen):
+    """An agent sends one of the tenant's approved templates (`TenantConfig.agent_templates`): on
+    WhatsApp, past the 24-hour window, the only message that still reaches the user."""
+
+    type: Literal["agent_sends_template"] = "agent_sends_template"
+    ref: ConversationRef
+    event_id: str
+    agent_id: str
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
 class AgentCloses(Frozen):
     type: Literal["agent_closes"] = "agent_closes"
     ref: ConversationRef
@@ -143,6 +156,7 @@ Event = Annotated[
     | SessionCheck
     | AgentTakes
     | AgentReplies
+    | AgentSendsTemplate
     | AgentCloses,
     Field(discriminator="type"),
 ]
@@ -195,6 +209,7 @@ class Conversation(Frozen):
     """The shell's, never read by the engine: Meta asked an older message to wait, so the
     conversation's newer messages wait behind it in the outbox, in order."""
     recent_event_ids: tuple[str, ...] = ()
+    """Marks of the last events applied (`engine.flow.event_mark`): a repeat changes nothing."""
     id_kept_until: datetime | None = None
     """The shell's, never read by the engine: until when the lookup from `id` to the conversation
     is kept (refreshed, rarely, as the conversation's own expiry moves past it)."""
@@ -250,13 +265,17 @@ YES_PAYLOAD = "HANDOFF_WAIT_YES"
 NO_PAYLOAD = "HANDOFF_WAIT_NO"
 
 
+LineKind = MessageKind | Literal["template"]
+"""What a transcript line is: a user message's kind, or `template` for an approved template sent."""
+
+
 class TranscriptEntry(Frozen):
     """A line of the transcript agents read: who said what, when, and of which kind."""
 
     effect: Literal["transcript"] = "transcript"
     at: datetime
     author: Literal["user", "bot", "agent", "system"]
-    kind: MessageKind
+    kind: LineKind
     text: str | None = None
     event_id: str | None = None
     undelivered: str | None = None

@@ -7,6 +7,7 @@ shows agents when each window closes: one definition, so what Live shows is what
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from handoff.config.models import Channel
 from handoff.engine.model import Conversation
@@ -25,6 +26,10 @@ HUMAN_AGENT_WINDOW: dict[Channel, timedelta] = {
 }
 """How long after the user's last message a person may still answer: on Messenger and Instagram,
 with the HUMAN_AGENT tag; WhatsApp makes no exception for people (a template is needed)."""
+
+AgentMaySend = Literal["text", "template", "nothing"]
+"""What an agent may send now: free text, only an approved template (WhatsApp past its 24 hours),
+or nothing at all until the user writes again (Messenger and Instagram past their 7 days)."""
 
 STALE_MESSAGE_AGE = timedelta(hours=24)
 """A message this old is a redelivery of a backlog: kept in the transcript, never answered."""
@@ -73,3 +78,17 @@ def window_open(conversation: Conversation, now: datetime) -> bool:
     """Whether a free-form automated message can still reach the user on the channel."""
     closes_at = window_closes_at(conversation)
     return closes_at is not None and now < closes_at
+
+
+def reply_window_open(conversation: Conversation, now: datetime) -> bool:
+    """Whether an agent's free text can still reach the user (see `reply_window_closes_at`)."""
+    closes_at = reply_window_closes_at(conversation)
+    return closes_at is not None and now < closes_at
+
+
+def agent_may_send(conversation: Conversation, now: datetime) -> AgentMaySend:
+    """What an agent may send the user now: the engine refuses anything else, and Live shows it to
+    agents before they write (the console offers the template picker on `template`)."""
+    if reply_window_open(conversation, now):
+        return "text"
+    return "template" if conversation.ref.channel == "whatsapp" else "nothing"

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationError
 
 from handoff.config.models import (
+    AgentTemplate,
     BotConfig,
     Channel,
     HandoffRule,
@@ -67,6 +68,11 @@ class VersionedAgentSeats(BaseModel):
     agent_seats: int
 
 
+class VersionedAgentTemplates(BaseModel):
+    version: int
+    agent_templates: list[AgentTemplate]
+
+
 # --- requests and answers -----------------------------------------------------------------------
 
 Version = Annotated[int, Field(ge=0, description="the version you read; a write of an older one is a 409")]
@@ -107,6 +113,14 @@ class BotsWrite(BaseModel):
 class AgentSeatsWrite(BaseModel):
     version: Version
     agent_seats: int = Field(ge=1, le=100, description="concurrent chats per agent")
+
+
+class AgentTemplatesWrite(BaseModel):
+    version: Version
+    agent_templates: list[AgentTemplate] = Field(
+        description="the approved WhatsApp templates agents may send from Live (all of them: the list "
+        "replaces the stored one)"
+    )
 
 
 class Administration:
@@ -222,6 +236,23 @@ class Administration:
 
         stored = self._edit(tenant_id, version, edit, lambda loc: ("body", "agent_seats"))
         return VersionedAgentSeats(version=stored.version, agent_seats=stored.config.agent_seats)
+
+    def agent_templates(self, tenant_id: str) -> VersionedAgentTemplates:
+        config, version = self._stored(tenant_id)
+        return VersionedAgentTemplates(version=version, agent_templates=config.agent_templates)
+
+    def put_agent_templates(
+        self, tenant_id: str, version: int, templates: list[AgentTemplate]
+    ) -> VersionedAgentTemplates:
+        def edit(raw: dict[str, Any]) -> None:
+            raw["agent_templates"] = [t.model_dump(mode="json", exclude_none=True) for t in templates]
+
+        def where(loc: Location) -> Location:
+            # the tenant-wide checks (twice listed, no WhatsApp account) have no field of their own
+            return ("body", *loc) if loc[:1] == ("agent_templates",) else ("body", "agent_templates")
+
+        stored = self._edit(tenant_id, version, edit, where)
+        return VersionedAgentTemplates(version=stored.version, agent_templates=stored.config.agent_templates)
 
     # --- the chat report ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from handoff.adapters.graph import GraphClient, GraphError
 from handoff.channels import adapter_for
 from handoff.engine.bot import BotQuestion, BotTurn, BotUnavailable
 from handoff.engine.facts import AgentsOnlineQuestion, Answer, Facts, PlaceInLineQuestion, Question
-from handoff.engine.flow import StepContext, next_question, step
+from handoff.engine.flow import StepContext, applied_recently, next_question, step
 from handoff.engine.model import (
     Conversation,
     ConversationEvent,
@@ -107,7 +107,7 @@ class Conversations:
                 if not isinstance(event, UserMessage):
                     return None
                 conversation = Conversation(ref=ref, id=keys.new_conversation_id(), language=tenant.language)
-            if event.event_id in conversation.recent_event_ids:
+            if applied_recently(conversation, event.event_id):
                 # a redelivery: the first attempt committed; finish what it may not have sent
                 return self._deliver_owed(conversation, [], now, older_first=True)
             context = StepContext(now=now, tenant=tenant)

@@ -1,4 +1,4 @@
-"""Live, the agents' side: presence, the conversation list, transcripts, take, reply, close.
+"""Live, the agents' side: presence, the conversation list, transcripts, take, reply, template, close.
 
 Every action on a conversation is an engine event applied through `Conversations.apply`, with
 the same conditional write as the user's messages: two agents taking at once, one wins.
@@ -7,15 +7,24 @@ the same conditional write as the user's messages: two agents taking at once, on
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 
-from handoff.config.models import TenantConfig
+from handoff.config.models import (
+    MAX_TEMPLATE_PARAMETERS,
+    TEMPLATE_LANGUAGE,
+    TEMPLATE_NAME,
+    AgentTemplate,
+    TenantConfig,
+    parameter_problem,
+)
 from handoff.engine.model import (
     AgentCloses,
     AgentReplies,
+    AgentSendsTemplate,
     AgentTakes,
     Conversation,
     Event,
@@ -23,6 +32,8 @@ from handoff.engine.model import (
 )
 from handoff.engine.seats import check_can_take
 from handoff.engine.windows import (
+    AgentMaySend,
+    agent_may_send,
     chat_closes_at,
     reply_window_closes_at,
     wait_expires_at,
@@ -47,6 +58,11 @@ class ConversationSummary(BaseModel):
     last_user_message_at: datetime | None
     window_closes_at: datetime | None  # after this only a person may write (Messenger, Instagram)
     reply_window_closes_at: datetime | None  # after this nobody may write until the user does
+    agent_may_send: AgentMaySend = Field(
+        description="what an agent may send now: `text` (inside the reply window), `template` (WhatsApp "
+        "past 24 hours: an approved template only, until the user writes), `nothing` (Messenger and "
+        "Instagram past 7 days, until the user writes)"
+    )
     notice: str | None
     wait_expires_at: datetime | None
     closes_at: datetime | None  # a chat an agent took: closed then if nobody writes meanwhile
@@ -55,6 +71,34 @@ class ConversationSummary(BaseModel):
 
 class ConversationDetail(ConversationSummary):
     transcript: list[TranscriptEntry]
+
+
+class AgentTemplates(BaseModel):
+    templates: list[AgentTemplate] = Field(
+        description="the approved WhatsApp templates the tenant lets agents send (its agent_templates)"
+    )
+
+
+def _sendable(value: str) -> str:
+    """A parameter WhatsApp would take; refused here so the agent hears why before anything is sent."""
+    problem = parameter_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+class TemplateSend(BaseModel):
+    """An agent's request to send one of the tenant's templates, filled in."""
+
+    name: str = Field(pattern=TEMPLATE_NAME, description="a template of GET /live/templates")
+    language: str = Field(pattern=TEMPLATE_LANGUAGE, description="its language, as listed there")
+    parameters: list[Annotated[str, AfterValidator(_sendable)]] = Field(
+        default_factory=list,
+        max_length=MAX_TEMPLATE_PARAMETERS,
+        description="the values of the body's {{1}}, {{2}}..., exactly as many as the template's "
+        "parameters; WhatsApp takes no empty one, no line break or tab, and no more than four spaces "
+        "in a row",
+    )
 
 
 class Live:
@@ -109,6 +153,32 @@ class Live:
         ref = self._find(tenant_id, conversation_id).ref
         return self._apply(AgentReplies(ref=ref, event_id=_action_id(), agent_id=agent_id, text=text))
 
+    def templates(self, tenant_id: str) -> AgentTemplates:
+        """The approved templates the tenant lets agents send (its `agent_templates`)."""
+        return AgentTemplates(templates=self._tenant(tenant_id).agent_templates)
+
+    def send_template(
+        self,
+        tenant_id: str,
+        agent_id: str,
+        conversation_id: str,
+        name: str,
+        language: str,
+        parameters: Sequence[str],
+    ) -> ConversationSummary:
+        """Send one of the tenant's agent templates, filled in; the engine checks it is one of them,
+        with its number of parameters (TemplateRefused), and that the channel has templates."""
+        ref = self._find(tenant_id, conversation_id).ref
+        event = AgentSendsTemplate(
+            ref=ref,
+            event_id=_action_id(),
+            agent_id=agent_id,
+            name=name,
+            language=language,
+            parameters=tuple(parameters),
+        )
+        return self._apply(event)
+
     def close(self, tenant_id: str, agent_id: str, conversation_id: str) -> ConversationSummary:
         ref = self._find(tenant_id, conversation_id).ref
         return self._apply(AgentCloses(ref=ref, event_id=_action_id(), agent_id=agent_id))
@@ -151,6 +221,7 @@ def summarize(
         last_user_message_at=conversation.last_user_message_at,
         window_closes_at=window_closes_at(conversation),
         reply_window_closes_at=reply_window_closes_at(conversation),
+        agent_may_send=agent_may_send(conversation, now),
         notice=conversation.notice,
         wait_expires_at=wait_expires_at(conversation),
         closes_at=chat_closes_at(conversation, timedelta(days=close_idle_chats_after_days)),
