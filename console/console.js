@@ -1,4 +1,5 @@
-// The agents' console: sign in, presence, the Live list, a transcript, take / reply / template / close.
+// The agents' console: sign in, presence, the Live list, a transcript, take / reply / template / close,
+// canned answers offered for "/word" in the reply box.
 // Plain browser JavaScript, no build step. It talks to the Live API only (docs/live-api.md);
 // locally it gets its token from the local run, on AWS from Cognito's Hosted UI (code + PKCE).
 "use strict";
@@ -15,7 +16,10 @@ const REFRESH_RETRY_MS = 30 * 1000; // the sign-in service unreachable: try agai
 const TITLE = document.title;
 const AUTHORS = { user: "User", bot: "Bot", agent: "Agent", system: "System" };
 const CHANNELS = { whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram" };
-const REPLY_PLACEHOLDER = "Write to the user (Ctrl+Enter sends)";
+const REPLY_PLACEHOLDER = "Write to the user (Ctrl+Enter sends, / for canned answers)";
+const CANNED_WORD = /(^|\s)\/([a-z0-9-]*)$/; // "/hor" just before the caret, at a word's start
+const CANNED_SHOWN = 8; // suggestions listed at once
+const CANNED_PREVIEW = 60; // characters of an answer's text shown next to its shortcut
 const PLACEHOLDER = /\{\{\s*(\d+)\s*\}\}/g; // a template body's {{1}}, {{2}}...
 
 const state = {
@@ -35,6 +39,11 @@ const state = {
   refreshing: null, // the renewal under way: the timer and a 401 may ask at once
   templates: [], // the tenant's approved templates for agents, read when the picker opens
   picker: null, // {conversation, userName}: the conversation the picker was filled in for
+  canned: null, // the tenant's canned answers in its language, read once per session
+  cannedLoading: null,
+  suggestions: [], // the canned answers offered for the "/word" being typed
+  suggestion: -1, // the highlighted one
+  cannedWord: null, // {start, end}: where that "/word" is in the reply box
 };
 
 const $ = (id) => document.getElementById(id);
@@ -754,6 +763,111 @@ async function sendReply(event) {
   if ((await act("reply", { text })) && box.value.trim() === text) box.value = "";
 }
 
+// --- canned answers: "/word" in the reply box ---------------------------------------------------
+
+async function loadCanned() {
+  if (state.canned) return state.canned;
+  if (!state.cannedLoading) {
+    state.cannedLoading = api("GET", "/live/canned-answers")
+      .then((body) => (state.canned = body.canned_answers || []))
+      .catch((error) => {
+        showError(error.message);
+        return [];
+      })
+      .finally(() => (state.cannedLoading = null)); // a failure is asked again on the next "/"
+  }
+  return state.cannedLoading;
+}
+
+function closeSuggestions() {
+  const list = $("canned-list");
+  list.hidden = true;
+  list.replaceChildren();
+  state.suggestions = [];
+  state.suggestion = -1;
+  state.cannedWord = null;
+  $("reply-text").removeAttribute("aria-activedescendant");
+}
+
+function highlight(index) {
+  const options = $("canned-list").children;
+  state.suggestion = (index + options.length) % options.length;
+  Array.from(options).forEach((option, n) => option.setAttribute("aria-selected", String(n === state.suggestion)));
+  const active = options[state.suggestion];
+  $("reply-text").setAttribute("aria-activedescendant", active.id);
+  active.scrollIntoView({ block: "nearest" });
+}
+
+async function offerCanned() {
+  const box = $("reply-text");
+  const before = box.value.slice(0, box.selectionStart);
+  const match = box.selectionStart === box.selectionEnd ? CANNED_WORD.exec(before) : null;
+  if (!match) {
+    closeSuggestions();
+    return;
+  }
+  const answers = await loadCanned();
+  if (box.value.slice(0, box.selectionStart) !== before) return; // typed on meanwhile: that input offers
+  const word = match[2];
+  const found = answers.filter((a) => a.shortcut.startsWith(word));
+  const rest = word ? answers.filter((a) => !a.shortcut.startsWith(word) && a.shortcut.includes(word)) : [];
+  state.suggestions = [...found, ...rest].slice(0, CANNED_SHOWN);
+  if (!state.suggestions.length) {
+    closeSuggestions();
+    return;
+  }
+  state.cannedWord = { start: before.length - word.length - 1, end: before.length };
+  const list = $("canned-list");
+  list.replaceChildren(
+    ...state.suggestions.map((answer, n) => {
+      const option = element("li", "");
+      option.id = `canned-${n}`;
+      option.setAttribute("role", "option");
+      option.dataset.index = String(n);
+      const text = answer.text.length > CANNED_PREVIEW ? `${answer.text.slice(0, CANNED_PREVIEW)}…` : answer.text;
+      option.append(element("span", "shortcut", `/${answer.shortcut}`), element("span", "text", text));
+      return option;
+    }),
+  );
+  list.hidden = false;
+  highlight(0);
+}
+
+function insertCanned(index) {
+  const answer = state.suggestions[index];
+  const where = state.cannedWord;
+  if (!answer || !where) return;
+  const box = $("reply-text");
+  // the text replaces "/word" and stays in the box, editable, until the agent sends it
+  box.setRangeText(answer.text, where.start, where.end, "end");
+  closeSuggestions();
+  box.focus();
+}
+
+function cannedKeys(event) {
+  if ($("canned-list").hidden) return false;
+  switch (event.key) {
+    case "ArrowDown":
+      highlight(state.suggestion + 1);
+      break;
+    case "ArrowUp":
+      highlight(state.suggestion - 1);
+      break;
+    case "Enter":
+    case "Tab":
+      if (event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return false;
+      insertCanned(state.suggestion);
+      break;
+    case "Escape":
+      closeSuggestions();
+      break;
+    default:
+      return false;
+  }
+  event.preventDefault();
+  return true;
+}
+
 // --- start ------------------------------------------------------------------------------------
 
 function stopTimers() {
@@ -771,6 +885,7 @@ function startConsole() {
   for (const id of ["who", "presence-label", "sign-out"]) $(id).hidden = false;
   stopTimers();
   scheduleRefresh();
+  state.canned = null; // this session's tenant: read again on its first "/"
   poll();
 }
 
@@ -790,8 +905,17 @@ async function main() {
   $("template-choice").addEventListener("change", renderTemplateFields);
   $("template-fields").addEventListener("input", renderPreview);
   $("reply-text").addEventListener("keydown", (event) => {
+    if (cannedKeys(event)) return; // the suggestions open: arrows, Enter/Tab insert, Escape closes
     // Ctrl+Enter (Cmd+Enter on a Mac) sends; Enter alone is a new line
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();
+  });
+  $("reply-text").addEventListener("input", offerCanned);
+  $("reply-text").addEventListener("blur", () => setTimeout(closeSuggestions, 150));
+  $("canned-list").addEventListener("mousedown", (event) => {
+    const option = event.target.closest("li[role=option]");
+    if (!option) return;
+    event.preventDefault(); // the box keeps the focus
+    insertCanned(Number(option.dataset.index));
   });
 
   await loadConfig();

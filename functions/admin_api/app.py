@@ -1,4 +1,5 @@
-"""Admin API: a tenant's rules, hours, messages, templates, agent templates, seats, bot; the chat report."""
+"""Admin API: a tenant's rules, hours, messages, templates, agent templates, canned
+answers, seats, bot; the chat report."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from handoff.services.admin import (
     AgentSeatsWrite,
     AgentTemplatesWrite,
     BotsWrite,
+    CannedAnswersWrite,
     ConfigWrite,
     IntentsWrite,
     MessagesWrite,
@@ -26,6 +28,7 @@ from handoff.services.admin import (
     VersionedAgentSeats,
     VersionedAgentTemplates,
     VersionedBots,
+    VersionedCannedAnswers,
     VersionedConfig,
     VersionedIntents,
     VersionedMessages,
@@ -119,6 +122,16 @@ def get_agent_templates() -> VersionedAgentTemplates:
 @app.put("/admin/agent-templates", responses=WRITE_ERRORS)
 def put_agent_templates(body: Annotated[AgentTemplatesWrite, Body()]) -> VersionedAgentTemplates:
     return administration().put_agent_templates(_admin().tenant_id, body.version, body.agent_templates)
+
+
+@app.get("/admin/canned-answers", responses=READ_ERRORS)
+def get_canned_answers() -> VersionedCannedAnswers:
+    return administration().canned_answers(_admin().tenant_id)
+
+
+@app.put("/admin/canned-answers", responses=WRITE_ERRORS)
+def put_canned_answers(body: Annotated[CannedAnswersWrite, Body()]) -> VersionedCannedAnswers:
+    return administration().put_canned_answers(_admin().tenant_id, body.version, body.canned_answers)
 
 
 @app.get(

@@ -1,20 +1,28 @@
-"""Live API: agents' presence, the conversation list, transcripts, take, reply, templates, close."""
+"""Live API: agents' presence, the conversation list, transcripts, take, reply, templates, canned
+answers, close."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from handoff.api.callers import Agent, live_agent_from_claims
 from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, refused
+from handoff.config.models import Language
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import live
 from handoff.services.json_body import read_json
-from handoff.services.live import AgentTemplates, ConversationDetail, ConversationSummary, TemplateSend
+from handoff.services.live import (
+    AgentTemplates,
+    CannedAnswers,
+    ConversationDetail,
+    ConversationSummary,
+    TemplateSend,
+)
 from handoff.store.directory import AgentPresence
 
 # bodies are read by the one JSON reader: nesting or digits past Python's limits are a 422, not a 500
@@ -86,6 +94,16 @@ def send_template(conversation_id: str, body: Annotated[TemplateSend, Body()]) -
 def list_templates() -> AgentTemplates:
     """The approved templates the tenant lets agents send, for the console's picker."""
     return live().templates(_agent().tenant_id)
+
+
+@app.get("/live/canned-answers", responses=ERRORS)
+def list_canned_answers(
+    language: Annotated[
+        Language | None, Query(description="es, pt or en; without it, the tenant's language")
+    ] = None,
+) -> CannedAnswers:
+    """The tenant's canned answers in one language, for the console's '/' suggestions."""
+    return live().canned_answers(_agent().tenant_id, language)
 
 
 @app.post("/live/conversations/<conversation_id>/close", responses=ACTION_ERRORS)

@@ -36,6 +36,8 @@ def test_every_admin_route_needs_the_jwt_and_reaches_the_admin_function() -> Non
         ("PUT", "/admin/agent-seats"),
         ("GET", "/admin/agent-templates"),
         ("PUT", "/admin/agent-templates"),
+        ("GET", "/admin/canned-answers"),
+        ("PUT", "/admin/canned-answers"),
         ("POST", "/admin/erasures"),
         ("GET", "/admin/report"),
     }

@@ -376,6 +376,66 @@ def test_past_the_24_hour_window_the_console_offers_an_approved_template(server,
     assert browser_errors == []
 
 
+def test_typing_a_slash_offers_canned_answers_that_stay_editable(server, graph, page):
+    from playwright.sync_api import expect
+
+    browser_errors: list[str] = []
+    page.on("pageerror", lambda error: browser_errors.append(str(error)))
+    [hours] = [a for a in ACME.canned_answers["es"] if a.shortcut == "horario"]
+
+    # Given Carla took Ana's chat in the morning
+    night = server.advance_to(next_night(server.now()))
+    ana = Phone(server, graph, "573009990004", "Ana Respuestas")
+    ana.says("Quiero hablar con un agente")
+    ana.taps(YES, "Sí, quiero esperar")
+    server.advance_to(night + timedelta(hours=12))
+    page.goto(f"{server.url}/console/")
+    page.get_by_label("Tenant").fill("acme")
+    page.get_by_label("Agent").fill("carla")
+    page.get_by_role("button", name="Sign in").click()
+    item = page.locator("#conversations li.conversation", has_text="Ana Respuestas")
+    item.locator("button.open").click()
+    page.get_by_role("button", name="Take").click()
+    expect(item.locator(".badge.mine")).to_have_text("Yours")
+
+    # When she types "/hor", the console offers acme's "horario" answer, highlighted
+    reply_box = page.get_by_label("Reply")
+    suggestions = page.get_by_role("listbox", name="Canned answers")
+    expect(suggestions).to_be_hidden()
+    reply_box.press_sequentially("Hola Ana. /hor")
+    option = suggestions.get_by_role("option")
+    expect(option).to_have_count(1)
+    expect(option).to_contain_text("/horario")
+    expect(option).to_contain_text(hours.text[:20])
+    expect(option).to_have_attribute("aria-selected", "true")
+    expect(reply_box).to_have_attribute("aria-activedescendant", option.get_attribute("id") or "?")
+    screenshot(page, "17-canned-answers")
+
+    # Escape closes the list and leaves what she typed; typing on offers it again
+    reply_box.press("Escape")
+    expect(suggestions).to_be_hidden()
+    expect(reply_box).to_have_value("Hola Ana. /hor")
+    reply_box.press_sequentially("a")
+    expect(option).to_contain_text("/horario")
+
+    # Enter puts the text in place of "/hora"; nothing is sent, and she edits it before sending
+    reply_box.press("Enter")
+    expect(suggestions).to_be_hidden()
+    expect(reply_box).to_have_value(f"Hola Ana. {hours.text}")
+    expect(page.locator("#transcript .author-agent")).to_have_count(0)
+    reply_box.press_sequentially(" Hoy cerramos a las 17:00.")
+    edited = f"Hola Ana. {hours.text} Hoy cerramos a las 17:00."
+    expect(reply_box).to_have_value(edited)
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    # Ana's WhatsApp gets exactly the edited text
+    expect(page.locator("#transcript .author-agent", has_text=edited)).to_be_visible()
+    assert ana.wait_to_read(edited)[-1] == edited
+    expect(reply_box).to_have_value("")
+    assert page.locator("#error").is_hidden()
+    assert browser_errors == []
+
+
 # --- the deployed sign-in: Cognito's hosted page, code + PKCE -------------------------------------
 
 

@@ -167,6 +167,10 @@ def _admin_calls(run: LocalRun) -> None:
     assert templates.status == 200, templates.body
     rewritten = run.http("PUT", "/admin/agent-templates", headers=headers, body=templates.json())
     assert rewritten.status == 200, rewritten.body
+    canned = run.http("GET", "/admin/canned-answers", headers=headers)
+    assert canned.status == 200, canned.body
+    rewritten = run.http("PUT", "/admin/canned-answers", headers=headers, body=canned.json())
+    assert rewritten.status == 200, rewritten.body
     today = datetime.now(UTC).date()
     report = run.http(
         "GET",
@@ -195,6 +199,8 @@ def _template_calls(run: LocalRun) -> None:
     assert run.http("POST", f"/live/conversations/{queued['id']}/take", headers=agent).status == 200
     run.advance(25 * 3600)
     [template, *_] = run.http("GET", "/live/templates", headers=agent).json()["templates"]
+    canned = run.http("GET", "/live/canned-answers", headers=agent, query={"language": "es"})
+    assert canned.status == 200, canned.body
     body = {
         "name": template["name"],
         "language": template["language"],

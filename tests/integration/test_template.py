@@ -254,6 +254,7 @@ def test_routes_are_the_three_webhooks_open_and_the_eight_live_routes_authorized
         ("POST", "/live/conversations/{conversation_id}/close"),
         ("PUT", "/live/presence"),
         ("GET", "/live/templates"),
+        ("GET", "/live/canned-answers"),
     }
     for route in live.values():
         assert (route.function, route.authorized) == ("LiveApiFunction", True)

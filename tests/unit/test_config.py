@@ -472,3 +472,67 @@ def test_an_agent_template_is_listed_once_per_language() -> None:
 def test_agent_templates_need_a_whatsapp_account() -> None:
     with pytest.raises(ValidationError, match="agent_templates: templates are a WhatsApp feature"):
         with_agent_templates(agent_template(), channel="messenger")
+
+
+# --- canned answers (issue 13) --------------------------------------------------------------------
+
+
+def with_canned_answers(answers: dict[str, list[dict[str, Any]]]) -> TenantConfig:
+    return TenantConfig.model_validate({"tenant_id": "acme", "canned_answers": answers})
+
+
+def test_the_example_gives_acme_spanish_canned_answers() -> None:
+    acme, globex = load_config(EXAMPLE)
+    shortcuts = [answer.shortcut for answer in acme.canned_answers["es"]]
+    assert "horario" in shortcuts and len(shortcuts) == len(set(shortcuts))
+    assert acme.language == "es" and globex.canned_answers == {}
+
+
+def test_canned_answers_are_per_language_and_a_shortcut_may_repeat_across_languages() -> None:
+    config = with_canned_answers(
+        {
+            "es": [
+                {"shortcut": "horario", "text": "De 9:00 a 18:00."},
+                {"shortcut": "fin-2", "text": "Adiós"},
+            ],
+            "en": [{"shortcut": "horario", "text": "From 9:00 to 18:00."}],
+        }
+    )
+    assert [a.text for a in config.canned_answers["en"]] == ["From 9:00 to 18:00."]
+    assert TenantConfig(tenant_id="acme").canned_answers == {}
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"shortcut": "Horario", "text": "Hola"}, "should match pattern"),
+        ({"shortcut": "con espacio", "text": "Hola"}, "should match pattern"),
+        ({"shortcut": "", "text": "Hola"}, "should match pattern"),
+        ({"shortcut": "a" * 33, "text": "Hola"}, "should match pattern"),
+        ({"shortcut": "vacio", "text": "   "}, "text: the text is empty"),
+        ({"shortcut": "largo", "text": "ñ" * 501}, "1002 bytes long; Instagram accepts at most 1000"),
+        ({"shortcut": "extra", "text": "Hola", "title": "x"}, "Extra inputs are not permitted"),
+    ],
+)
+def test_canned_answers_agents_could_not_send_are_refused(answer: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        with_canned_answers({"es": [answer]})
+
+
+def test_a_canned_answer_shortcut_is_unique_per_language() -> None:
+    with pytest.raises(ValidationError, match=r"canned_answers \(es\): shortcut 'horario' is listed twice"):
+        with_canned_answers(
+            {"es": [{"shortcut": "horario", "text": "A"}, {"shortcut": "horario", "text": "B"}]}
+        )
+
+
+def test_at_most_200_canned_answers_per_language() -> None:
+    answers = [{"shortcut": f"r{n}", "text": "Hola"} for n in range(201)]
+    with_canned_answers({"es": answers[:200], "en": answers[:200]})
+    with pytest.raises(ValidationError, match=r"canned_answers \(es\): 201 answers; at most 200"):
+        with_canned_answers({"es": answers})
+
+
+def test_canned_answers_are_only_in_the_tenant_languages() -> None:
+    with pytest.raises(ValidationError, match=r"canned_answers\.fr"):
+        with_canned_answers({"fr": [{"shortcut": "bonjour", "text": "Bonjour"}]})

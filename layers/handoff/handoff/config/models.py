@@ -175,6 +175,31 @@ class AgentTemplate(Strict):
         return f"Template {self.title}: {values}" if values else f"Template {self.title}"
 
 
+CANNED_SHORTCUT = r"^[a-z0-9-]{1,32}$"
+"""A canned answer's shortcut, typed after '/' in the console: lowercase letters, digits and '-'."""
+
+MAX_CANNED_ANSWERS = 200
+"""At most this many canned answers per language."""
+
+
+class CannedAnswer(Strict):
+    """A ready-made reply agents insert in Live's reply box by typing '/' and its shortcut; the
+    inserted text stays editable before it is sent."""
+
+    shortcut: str = Field(
+        pattern=CANNED_SHORTCUT,
+        description="what the agent types after '/': lowercase letters, digits and '-', 1 to 32",
+    )
+    text: str = Field(description="the text inserted in the reply box (at most 1000 bytes of UTF-8)")
+
+    @field_validator("text")
+    @classmethod
+    def _text_sendable(cls, text: str) -> str:
+        checked = _channel_text("text", text, has_default=False)
+        assert checked is not None
+        return checked
+
+
 class RuleMessages(Strict):
     """Per-rule texts, written in the tenant's language; any left out take the tenant's messages."""
 
@@ -532,6 +557,14 @@ class TenantConfig(Strict):
         ),
     )
 
+    canned_answers: dict[Language, list[CannedAnswer]] = Field(
+        default_factory=dict,
+        description=(
+            "ready-made replies agents insert in Live's reply box by typing '/' and a shortcut, per "
+            f"language (at most {MAX_CANNED_ANSWERS} per language, unique by shortcut)"
+        ),
+    )
+
     @field_validator("tenant_id")
     @classmethod
     def _tenant_id_shape(cls, value: str) -> str:
@@ -583,6 +616,23 @@ class TenantConfig(Strict):
                 "account; Messenger and Instagram take only a person's reply, up to 7 days after the "
                 "user's last message"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _canned_answers_usable(self) -> TenantConfig:
+        for language, answers in self.canned_answers.items():
+            if len(answers) > MAX_CANNED_ANSWERS:
+                raise ValueError(
+                    f"canned_answers ({language}): {len(answers)} answers; at most {MAX_CANNED_ANSWERS} "
+                    "per language"
+                )
+            seen: set[str] = set()
+            for answer in answers:
+                if answer.shortcut in seen:
+                    raise ValueError(
+                        f"canned_answers ({language}): shortcut {answer.shortcut!r} is listed twice"
+                    )
+                seen.add(answer.shortcut)
         return self
 
     def agent_template(self, name: str, language: str) -> AgentTemplate | None:

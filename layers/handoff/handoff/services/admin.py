@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from handoff.config.models import (
     AgentTemplate,
     BotConfig,
+    CannedAnswer,
     Channel,
     HandoffRule,
     Intent,
@@ -73,6 +74,11 @@ class VersionedAgentTemplates(BaseModel):
     agent_templates: list[AgentTemplate]
 
 
+class VersionedCannedAnswers(BaseModel):
+    version: int
+    canned_answers: dict[Language, list[CannedAnswer]]
+
+
 # --- requests and answers -----------------------------------------------------------------------
 
 Version = Annotated[int, Field(ge=0, description="the version you read; a write of an older one is a 409")]
@@ -120,6 +126,14 @@ class AgentTemplatesWrite(BaseModel):
     agent_templates: list[AgentTemplate] = Field(
         description="the approved WhatsApp templates agents may send from Live (all of them: the list "
         "replaces the stored one)"
+    )
+
+
+class CannedAnswersWrite(BaseModel):
+    version: Version
+    canned_answers: dict[Language, list[CannedAnswer]] = Field(
+        description="the canned answers agents insert in Live's reply box, per language (all of them: "
+        "the map replaces the stored one)"
     )
 
 
@@ -253,6 +267,26 @@ class Administration:
 
         stored = self._edit(tenant_id, version, edit, where)
         return VersionedAgentTemplates(version=stored.version, agent_templates=stored.config.agent_templates)
+
+    def canned_answers(self, tenant_id: str) -> VersionedCannedAnswers:
+        config, version = self._stored(tenant_id)
+        return VersionedCannedAnswers(version=version, canned_answers=config.canned_answers)
+
+    def put_canned_answers(
+        self, tenant_id: str, version: int, canned_answers: dict[Language, list[CannedAnswer]]
+    ) -> VersionedCannedAnswers:
+        def edit(raw: dict[str, Any]) -> None:
+            raw["canned_answers"] = {
+                language: [answer.model_dump(mode="json") for answer in answers]
+                for language, answers in canned_answers.items()
+            }
+
+        def where(loc: Location) -> Location:
+            # the per-language checks (twice listed, too many) have no field of their own
+            return ("body", *loc) if loc[:1] == ("canned_answers",) else ("body", "canned_answers")
+
+        stored = self._edit(tenant_id, version, edit, where)
+        return VersionedCannedAnswers(version=stored.version, canned_answers=stored.config.canned_answers)
 
     # --- the chat report ----------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from handoff.config.models import (
     TEMPLATE_LANGUAGE,
     TEMPLATE_NAME,
     AgentTemplate,
+    CannedAnswer,
+    Language,
     TenantConfig,
     parameter_problem,
 )
@@ -76,6 +78,14 @@ class ConversationDetail(ConversationSummary):
 class AgentTemplates(BaseModel):
     templates: list[AgentTemplate] = Field(
         description="the approved WhatsApp templates the tenant lets agents send (its agent_templates)"
+    )
+
+
+class CannedAnswers(BaseModel):
+    language: Language = Field(description="the language asked for, else the tenant's language")
+    canned_answers: list[CannedAnswer] = Field(
+        description="the tenant's canned answers in that language (its canned_answers), for the "
+        "console's '/' suggestions"
     )
 
 
@@ -156,6 +166,12 @@ class Live:
     def templates(self, tenant_id: str) -> AgentTemplates:
         """The approved templates the tenant lets agents send (its `agent_templates`)."""
         return AgentTemplates(templates=self._tenant(tenant_id).agent_templates)
+
+    def canned_answers(self, tenant_id: str, language: Language | None = None) -> CannedAnswers:
+        """The tenant's canned answers in `language` (default: the tenant's language)."""
+        tenant = self._tenant(tenant_id)
+        chosen = language or tenant.language
+        return CannedAnswers(language=chosen, canned_answers=tenant.canned_answers.get(chosen, []))
 
     def send_template(
         self,
