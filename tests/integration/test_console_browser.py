@@ -283,6 +283,27 @@ def test_the_console_shows_the_api_refusal_as_is(server, graph, page):
     screenshot(page, "09-window-warning")
 
 
+def carla_takes_after_a_night_of_waiting(server, graph, page, wa_id: str, name: str) -> Phone:
+    """A user asks for an agent at night and waits; in the morning Carla signs in to the console
+    and takes the chat. Returns the user's phone."""
+    from playwright.sync_api import expect
+
+    night = server.advance_to(next_night(server.now()))
+    user = Phone(server, graph, wa_id, name)
+    user.says("Quiero hablar con un agente")
+    user.taps(YES, "Sí, quiero esperar")
+    server.advance_to(night + timedelta(hours=12))
+    page.goto(f"{server.url}/console/")
+    page.get_by_label("Tenant").fill("acme")
+    page.get_by_label("Agent").fill("carla")
+    page.get_by_role("button", name="Sign in").click()
+    item = page.locator("#conversations li.conversation", has_text=name)
+    item.locator("button.open").click()
+    page.get_by_role("button", name="Take").click()
+    expect(item.locator(".badge.mine")).to_have_text("Yours")
+    return user
+
+
 def test_past_the_24_hour_window_the_console_offers_an_approved_template(server, graph, page):
     from playwright.sync_api import expect
 
@@ -290,19 +311,7 @@ def test_past_the_24_hour_window_the_console_offers_an_approved_template(server,
     page.on("pageerror", lambda error: browser_errors.append(str(error)))
 
     # Given Ana waited overnight and Carla took her chat in the morning
-    night = server.advance_to(next_night(server.now()))
-    ana = Phone(server, graph, "573009990003", "Ana Plantilla")
-    ana.says("Quiero hablar con un agente")
-    ana.taps(YES, "Sí, quiero esperar")
-    server.advance_to(night + timedelta(hours=12))
-    page.goto(f"{server.url}/console/")
-    page.get_by_label("Tenant").fill("acme")
-    page.get_by_label("Agent").fill("carla")
-    page.get_by_role("button", name="Sign in").click()
-    item = page.locator("#conversations li.conversation", has_text="Ana Plantilla")
-    item.locator("button.open").click()
-    page.get_by_role("button", name="Take").click()
-    expect(item.locator(".badge.mine")).to_have_text("Yours")
+    ana = carla_takes_after_a_night_of_waiting(server, graph, page, "573009990003", "Ana Plantilla")
 
     # Before she types, the console says until when free text reaches Ana
     notice = page.locator("#window-notice")
@@ -384,19 +393,7 @@ def test_typing_a_slash_offers_canned_answers_that_stay_editable(server, graph, 
     [hours] = [a for a in ACME.canned_answers["es"] if a.shortcut == "horario"]
 
     # Given Carla took Ana's chat in the morning
-    night = server.advance_to(next_night(server.now()))
-    ana = Phone(server, graph, "573009990004", "Ana Respuestas")
-    ana.says("Quiero hablar con un agente")
-    ana.taps(YES, "Sí, quiero esperar")
-    server.advance_to(night + timedelta(hours=12))
-    page.goto(f"{server.url}/console/")
-    page.get_by_label("Tenant").fill("acme")
-    page.get_by_label("Agent").fill("carla")
-    page.get_by_role("button", name="Sign in").click()
-    item = page.locator("#conversations li.conversation", has_text="Ana Respuestas")
-    item.locator("button.open").click()
-    page.get_by_role("button", name="Take").click()
-    expect(item.locator(".badge.mine")).to_have_text("Yours")
+    ana = carla_takes_after_a_night_of_waiting(server, graph, page, "573009990004", "Ana Respuestas")
 
     # When she types "/hor", the console offers acme's "horario" answer, highlighted
     reply_box = page.get_by_label("Reply")
