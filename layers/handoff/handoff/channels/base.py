@@ -13,7 +13,16 @@ from typing import Any, Protocol
 from pydantic import Field
 
 from handoff.config.models import Channel
-from handoff.engine.model import Conversation, Frozen, MessageKind, Outbound, UserAddress
+from handoff.engine.model import (
+    Conversation,
+    ConversationRef,
+    Frozen,
+    MessageKind,
+    Outbound,
+    UserAddress,
+    UserChangedId,
+    UserMessage,
+)
 
 
 class ChannelMessage(Frozen):
@@ -34,6 +43,10 @@ class ChannelMessage(Frozen):
     user_name: str | None = None
     address: UserAddress = UserAddress()
 
+    def event(self, ref: ConversationRef) -> UserMessage:
+        """The engine's event, once the shell knows the conversation (`ref`) it belongs to."""
+        return UserMessage(ref=ref, **self.model_dump(exclude={"channel", "account_id", "user_id"}))
+
 
 class ChannelIdChange(Frozen):
     """Meta's notice that a user's id changed (WhatsApp: a new phone number, a new BSUID): their
@@ -46,6 +59,10 @@ class ChannelIdChange(Frozen):
     sent_at: datetime
     new_user_id: str
     address: UserAddress = UserAddress()
+
+    def event(self, ref: ConversationRef) -> UserChangedId:
+        """The engine's event, once the shell knows the conversation (`ref`) it belongs to."""
+        return UserChangedId(ref=ref, **self.model_dump(exclude={"channel", "account_id", "user_id"}))
 
 
 class ParsedDelivery(Frozen):

@@ -24,7 +24,7 @@ from handoff.channels import adapter_for
 from handoff.channels.base import ChannelIdChange, ChannelMessage
 from handoff.channels.meta import sent_in_range, verify_handshake, verify_signature
 from handoff.config.models import Channel
-from handoff.engine.model import ConversationRef, Event, UserChangedId, UserMessage
+from handoff.engine.model import ConversationRef, Event
 from handoff.observability import logger
 from handoff.services.json_body import read_json
 from handoff.store.directory import Directory
@@ -105,29 +105,7 @@ class Webhooks:
             ref = ConversationRef(
                 tenant_id=tenant_id, channel=channel, account_id=message.account_id, user_id=message.user_id
             )
-            if isinstance(message, ChannelIdChange):
-                events.append(
-                    UserChangedId(
-                        ref=ref,
-                        event_id=message.event_id,
-                        sent_at=message.sent_at,
-                        new_user_id=message.new_user_id,
-                        address=message.address,
-                    )
-                )
-                continue
-            events.append(
-                UserMessage(
-                    ref=ref,
-                    event_id=message.event_id,
-                    sent_at=message.sent_at,
-                    kind=message.kind,
-                    text=message.text,
-                    payload=message.payload,
-                    user_name=message.user_name,
-                    address=message.address,
-                )
-            )
+            events.append(message.event(ref))
         for account_id in sorted(unknown):
             logger.warning(
                 "delivery for an unknown channel account ignored",

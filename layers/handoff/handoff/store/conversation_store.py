@@ -568,25 +568,24 @@ class ConversationStore:
 
     def waits(self, tenant_id: str, first_queued: datetime, last_queued: datetime) -> list[WaitRecord]:
         """The ended waits that began between the two instants (both included)."""
-        records = []
-        for item in self._report_range(
-            tenant_id, f"WAIT#{keys.stamp(first_queued)}", f"WAIT#{keys.stamp(last_queued)}#~"
-        ):
-            conversation_id = item["sk"]["S"].split("#", 2)[2]
-            data = json.loads(item["data"]["S"])
-            records.append(WaitRecord.model_validate({**data, "conversation_id": conversation_id}))
-        return records
+        return self._records(WaitRecord, tenant_id, "WAIT", first_queued, last_queued)
 
     def chats(self, tenant_id: str, first_taken: datetime, last_taken: datetime) -> list[ChatRecord]:
         """The ended chats that agents took between the two instants (both included)."""
-        records = []
-        for item in self._report_range(
-            tenant_id, f"CHAT#{keys.stamp(first_taken)}", f"CHAT#{keys.stamp(last_taken)}#~"
-        ):
-            conversation_id = item["sk"]["S"].split("#", 2)[2]
-            data = json.loads(item["data"]["S"])
-            records.append(ChatRecord.model_validate({**data, "conversation_id": conversation_id}))
-        return records
+        return self._records(ChatRecord, tenant_id, "CHAT", first_taken, last_taken)
+
+    def _records[R: (WaitRecord, ChatRecord)](
+        self, model: type[R], tenant_id: str, kind: str, first: datetime, last: datetime
+    ) -> list[R]:
+        """Report records `{kind}#{at}#{conversation id}` from `first` to `last`, with their id."""
+        return [
+            model.model_validate(
+                {**json.loads(item["data"]["S"]), "conversation_id": item["sk"]["S"].split("#", 2)[2]}
+            )
+            for item in self._report_range(
+                tenant_id, f"{kind}#{keys.stamp(first)}", f"{kind}#{keys.stamp(last)}#~"
+            )
+        ]
 
     def _report_range(self, tenant_id: str, low: str, high: str) -> Iterator[dict[str, Any]]:
         return self._query(
