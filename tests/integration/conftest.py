@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from console_steps import chromium, graph, page, server  # noqa: F401  (the browser tests' fixtures)
 
 from handoff_local import payloads
 from handoff_local.fake_graph import meta_platform_sent_to, shown_text, whatsapp_sent_to
@@ -60,8 +61,8 @@ def table_items() -> list[dict[str, Any]]:
     from handoff.runtime.settings import settings
 
     items: list[dict[str, Any]] = []
-    for page in boto3.client("dynamodb").get_paginator("scan").paginate(TableName=settings().table_name):
-        items += page["Items"]
+    for scanned in boto3.client("dynamodb").get_paginator("scan").paginate(TableName=settings().table_name):
+        items += scanned["Items"]
     return items
 
 
