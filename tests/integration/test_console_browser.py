@@ -452,6 +452,10 @@ def test_a_deployed_console_signs_in_with_code_and_pkce_and_signs_out_of_the_hos
     assert browser_errors == []
 
 
+# the console's own state module: the same instance the page runs (modules are kept by URL)
+CONSOLE_STATE = "import(new URL('state.js', location.href).href)"
+
+
 def test_a_deployed_console_renews_its_token_so_a_shift_outlasts_an_hour(server, hosted, page):
     from playwright.sync_api import expect
 
@@ -470,17 +474,17 @@ def test_a_deployed_console_renews_its_token_so_a_shift_outlasts_an_hour(server,
     assert [r["grant_type"] for r in hosted.refreshes] == ["refresh_token"]
 
     # a token the API refuses (401) is renewed once and the request made again: no sign-out
-    page.evaluate("state.token = 'not-a-token'")
+    page.evaluate(f"{CONSOLE_STATE}.then((m) => (m.state.token = 'not-a-token'))")
     page.clock.fast_forward(3000)  # the next poll
     eventually(lambda: len(hosted.refreshes) == 2, "a second renewal, after the 401")
-    eventually(lambda: page.evaluate("state.token") == hosted.issued[-1], "the renewed token in use")
+    eventually(lambda: page.evaluate(f"{CONSOLE_STATE}.then((m) => m.state.token)") == hosted.issued[-1], "the renewed token in use")
     assert page.evaluate(token_now) == hosted.issued[-1]
     expect(page.locator("#who")).to_be_visible()
     expect(page.locator("#error")).to_be_hidden()
 
     # once the refresh token no longer works (revoked, 30 days old), the agent signs in again
     hosted.revoke_all()
-    page.evaluate("state.token = 'not-a-token'")
+    page.evaluate(f"{CONSOLE_STATE}.then((m) => (m.state.token = 'not-a-token'))")
     page.clock.fast_forward(3000)
     expect(page.locator("#hosted-sign-in")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_text("Your session has ended; sign in again.")

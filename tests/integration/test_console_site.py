@@ -30,7 +30,7 @@ PROPERTIES = {
     "ClientId": "4example0client0id",
     "RedirectUri": "https://d111111abcdef8.cloudfront.net/",
 }
-CONSOLE_FILES = {"index.html", "console.js", "console.css"}
+CONSOLE_FILES = {path.name for path in (ROOT / "console").iterdir()}  # the page, its style, its modules
 
 
 class CloudFormation(LoopbackServer):
@@ -131,7 +131,7 @@ def test_create_publishes_the_console_and_its_config(s3, source, cloudformation)
         assert published[name]["CacheControl"] == "no-cache"
     assert published["index.html"]["ContentType"] == "text/html; charset=utf-8"
     assert published["console.css"]["ContentType"] == "text/css; charset=utf-8"
-    assert published["console.js"]["ContentType"] in {
+    assert published["main.js"]["ContentType"] in {
         "text/javascript; charset=utf-8",
         "application/javascript; charset=utf-8",
     }

@@ -187,7 +187,7 @@ def test_the_publisher_ships_console_and_may_only_write_the_console_bucket(templ
         "handoff.deploy.console_site",
         "handler",
     )  # the layer's module, on Lambda's path
-    assert console_site.site_files(code_uri).keys() == {"index.html", "console.js", "console.css"}
+    assert console_site.site_files(code_uri).keys() == {path.name for path in (ROOT / "console").iterdir()}
     assert [(s["Action"], s["Resource"]) for s in statements] == [
         (["s3:PutObject", "s3:DeleteObject"], {"Fn::Sub": "${ConsoleBucket.Arn}/*"}),
         ("s3:ListBucket", {"Fn::GetAtt": ["ConsoleBucket", "Arn"]}),

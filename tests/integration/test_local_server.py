@@ -305,11 +305,11 @@ def test_messenger_and_instagram_deliveries_are_answered_too(server, graph, chan
 def test_the_console_is_served_from_the_same_origin(server):
     moved = server.request("GET", "/console")
     page = server.request("GET", "/console/")
-    script = server.request("GET", "/console/console.js")
+    script = server.request("GET", "/console/main.js")
 
     assert (moved.status, moved.headers["location"]) == (301, "/console/")
     assert page.status == 200 and page.headers["content-type"].startswith("text/html")
-    assert '<script src="console.js"' in page.text
+    assert '<script type="module" src="main.js">' in page.text
     assert script.status == 200 and script.headers["content-type"].startswith("text/javascript")
     for outside in (
         "/console/../README.md",
