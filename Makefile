@@ -56,7 +56,7 @@ seed: $(STAMP)
 	$(PY) -m handoff_tools.seed $(or $(HANDOFF_CONFIG),examples/config.yaml) --stack $(or $(STACK),async-handoff)
 
 token: $(STAMP)
-	$(PY) -m handoff_tools.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1) $(if $(SEATS),--seats $(SEATS))
+	$(PY) -m handoff_tools.tokens $(or $(TENANT),acme) $(or $(AGENT),agent-1) $(if $(SEATS),--seats $(SEATS)) $(if $(AGENT_NAME),--name "$(AGENT_NAME)")
 
 # the committed artefacts generated from the code: OpenAPI descriptions, the config's JSON Schema and
 # reference (tests fail when they are stale)
@@ -66,6 +66,7 @@ generate: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.throughput
+	$(PY) -m bench.console_push
 
 chaos: $(STAMP)
 	$(PY) -m bench.chaos

@@ -68,11 +68,12 @@ export function savedToken() {
 export async function signInLocally() {
   const tenant = $("tenant").value.trim();
   const agent = $("agent").value.trim();
+  const name = $("agent-name").value.trim(); // the display name; without it the token names the agent id
   return attempt(async () => {
     const response = await fetch(apiUrl("/_local/token"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ tenant_id: tenant, agent_id: agent }),
+      body: JSON.stringify({ tenant_id: tenant, agent_id: agent, ...(name ? { name } : {}) }),
     });
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.message || t("auth.localRefused", { status: response.status }));

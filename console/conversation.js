@@ -4,10 +4,13 @@
 import { tookThemselves } from "./alerts.js";
 import { api, attempt, showError } from "./api.js";
 import { formatTime, onLanguageChange, register, t } from "./i18n.js";
-import { badge, CHANNELS, refreshList, renderList } from "./list.js";
+import { badge, CHANNELS, lastUserText, refreshList, renderList } from "./list.js";
+import { mediaBlock } from "./media.js";
+import { authorLabel, renderHandover } from "./people.js";
 import { onSessionEnd } from "./session.js";
 import { $, element, state } from "./state.js";
 import { clearPicker, renderPicker } from "./templates.js";
+import { closedLine } from "./views.js";
 
 function clearPane() {
   $("pane-title").textContent = t("pane.choose");
@@ -30,9 +33,11 @@ export async function renderConversation() {
     throw error;
   }
   if (id !== state.selected) return; // another one was opened meanwhile
+  state.lastMessages.set(id, { stamp: detail.last_user_message_at, text: lastUserText(detail.transcript) });
   $("pane-title").textContent = `${detail.user_name || t("list.unnamed")} · ${CHANNELS[detail.channel] || detail.channel}`;
   const mine = detail.agent_id === state.claims.sub && detail.state !== "queued";
-  const meta = [badge(detail).text];
+  const closed = closedLine(detail); // opened from the closed view: who closed it, and read only
+  const meta = closed ? [closed, t("closed.readOnly")] : [badge(detail).text];
   if (detail.notified_available) meta.push(t("pane.toldAvailable"));
   if (detail.notice) meta.push(detail.notice);
   $("pane-meta").textContent = meta.join(" · ");
@@ -43,13 +48,15 @@ export async function renderConversation() {
   for (const entry of detail.transcript) {
     const line = element("li", `entry author-${entry.author}`);
     const head = element("span", "head");
-    head.append(element("span", "author", t(`author.${entry.author}`)));
+    head.append(element("span", "author", authorLabel(entry)));
     if (entry.kind !== "text") head.append(element("span", "kind", t(`kind.${entry.kind}`)));
     const time = element("time", "at", formatTime(entry.at));
     time.dateTime = entry.at;
     head.append(time);
     line.append(head);
     line.append(element("p", "text", entry.text || `[${t(`kind.${entry.kind}`)}]`));
+    const media = mediaBlock(entry); // what the user sent: shown, played, downloaded (media.js)
+    if (media) line.append(media);
     if (entry.undelivered) {
       line.classList.add("undelivered");
       line.append(element("p", "undelivered-reason", entry.undelivered));
@@ -62,6 +69,7 @@ export async function renderConversation() {
   $("take").hidden = detail.state !== "queued";
   $("close").hidden = !(mine || detail.state === "queued");
   await renderComposer(detail, mine);
+  await renderHandover(detail, mine);
 }
 
 // The Live API says what may reach the user now (`agent_may_send`, by the server's clock, as the

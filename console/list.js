@@ -1,17 +1,23 @@
-// The list of the tenant's conversations in Live, refreshed every 2.5 s without a reload.
+// The list of the tenant's conversations in Live, refreshed every 2.5 s without a reload (every
+// minute while the push channel tells the console of each change: push.js).
 
 import { api, showError } from "./api.js";
 import { formatDuration, onLanguageChange, register, t } from "./i18n.js";
+import { agentName } from "./people.js";
 import { renderCapacity } from "./presence.js";
 import { listChanged, onSessionEnd, onSessionStart } from "./session.js";
 import { $, element, state } from "./state.js";
 import { renderConversation } from "./conversation.js";
+import { closedLine, emptyText, readView } from "./views.js";
 
-const POLL_MS = 2500;
+export const POLL_MS = 2500;
 const WINDOW_WARNING_MS = 2 * 3600 * 1000; // warn when the channel's window closes within 2 h
 export const CHANNELS = { whatsapp: "WhatsApp", messenger: "Messenger", instagram: "Instagram" };
 
 let pollTimer = null;
+let pollMs = POLL_MS;
+let polling = false; // a refresh is under way: another asked meanwhile runs right after it
+let again = null; // null, or whether the refresh asked meanwhile reads the open conversation too
 let known = null; // the conversations as the previous refresh saw them (null before the first)
 // The run's clock, as the server sees it (the local run moves it): queued_at + waited_seconds.
 function serverNow(conversations) {
@@ -40,9 +46,11 @@ function ordered(conversations) {
 
 // Yours, With <agent>, On hold (waiting after hours) or Waiting.
 export function badge(c) {
+  if (c.closed_at) return { kind: "closed", text: t("badge.closed") };
+  if (c.state === "bot" || c.state === "offered") return { kind: "bot", text: t("badge.bot") }; // left Live
   if (c.state !== "queued" && c.agent_id) {
     const mine = c.agent_id === state.claims.sub;
-    return mine ? { kind: "mine", text: t("badge.mine") } : { kind: "taken", text: t("badge.with", { agent: c.agent_id }) };
+    return mine ? { kind: "mine", text: t("badge.mine") } : { kind: "taken", text: t("badge.with", { agent: agentName(c) }) };
   }
   return c.on_hold ? { kind: "hold", text: t("badge.hold") } : { kind: "queued", text: t("badge.waiting") };
 }
@@ -51,8 +59,9 @@ export function renderList() {
   const list = $("conversations");
   const focusedId = document.activeElement && document.activeElement.dataset.id;
   const now = serverNow(state.conversations);
+  const listed = state.shown || state.conversations; // the chosen view (views.js), else all of Live
   list.replaceChildren();
-  for (const c of state.conversations) {
+  for (const c of listed) {
     const item = element("li", "conversation");
     item.dataset.id = c.id;
     item.dataset.state = c.state;
@@ -67,21 +76,25 @@ export function renderList() {
     top.append(element("span", `badge ${shown.kind}`, shown.text));
     button.append(top);
     const last = state.lastMessages.get(c.id);
-    button.append(element("span", "last", last ? last.text : "…"));
+    // a closed item's transcript is not read for it (up to 100 of them): its closing line says enough
+    if (last || !c.closed_at) button.append(element("span", "last", last ? last.text : "…"));
     const bottom = element("span", "line small");
     if (c.state === "queued" && c.waited_seconds !== null) {
       bottom.append(element("span", "waited", t("list.waited", { waited: formatDuration(c.waited_seconds) })));
     }
     const warning = windowWarning(c, now);
     if (warning) bottom.append(element("span", "warning", warning));
+    const closed = closedLine(c);
+    if (closed) bottom.append(element("span", "closed-by", closed));
     button.append(bottom);
     if (c.notice) button.append(element("span", "notice", c.notice));
     item.append(button);
     list.append(item);
     if (focusedId === c.id) button.focus();
   }
-  $("count").textContent = `(${state.conversations.length})`;
-  $("empty").hidden = state.conversations.length > 0;
+  $("count").textContent = `(${listed.length})`;
+  $("empty").textContent = emptyText();
+  $("empty").hidden = listed.length > 0;
   renderCapacity();
   // a console in a background tab still says how many users wait, in the tab's title
   const waiting = state.conversations.filter((c) => c.state === "queued").length;
@@ -117,6 +130,7 @@ async function refreshLastMessages() {
 export async function refreshList() {
   const body = await api("GET", "/live/conversations");
   state.conversations = ordered(body.conversations);
+  await readView();
   await refreshLastMessages();
   renderList();
   const before = known;
@@ -124,15 +138,46 @@ export async function refreshList() {
   listChanged(before, known);
 }
 
-async function poll() {
+async function poll(withConversation = true) {
   if (!state.token) return;
+  if (polling) {
+    again = again || withConversation;
+    return;
+  }
+  clearTimeout(pollTimer);
+  polling = true;
   try {
+    // the open conversation first: its transcript also gives the list its last message, so the
+    // list reads no transcript again for it (one read per change, not two)
+    let failed = null;
+    if (state.selected && withConversation) await renderConversation().catch((error) => (failed = error));
     await refreshList();
-    if (state.selected) await renderConversation();
+    if (failed) throw failed;
   } catch (error) {
     if (error.status !== 401) showError(error.message);
   } finally {
-    if (state.token) pollTimer = setTimeout(poll, POLL_MS);
+    polling = false;
+    if (state.token) pollTimer = setTimeout(poll, pollMs);
+    if (again !== null && state.token) {
+      const conversationToo = again;
+      again = null;
+      poll(conversationToo);
+    }
+  }
+}
+
+// Refresh now (a push said something changed): the list, and the open conversation if asked.
+export function pollNow(withConversation = true) {
+  poll(withConversation);
+}
+
+// How often the list is refreshed when nothing says it changed (push.js: slow while pushes come).
+export function pollEvery(ms) {
+  if (ms === pollMs) return;
+  pollMs = ms;
+  if (state.token && !polling) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, pollMs);
   }
 }
 
@@ -145,6 +190,7 @@ onSessionStart(() => {
 onSessionEnd(() => {
   clearTimeout(pollTimer);
   pollTimer = null;
+  again = null;
   known = null;
   document.title = t("page.title");
 });

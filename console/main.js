@@ -1,5 +1,5 @@
 // The agents' console: sign in, presence, the Live list, a transcript, take / reply / template /
-// close, canned answers, alerts, in the agent's language and time zone. Plain browser JavaScript in
+// close / hand over, canned answers, alerts, in the agent's language and time zone. Plain browser JavaScript in
 // ES modules, no build step; it talks to the Live API only (docs/live-api.md). This module wires the
 // page's controls to the modules that do the work.
 
@@ -22,17 +22,19 @@ import {
 import { cannedKeys, closeSuggestions, insertCanned, offerCanned } from "./canned.js";
 import { act, open, sendReply } from "./conversation.js";
 import { register, t, translatePage } from "./i18n.js";
+import { handOver, ownName } from "./people.js";
 import { setPresence } from "./presence.js";
 import { setUpPreferences } from "./preferences.js";
+import "./push.js"; // live updates: it starts and stops with the session
 import { startSession } from "./session.js";
 import { $, state } from "./state.js";
 import { renderPreview, renderTemplateFields, sendTemplate } from "./templates.js";
+import { wireViews } from "./views.js";
 
 function startConsole() {
   $("sign-in").hidden = true;
   $("console").hidden = false;
-  const who = state.claims.email || state.claims["cognito:username"] || state.claims.sub;
-  $("who").textContent = `${who} · ${state.claims["custom:tenant_id"] || t("bar.noTenant")}`;
+  $("who").textContent = `${ownName(state.claims)} · ${state.claims["custom:tenant_id"] || t("bar.noTenant")}`;
   for (const id of ["who", "presence-label", "sign-out"]) $(id).hidden = false;
   scheduleRefresh();
   startSession();
@@ -53,6 +55,7 @@ function wire() {
   document.addEventListener("handoff:open", (event) => open(event.detail)); // a notification clicked
   $("take").addEventListener("click", () => act("take"));
   $("close").addEventListener("click", () => act("close"));
+  $("handover-form").addEventListener("submit", handOver);
   $("reply-form").addEventListener("submit", sendReply);
   $("template-form").addEventListener("submit", sendTemplate);
   $("template-choice").addEventListener("change", renderTemplateFields);
@@ -71,6 +74,7 @@ function wire() {
     insertCanned(Number(option.dataset.index));
   });
   setUpPreferences();
+  wireViews();
 }
 
 async function main() {

@@ -8,6 +8,7 @@ export const state = {
   online: false,
   seats: null, // the agent's concurrent chats, as the presence answer gives them
   conversations: [],
+  shown: null, // the chosen view's conversations (views.js); null: all of Live, `conversations`
   selected: null,
   lastMessages: new Map(), // id -> {stamp, text}: the user's last message, read from the transcript
   tokenUntil: 0, // when the ID token expires, by this computer's clock

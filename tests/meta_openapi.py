@@ -72,3 +72,65 @@ def whatsapp_body_errors(path: Path, body: dict[str, Any]) -> list[str]:
     """What the normalised description finds wrong with a WhatsApp message body, sorted (none: [])."""
     validator = request_body_validator(normalise(load_spec(path)))
     return sorted(error.message for error in validator.iter_errors(body))
+
+
+MEDIA_PATH = "/{Version}/{Media-ID}"
+DOWNLOAD_PATH = "/{Version}/{Media-URL}"
+
+
+def get_request_errors(
+    path: Path, template: str, raw_path: str, headers: dict[str, str], *, check_path: bool = True
+) -> list[str]:
+    """What the description finds wrong with a GET request of the operation at `template` (its path
+    segments, query and header parameters; header names in any case), sorted (none: []).
+
+    `check_path` False checks only the headers: a download goes to the URL Meta gave, which the
+    description writes as one `{Media-URL}` segment."""
+    spec = load_spec(path)
+    item = spec["paths"][template]
+    declared = [*item.get("parameters", []), *item["get"].get("parameters", [])]
+    parameters = [_resolved(spec, p) for p in declared]
+    errors: list[str] = []
+    request_path, _, query_string = raw_path.partition("?")
+    if check_path:
+        names = [segment.strip("{}") for segment in template.strip("/").split("/")]
+        segments = request_path.strip("/").split("/")
+        if len(segments) != len(names):
+            errors.append(f"{request_path} does not have the segments of {template}")
+        for name, value in zip(names, segments, strict=False):
+            errors += _value_errors(spec, _named(parameters, name, "path"), value, f"path {name}")
+        query = dict(pair.partition("=")[::2] for pair in query_string.split("&") if pair)
+        for name, value in query.items():
+            parameter = _named(parameters, name, "query")
+            if parameter is None:
+                errors.append(f"query {name} is not a parameter of GET {template}")
+            errors += _value_errors(spec, parameter, value, f"query {name}")
+    sent = {name.lower(): value for name, value in headers.items()}
+    for parameter in (p for p in parameters if p["in"] == "header"):
+        value = sent.get(parameter["name"].lower())
+        if value is None:
+            if parameter.get("required"):
+                errors.append(f"header {parameter['name']} is required")
+            continue
+        errors += _value_errors(spec, parameter, value, f"header {parameter['name']}")
+    return sorted(errors)
+
+
+def _resolved(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = spec
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _named(parameters: list[dict[str, Any]], name: str, where: str) -> dict[str, Any] | None:
+    return next((p for p in parameters if p["in"] == where and p["name"] == name), None)
+
+
+def _value_errors(spec: dict[str, Any], parameter: dict[str, Any] | None, value: str, what: str) -> list[str]:
+    if parameter is None:
+        return [] if what.startswith("query") else [f"{what} is not declared"]
+    schema = parameter.get("schema", {})
+    return [f"{what}: {error.message}" for error in Draft202012Validator(schema).iter_errors(value)]

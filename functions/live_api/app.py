@@ -1,5 +1,5 @@
 """Live API: agents' presence, the conversation list, transcripts, take, reply, templates, canned
-answers, close."""
+answers, close, the online agents, the handover and the push channel's tickets."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from handoff.api.callers import Agent, live_agent_from_claims
+from handoff.api.media import MEDIA_ERRORS, answer_media_refusals, media_response
 from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, refused
 from handoff.config.models import Language
 from handoff.observability import logger, metrics
-from handoff.runtime.wiring import live
+from handoff.runtime.wiring import live, live_views, media_files, push
 from handoff.services.json_body import read_json
 from handoff.services.live import (
     AgentTemplates,
@@ -23,11 +24,15 @@ from handoff.services.live import (
     ConversationSummary,
     TemplateSend,
 )
+from handoff.services.live_views import MAX_SEARCH_CHARS, ListedConversation, LiveChannel, LiveView
+from handoff.services.people import Handover, OnlineAgents
+from handoff.services.push import PushTicket
 from handoff.store.directory import AgentPresence
 
 # bodies are read by the one JSON reader: nesting or digits past Python's limits are a 422, not a 500
 app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=read_json)
 answer_refusals(app)
+answer_media_refusals(app)
 
 ACTION_ERRORS = {
     **ERRORS,
@@ -54,12 +59,33 @@ def _agent() -> Agent:
 @app.put("/live/presence", responses=ERRORS)
 def set_presence(body: Annotated[PresenceBody, Body()]) -> AgentPresence:
     agent = _agent()
-    return live().set_presence(agent.tenant_id, agent.agent_id, online=body.online, seats=agent.seats)
+    return live().set_presence(
+        agent.tenant_id, agent.agent_id, online=body.online, seats=agent.seats, name=agent.name
+    )
 
 
 @app.get("/live/conversations", responses=ERRORS)
-def list_conversations() -> dict[str, list[ConversationSummary]]:
-    return {"conversations": live().list(_agent().tenant_id)}
+def list_conversations(
+    view: Annotated[
+        LiveView,
+        Query(
+            description="queue: waiting, the longest waiting first; mine: your chats; all: everything in "
+            "Live, the queue first; closed: chats closed in the tenant's closed_readable_days, the "
+            "latest first"
+        ),
+    ] = "all",
+    channel: Annotated[LiveChannel | None, Query(description="only this channel's conversations")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_SEARCH_CHARS,
+            description="search: the user's name or a text of the transcript, whatever the case and "
+            "accents (docs/live-api.md says how far it reads)",
+        ),
+    ] = None,
+) -> dict[str, list[ListedConversation]]:
+    agent = _agent()
+    return {"conversations": live_views().conversations(agent.tenant_id, agent.agent_id, view, channel, q)}
 
 
 @app.get("/live/conversations/<conversation_id>", responses=ACTION_ERRORS)
@@ -67,10 +93,19 @@ def read_conversation(conversation_id: str) -> ConversationDetail:
     return live().read(_agent().tenant_id, conversation_id)
 
 
+# no return annotation: Powertools would validate the file's bytes as a JSON string (its 200 is
+# described in MEDIA_ERRORS instead)
+@app.get("/live/conversations/<conversation_id>/media/<line>", responses=MEDIA_ERRORS)
+def read_media(conversation_id: str, line: str):
+    """What the user sent on a transcript line (its `media.path`): the file, fetched from Meta with
+    the channel account's token, at most 4 MiB, of an allowed type (docs/live-api.md)."""
+    return media_response(media_files().fetch(_agent().tenant_id, conversation_id, line))
+
+
 @app.post("/live/conversations/<conversation_id>/take", responses=ACTION_ERRORS)
 def take(conversation_id: str) -> ConversationSummary:
     agent = _agent()
-    return live().take(agent.tenant_id, agent.agent_id, conversation_id, seats=agent.seats)
+    return live().take(agent.tenant_id, agent.agent_id, conversation_id, seats=agent.seats, name=agent.name)
 
 
 @app.post("/live/conversations/<conversation_id>/reply", responses=ACTION_ERRORS)
@@ -110,6 +145,30 @@ def list_canned_answers(
 def close(conversation_id: str) -> ConversationSummary:
     agent = _agent()
     return live().close(agent.tenant_id, agent.agent_id, conversation_id)
+
+
+@app.get("/live/agents", responses=ERRORS)
+def list_online_agents() -> OnlineAgents:
+    """The tenant's agents online now, by name, with their chats and seats: whom a conversation
+    can be handed to."""
+    return live().online_agents(_agent().tenant_id)
+
+
+@app.post("/live/conversations/<conversation_id>/handover", responses=ACTION_ERRORS)
+def hand_over(conversation_id: str, body: Annotated[Handover, Body()]) -> ConversationSummary:
+    """Hand the conversation you have to another online agent with a free seat (`to`: their id),
+    or back to the queue in the place it had (`to`: null). The user is not told. 409 when the
+    conversation is not yours, or the receiver is you, offline or at capacity."""
+    agent = _agent()
+    return live().hand_over(agent.tenant_id, agent.agent_id, conversation_id, body.to, name=agent.name)
+
+
+@app.post("/live/push-ticket", responses=ERRORS)
+def push_ticket() -> PushTicket:
+    """A single-use ticket that opens the push channel's WebSocket (`url?ticket=...`) within a
+    minute, for you and your tenant: what changes in Live is then told to the console at once."""
+    agent = _agent()
+    return push().ticket(agent.tenant_id, agent.agent_id)
 
 
 @logger.inject_lambda_context(clear_state=True)

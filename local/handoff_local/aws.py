@@ -44,6 +44,9 @@ APP_SECRET_SUFFIX = "app-secret"
 VERIFY_TOKEN_SUFFIX = "verify-token"
 ACCESS_TOKENS_SUFFIX = "access-tokens"
 
+LOCAL_SOCKET_API_ID = "local"
+"""What `!Ref` of the WebSocket API gives locally (on AWS, the API's id)."""
+
 _PROVISIONED_TYPES = (
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
@@ -226,14 +229,19 @@ class LocalStack:
     physical_ids: tuple[tuple[str, str], ...]
     base_environment: tuple[tuple[str, str], ...]
     graph_api_variables: tuple[str, ...]
+    push_variables: tuple[str, ...] = ()
 
-    def environment(self, graph_api_url: str) -> dict[str, str]:
+    def environment(self, graph_api_url: str, push_url: str | None = None) -> dict[str, str]:
         """Exactly the variables template.yaml's Globals give every function, resolved locally.
 
-        The variables that take the `GraphApiUrl` parameter get `graph_api_url` (a fake Graph API).
+        The variables that take the `GraphApiUrl` parameter get `graph_api_url` (a fake Graph API);
+        those that name the WebSocket API's address get `push_url` when given (the local run's
+        stand-in for it), else the address it would have on AWS.
         """
         environment = dict(self.base_environment)
         environment.update(dict.fromkeys(self.graph_api_variables, graph_api_url))
+        if push_url is not None:
+            environment.update(dict.fromkeys(self.push_variables, push_url))
         return environment
 
     def physical_id(self, logical_id: str) -> str:
@@ -317,6 +325,12 @@ def provision(
         creators[kind](clients[kind], logical_id, stack_name, resource.get("Properties", {}), resolver)
         physical[logical_id] = str(resolver.ref(logical_id))
 
+    # the WebSocket API is played by the local run itself (`handoff_local.sockets`): a local id
+    # lets the variables that name its address resolve, and the run gives them its own address
+    socket_apis = set(_socket_apis(template))
+    for logical_id in socket_apis:
+        resolver.created(logical_id, LOCAL_SOCKET_API_ID)
+
     prefix = str(resolver.ref(PARAMETER_PREFIX_PARAMETER))
     ssm = boto3.client("ssm", region_name=region)
     _put_secure_string(ssm, f"{prefix}/{APP_SECRET_SUFFIX}", app_secret)
@@ -333,6 +347,7 @@ def provision(
         for name, node in variables.items()
         if name not in graph_api_variables
     )
+    push_variables = tuple(name for name, node in variables.items() if _dependencies(node) & socket_apis)
     inbound = resources[INBOUND_QUEUE]["Properties"]
     dead_letter_queue = _dead_letter_target(inbound)
     if dead_letter_queue is None:
@@ -350,6 +365,7 @@ def provision(
         physical_ids=tuple(physical.items()),
         base_environment=base_environment,
         graph_api_variables=graph_api_variables,
+        push_variables=push_variables,
     )
 
 
@@ -675,3 +691,83 @@ def function_triggers(template_path: Path) -> list[Trigger]:
 def _single(names: Iterable[str]) -> str | None:
     names = sorted(names)
     return names[0] if names else None
+
+
+# --- the WebSocket API (the push channel) ---------------------------------------------------------
+
+
+_SOCKET_API_TYPE = "AWS::ApiGatewayV2::Api"
+
+
+def _socket_apis(template: Mapping[str, Any]) -> list[str]:
+    return [
+        logical_id
+        for logical_id, api in _resources_of_type(template, _SOCKET_API_TYPE).items()
+        if api.get("Properties", {}).get("ProtocolType") == "WEBSOCKET"
+    ]
+
+
+@dataclass(frozen=True)
+class SocketRoute:
+    """One route of the WebSocket API: the function its integration invokes, and for `$connect`
+    the authorizer's function and where it finds its identity (`route.request.querystring.ticket`)."""
+
+    route_key: str
+    function: str | None
+    authorizer: str | None = None
+    identity_source: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SocketApi:
+    """The template's WebSocket API as the local run plays it: its stage's name and its routes."""
+
+    logical_id: str
+    stage: str
+    routes: tuple[SocketRoute, ...]
+
+    def route(self, route_key: str) -> SocketRoute | None:
+        return next((route for route in self.routes if route.route_key == route_key), None)
+
+
+def socket_api(template_path: Path) -> SocketApi | None:
+    """The template's WebSocket API (there is at most one), read from its Api, Stage, Route,
+    Integration and Authorizer resources; None when the template has none."""
+    template = load_template(template_path)
+    apis = _socket_apis(template)
+    if not apis:
+        return None
+    if len(apis) > 1:
+        raise ValueError(f"the local run plays one WebSocket API; the template has {sorted(apis)}")
+    (api,) = apis
+    resources = template["Resources"]
+    functions = set(_functions(template))
+
+    def of_api(kind: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource.get("Properties", {})
+            for logical_id, resource in _resources_of_type(template, kind).items()
+            if resource.get("Properties", {}).get("ApiId") == {"Ref": api}
+        }
+
+    def function_of(properties: Mapping[str, Any], uri: str) -> str:
+        (function,) = _dependencies(properties.get(uri)) & functions
+        return function
+
+    stages = [str(stage["StageName"]) for stage in of_api("AWS::ApiGatewayV2::Stage").values()]
+    if len(stages) != 1:
+        raise ValueError(f"the WebSocket API {api} needs exactly one stage to run locally, not {stages}")
+    routes = []
+    for properties in of_api("AWS::ApiGatewayV2::Route").values():
+        target = properties.get("Target")
+        integrations = _dependencies(target) & set(resources) if target is not None else set()
+        function = None
+        if integrations:
+            function = function_of(resources[integrations.pop()]["Properties"], "IntegrationUri")
+        authorizer = identity = None
+        if properties.get("AuthorizationType") == "CUSTOM":
+            found = resources[properties["AuthorizerId"]["Ref"]]["Properties"]
+            authorizer = function_of(found, "AuthorizerUri")
+            identity = tuple(str(source) for source in found.get("IdentitySource", []))
+        routes.append(SocketRoute(str(properties["RouteKey"]), function, authorizer, identity or ()))
+    return SocketApi(logical_id=api, stage=stages[0], routes=tuple(routes))

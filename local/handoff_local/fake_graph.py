@@ -6,6 +6,12 @@ Instagram sends (`POST /me/messages` or `/{id}/messages` with a `recipient` obje
 `{"recipient_id", "message_id"}`. A leading version segment (`/v23.0/...`) is accepted and
 ignored, so both `url` and `url + "/v23.0"` work as GRAPH_API_URL.
 
+It also keeps users' files as Meta does: WhatsApp media (`add_media`: `GET /{media-id}` answers
+Meta's metadata, whose `url` serves the bytes to a bearer of a token) and Messenger's and
+Instagram's CDN links (`add_cdn_file`: served to anyone, as the CDN does). `forget_media` makes a
+media id answer as one Meta no longer has. Both live on the fake's own origin, the only one besides
+Meta's CDN the Graph client downloads from.
+
 Failures come two ways: scripted (`fail_next`: the next requests, whatever they are) and random
 (`inject_faults`: a seeded share of the sends it would have accepted, answered like Meta's
 failures, for `make chaos`). Every answer is kept in `answers`, with whether the message reached
@@ -14,6 +20,7 @@ the user (the latest `history` of them only, when given: `make local` runs for d
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import random
@@ -29,6 +36,9 @@ from urllib.parse import parse_qs, urlsplit
 
 _VERSION = re.compile(r"^/v\d+(\.\d+)?(?=/)")
 _MESSAGES = re.compile(r"^/(?P<sender>[^/]+)/messages$")
+_MEDIA_ID = re.compile(r"^/(?P<media_id>\d+)$")
+_MEDIA_DOWNLOAD = re.compile(r"^/media-download/(?P<media_id>\d+)$")
+_CDN_FILE = re.compile(r"^/cdn/(?P<name>[^/]+)$")
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,21 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class FileAnswer:
+    """A file the fake answers (not JSON): its bytes and the Content-Type it says."""
+
+    content: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
+class _MediaFile:
+    content: bytes
+    mime_type: str
+    file_size: int  # what the metadata declares (a test may make it differ from the bytes)
+
+
+@dataclass(frozen=True)
 class _ScriptedFailure:
     status: int
     body: Any
@@ -119,6 +144,8 @@ class FakeGraphApi:
         self._faults: Faults | None = None
         self._random = random.Random(0)
         self._ids = itertools.count(1)
+        self._media: dict[str, _MediaFile] = {}
+        self._cdn: dict[str, FileAnswer] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -201,6 +228,28 @@ class FakeGraphApi:
         with self._lock:
             self._failures.extend(_ScriptedFailure(status, error_body) for _ in range(times))
 
+    def add_media(
+        self, content: bytes, mime_type: str, *, declared_size: int | None = None, media_id: str | None = None
+    ) -> str:
+        """Keep a file a WhatsApp user sent; returns its media id, for the webhook's `{type}.id`."""
+        with self._lock:
+            media_id = media_id or f"9{next(self._ids):014d}"
+            size = len(content) if declared_size is None else declared_size
+            self._media[media_id] = _MediaFile(content, mime_type, size)
+        return media_id
+
+    def forget_media(self, media_id: str) -> None:
+        """From now on answer for `media_id` as Meta does for a media it no longer has."""
+        with self._lock:
+            self._media.pop(media_id, None)
+
+    def add_cdn_file(self, content: bytes, content_type: str) -> str:
+        """Keep a file a Messenger or Instagram user sent; returns its CDN link (`payload.url`)."""
+        with self._lock:
+            name = f"{next(self._ids):012d}"
+            self._cdn[name] = FileAnswer(content, content_type)
+        return f"{self.url}/cdn/{name}?oh=fake-signature"
+
     # --- serving --------------------------------------------------------------------------------
 
     def _handle(self, request: RecordedRequest) -> tuple[int | None, Any]:
@@ -217,7 +266,7 @@ class FakeGraphApi:
                 answered = _fault_answer(fault)
             accepted = answered[0] == 200 or fault == "timeout"
             self._answers.append(RecordedAnswer(request, answered[0], accepted=accepted, fault=fault))
-        if accepted and self.printer is not None:
+        if accepted and self.printer is not None and request.method == "POST":  # sends only
             self.printer(request)
         return answered
 
@@ -234,6 +283,8 @@ class FakeGraphApi:
         return None
 
     def _answer(self, request: RecordedRequest) -> tuple[int, Any]:
+        if request.method == "GET":
+            return self._files(request)
         if request.method != "POST":
             return 400, _graph_error(100, "Unsupported get request.", "GraphMethodException")
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -254,6 +305,38 @@ class FakeGraphApi:
         if isinstance(recipient, dict) and recipient.get("id"):
             return 200, {"recipient_id": str(recipient["id"]), "message_id": f"m_FAKE{n:012d}"}
         return 400, _graph_error(100, "(#100) The parameter recipient is required", "OAuthException")
+
+    def _files(self, request: RecordedRequest) -> tuple[int, Any]:
+        """A WhatsApp media's metadata or bytes (a token needed), or a CDN file (none needed)."""
+        if (cdn := _CDN_FILE.match(request.path)) is not None:
+            found = self._cdn.get(cdn["name"])
+            return (200, found) if found is not None else (404, None)
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not token:
+            return 401, _graph_error(190, "An active access token must be used.", "OAuthException")
+        if (download := _MEDIA_DOWNLOAD.match(request.path)) is not None:
+            media = self._media.get(download["media_id"])
+            return (200, FileAnswer(media.content, media.mime_type)) if media is not None else (404, None)
+        if (metadata := _MEDIA_ID.match(request.path)) is not None:
+            media_id = metadata["media_id"]
+            media = self._media.get(media_id)
+            if media is None:
+                message = (
+                    f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot be "
+                    "loaded due to missing permissions, or does not support this operation."
+                )
+                error = _graph_error(100, message, "GraphMethodException")
+                error["error"]["error_subcode"] = 33
+                return 400, error
+            return 200, {
+                "messaging_product": "whatsapp",
+                "url": f"{self.url}/media-download/{media_id}?ext=1&hash=fake",
+                "mime_type": media.mime_type,
+                "sha256": hashlib.sha256(media.content).hexdigest(),
+                "file_size": str(media.file_size),
+                "id": media_id,
+            }
+        return 400, _graph_error(100, "Unsupported get request.", "GraphMethodException")
 
 
 def _fault_answer(kind: str) -> tuple[int | None, Any]:
@@ -330,9 +413,13 @@ def _handler_for(fake: FakeGraphApi) -> type[BaseHTTPRequestHandler]:
             if status is None:  # taken, never answered: the client sees the connection close
                 self.close_connection = True
                 return
-            payload = b"" if answer is None else json.dumps(answer).encode()
+            content_type = "application/json"
+            if isinstance(answer, FileAnswer):
+                payload, content_type = answer.content, answer.content_type
+            else:
+                payload = b"" if answer is None else json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -88,6 +88,49 @@ def whatsapp_image(wa_id: str, at: datetime, caption: str | None = None) -> dict
     }
 
 
+def whatsapp_media(
+    wa_id: str,
+    kind: str,
+    media_id: str,
+    mime_type: str,
+    at: datetime,
+    *,
+    caption: str | None = None,
+    filename: str | None = None,
+) -> dict[str, Any]:
+    """A file a user sends (`kind`: image, video, audio, document, sticker), kept by Meta as `media_id`."""
+    media: dict[str, Any] = {"mime_type": mime_type, "sha256": "c3ludGhldGlj", "id": media_id}
+    if caption:
+        media["caption"] = caption
+    if filename:
+        media["filename"] = filename
+    return {"from": wa_id, "id": _wamid(), "timestamp": str(int(at.timestamp())), "type": kind, kind: media}
+
+
+def whatsapp_location(
+    wa_id: str,
+    latitude: float,
+    longitude: float,
+    at: datetime,
+    *,
+    name: str | None = None,
+    address: str | None = None,
+) -> dict[str, Any]:
+    """A place a user shares: a bare pin, or a chosen place with its name and address."""
+    place: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+    if name:
+        place["name"] = name
+    if address:
+        place["address"] = address
+    return {
+        "from": wa_id,
+        "id": _wamid(),
+        "timestamp": str(int(at.timestamp())),
+        "type": "location",
+        "location": place,
+    }
+
+
 def _wamid() -> str:
     return f"wamid.LOCAL{next(_sequence):012d}"
 

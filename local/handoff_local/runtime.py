@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import threading
 import uuid
@@ -29,26 +30,39 @@ from zoneinfo import ZoneInfo
 
 from handoff_local import moto_patches
 from handoff_local.aws import (
+    HANDOFF_BUS,
     LOCAL_AWS_ENVIRONMENT,
     LocalStack,
     Route,
+    Trigger,
     function_handlers,
     function_routes,
+    function_triggers,
     provision,
+    socket_api,
 )
 from handoff_local.payloads import meta_signature
+from handoff_local.sockets import LocalSockets
 from handoff_tools import tokens
 from handoff_tools.functions import TEMPLATE, load_function
+
+log = logging.getLogger("handoff_local.runtime")
 
 
 @dataclass
 class HttpResult:
     status: int
-    body: str
+    body: str  # as text; a binary body (a user's file) is in `content`
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    @property
+    def content(self) -> bytes:
+        """The body's bytes, as API Gateway sends them (a base64-encoded answer decoded)."""
+        return self.raw if self.raw is not None else self.body.encode()
 
 
 @dataclass
@@ -70,7 +84,8 @@ class LocalRun:
 
     `history`: how many of the latest bus events (`published`) and fake Graph API requests to keep
     for the caller to read (None: all of them, as tests want; `make local` keeps a few). `lean_moto`
-    False leaves moto as it is (`make chaos --moto-as-is`, to compare).
+    False leaves moto as it is (`make chaos --moto-as-is`, to compare). `push_port`: where the push
+    channel's WebSocket API listens on loopback (`sockets`; 0: a free port).
     """
 
     def __init__(
@@ -82,6 +97,7 @@ class LocalRun:
         log_level: str = "WARNING",
         history: int | None = None,
         lean_moto: bool = True,
+        push_port: int = 0,
     ) -> None:
         self.config_path = Path(config_path)
         self.external_graph_api_url = graph_api_url
@@ -99,6 +115,9 @@ class LocalRun:
         self.published: deque[Any] = deque(maxlen=history)  # conversation events put on the bus (BusEvent)
         self._publish_to_bus: Callable[..., None] | None = None  # wiring.publish_event, while running
         self._routes: list[Route] = []
+        self._bus_rules: list[Trigger] = []  # the EventBridge rules on the product's bus
+        self.push_port = push_port
+        self.sockets: LocalSockets | None = None  # the push channel's WebSocket API, while running
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -112,6 +131,7 @@ class LocalRun:
         from moto import mock_aws
 
         from handoff import clock
+        from handoff.adapters import event_bus
         from handoff.observability import logger
         from handoff.runtime import wiring
         from handoff_tools.config_file import load_config
@@ -135,6 +155,9 @@ class LocalRun:
         self._mock.start()
         clock.reset()
         self.stack = provision(TEMPLATE)
+        api = socket_api(TEMPLATE)
+        if api is not None:
+            self.sockets = LocalSockets(api, self.invoke, clock.now, port=self.push_port).start()
         if self.external_graph_api_url is None:
             from handoff_local.fake_graph import FakeGraphApi
 
@@ -142,8 +165,9 @@ class LocalRun:
             graph_api_url = self.graph.url
         else:
             graph_api_url = self.external_graph_api_url
+        push_url = self.sockets.url if self.sockets is not None else None
         self._set_environment(
-            {**self.stack.environment(graph_api_url), "POWERTOOLS_LOG_LEVEL": self.log_level}
+            {**self.stack.environment(graph_api_url, push_url), "POWERTOOLS_LOG_LEVEL": self.log_level}
         )
         logger.setLevel(self.log_level)  # the shared Logger may predate this run's environment
         wiring.reset()
@@ -151,9 +175,10 @@ class LocalRun:
         self.published.clear()
         self._publish_to_bus = publish_to_bus = wiring.publish_event
 
-        def publish(event: Any) -> None:  # onto moto's bus for real, and kept for tests to read
+        def publish(event: Any) -> None:  # onto moto's bus for real, kept for tests, and to its rules
             publish_to_bus(event)
             self.published.append(event)
+            self._to_bus_rules(event_bus.CONVERSATIONS_SOURCE, event.detail_type, event.detail)
 
         wiring.publish_event = publish
         directory = wiring.directory()
@@ -162,6 +187,11 @@ class LocalRun:
             for account in tenant.accounts:
                 self.stack.put_access_token(account.account_id)
         self._routes = function_routes(TEMPLATE)
+        self._bus_rules = [
+            trigger
+            for trigger in function_triggers(TEMPLATE)
+            if trigger.kind == "eventbridge" and trigger.source == HANDOFF_BUS
+        ]
         self._functions = {
             logical_id: load_function(logical_id, code_uri, handler)
             for logical_id, (code_uri, handler) in function_handlers(TEMPLATE).items()
@@ -175,6 +205,9 @@ class LocalRun:
         if self._publish_to_bus is not None:
             wiring.publish_event = self._publish_to_bus
             self._publish_to_bus = None
+        if self.sockets is not None:
+            self.sockets.stop()
+            self.sockets = None
 
         if self.graph is not None:
             self.graph.stop()
@@ -223,10 +256,12 @@ class LocalRun:
                     return HttpResult(401, json.dumps({"message": "Unauthorized"}))
             event = _http_event(route, method, path, parameters, body, headers, query or {}, claims)
             response = self.invoke(route.function, event)
+            content = _response_body(response)
             return HttpResult(
                 int(response.get("statusCode", 200)),
-                _response_body(response),
+                content.decode(errors="replace"),
                 dict(response.get("headers") or {}),
+                content,
             )
         return HttpResult(404, json.dumps({"message": "Not Found"}))
 
@@ -245,11 +280,17 @@ class LocalRun:
             headers["x-hub-signature-256"] = meta_signature(raw, self.stack.app_secret)
         return self.http("POST", f"/webhooks/{channel}", body=raw, headers=headers)
 
-    def agent_token(self, tenant_id: str, agent_id: str, *, seats: int | None = None) -> str:
-        return tokens.issue(tenant_id, agent_id, seats=seats)
+    def agent_token(
+        self, tenant_id: str, agent_id: str, *, seats: int | None = None, name: str | None = None
+    ) -> str:
+        return tokens.issue(tenant_id, agent_id, seats=seats, name=name)
 
-    def as_agent(self, tenant_id: str, agent_id: str, *, seats: int | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.agent_token(tenant_id, agent_id, seats=seats)}"}
+    def as_agent(
+        self, tenant_id: str, agent_id: str, *, seats: int | None = None, name: str | None = None
+    ) -> dict[str, str]:
+        """Headers of an agent (`name`: their display name, by default their id)."""
+        token = self.agent_token(tenant_id, agent_id, seats=seats, name=name)
+        return {"Authorization": f"Bearer {token}"}
 
     def as_admin(self, tenant_id: str, admin_id: str = "admin-1") -> dict[str, str]:
         """Headers of a tenant administrator (a token in the admins group)."""
@@ -333,6 +374,18 @@ class LocalRun:
         with self.lock:
             return moto_patches.expire_items(clock.now())
 
+    def _to_bus_rules(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+        """EventBridge's part: the event to every function whose rule on the bus matches it. As on
+        AWS, a target that fails does not fail whoever published (there, the invocation is
+        asynchronous); here it runs before `publish` returns, so tests need not wait for it."""
+        envelope = _eventbridge_event(source, detail_type, detail)
+        for rule in self._bus_rules:
+            if rule.matches(envelope):
+                try:
+                    self.invoke(rule.function, envelope)
+                except Exception:
+                    log.exception("%s failed on a %s event", rule.function, detail_type)
+
     def _agent_available(self, tenant_id: str) -> None:
         detail = {"tenant_id": tenant_id}
         self.invoke("WakeFunction", _eventbridge_event("async-handoff.live", "AgentAvailable", detail))
@@ -342,6 +395,7 @@ class LocalRun:
 
         with self.lock:  # never in the middle of an invocation
             clock.advance(seconds)
+            self._close_expired_sockets()
 
     def advance_to(self, hour: int, zone: str, *, weekday: bool = False) -> datetime:
         """Move the clock to the next `hour`:00 in `zone` (a Monday-to-Friday one if `weekday`)."""
@@ -351,7 +405,14 @@ class LocalRun:
         target = datetime.combine(now.date(), time(hour), tzinfo=ZoneInfo(zone))
         while target <= now or (weekday and target.weekday() >= 5):
             target = datetime.combine(target.date() + timedelta(days=1), time(hour), tzinfo=ZoneInfo(zone))
-        return clock.advance((target - now).total_seconds())
+        with self.lock:
+            moved = clock.advance((target - now).total_seconds())
+            self._close_expired_sockets()
+        return moved
+
+    def _close_expired_sockets(self) -> None:
+        if self.sockets is not None:
+            self.sockets.close_expired()
 
 
 def _http_event(
@@ -402,11 +463,11 @@ def _http_event(
     }
 
 
-def _response_body(response: Mapping[str, Any]) -> str:
+def _response_body(response: Mapping[str, Any]) -> bytes:
     body = response.get("body") or ""
     if response.get("isBase64Encoded"):
-        return base64.b64decode(body).decode()
-    return str(body)
+        return base64.b64decode(body)
+    return str(body).encode()
 
 
 def _sqs_event(queue_url: str, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -3,18 +3,23 @@
 Every route of template.yaml goes through `LocalRun.http` (routing and the JWT authorizer as the
 HTTP API does them); a thread drains the FIFO queue continuously and another runs the minute
 schedule every 60 s of real time. Routes under `/_local/` exist only here, for scripts and tests:
-drain the queue, run the schedule now, move the clock, check health, issue an agent's token.
-`/console/` serves the agents' console (the static files in `console/`) from the same origin.
+drain the queue, run the schedule now, move the clock, check health, issue an agent's token, keep
+a file at the fake Graph API as if a user had sent it.
+`/console/` serves the agents' console (the static files in `console/`) from the same origin. The push
+channel's WebSocket API (`handoff_local.sockets`) listens on a port of its own, which Live's tickets name.
 
 Environment: PORT (3000), HANDOFF_CONFIG (examples/config.yaml), GRAPH_API_URL (unset: the
 built-in fake Graph API, which prints what would reach each user), LOG_LEVEL (WARNING, the
 handlers' Powertools logs), EXAMPLE_BOT (unset: off; 1 also serves the example bot in Rasa's REST
 format, examples/rasa_bot.py, on 127.0.0.1:EXAMPLE_BOT_PORT, 5005, for a config whose bot is
-`kind: http`, e.g. examples/config.http-bot.yaml).
+`kind: http`, e.g. examples/config.http-bot.yaml), PUSH_PORT (0: a free port; where the push
+channel's WebSocket API listens).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import functools
 import importlib.util
@@ -91,6 +96,7 @@ class Settings:
     graph_api_url: str | None
     log_level: str
     example_bot_port: int | None = None  # None: the example bot is not started
+    push_port: int = 0  # the push channel's WebSocket API (0: a free port)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -110,6 +116,7 @@ class Settings:
             graph_api_url=environ.get("GRAPH_API_URL", "").strip().rstrip("/") or None,
             log_level=log_level,
             example_bot_port=example_bot_port,
+            push_port=_port(environ, "PUSH_PORT", 0),
         )
 
 
@@ -192,6 +199,8 @@ class LocalRoutes:
             "/_local/tick": {"POST": LocalRoutes.tick},
             "/_local/clock": {"GET": LocalRoutes.get_clock, "POST": LocalRoutes.advance_clock},
             "/_local/token": {"POST": LocalRoutes.token},
+            "/_local/push": {"GET": LocalRoutes.push_status, "POST": LocalRoutes.push_control},
+            "/_local/media": {"POST": LocalRoutes.media},
         }
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
@@ -246,7 +255,54 @@ class LocalRoutes:
             not isinstance(seats, int) or isinstance(seats, bool) or not 1 <= seats <= 100
         ):
             raise HttpError(400, '"seats" must be a whole number from 1 to 100')
-        return 200, {"token": tokens.issue(str(values["tenant_id"]), str(values["agent_id"]), seats=seats)}
+        name = request.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise HttpError(400, '"name" must be a non-empty string (the agent\'s display name)')
+        tenant_id, agent_id = str(values["tenant_id"]), str(values["agent_id"])
+        return 200, {"token": tokens.issue(tenant_id, agent_id, seats=seats, name=name)}
+
+    def media(self, body: bytes) -> tuple[int, Any]:
+        """Keep a file at the fake Graph API as if a user had sent it: its WhatsApp media id and its
+        Messenger/Instagram CDN link, to put in a delivery."""
+        request = _json_object(body, '{"mime_type": "image/png", "content_base64": "iVBORw0KGgo..."}')
+        if self.run.graph is None:
+            raise HttpError(
+                409, "this run sends to GRAPH_API_URL, not to the built-in fake: files are kept there"
+            )
+        mime_type, encoded = request.get("mime_type"), request.get("content_base64")
+        if not isinstance(mime_type, str) or not mime_type.strip() or not isinstance(encoded, str):
+            raise HttpError(400, '"mime_type" and "content_base64" must be strings')
+        try:
+            content = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise HttpError(400, f'"content_base64" is not base64 ({exc})') from exc
+        graph = self.run.graph
+        return 200, {
+            "media_id": graph.add_media(content, mime_type),
+            "cdn_url": graph.add_cdn_file(content, mime_type),
+        }
+
+    def push_status(self, body: bytes) -> tuple[int, Any]:
+        sockets = self.run.sockets
+        assert sockets is not None
+        return 200, {"url": sockets.url, "sockets": sockets.count(), "opened": sockets.opened,
+                     "accepting": sockets.accepting}  # fmt: skip
+
+    def push_control(self, body: bytes) -> tuple[int, Any]:
+        """`{"close": true}` closes every socket from the server's side; `{"accepting": false}` answers
+        new ones 503 (an outage) until `{"accepting": true}`."""
+        request = _json_object(body, '{"close": true, "accepting": false}')
+        unknown = set(request) - {"close", "accepting"}
+        wrong = [name for name in ("close", "accepting") if not isinstance(request.get(name, False), bool)]
+        if unknown or wrong or not request:
+            raise HttpError(400, 'send {"close": true|false, "accepting": true|false} (either or both)')
+        sockets = self.run.sockets
+        assert sockets is not None
+        if "accepting" in request:
+            sockets.accepting = request["accepting"]
+        closed = sockets.close_all() if request.get("close") else 0
+        status = self.push_status(b"")[1]
+        return 200, {**status, "closed": closed}
 
 
 def console_file(path: str) -> tuple[bytes, str]:
@@ -396,7 +452,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         }
         if not any(name.lower() == "content-type" for name in response_headers):
             response_headers["Content-Type"] = "application/json"
-        return self._send(result.status, result.body.encode(), response_headers)
+        return self._send(result.status, result.content, response_headers)
 
     def _read_body(self) -> bytes:
         """Exactly Content-Length bytes, unchanged: the webhook's signature is over these bytes."""
@@ -574,10 +630,13 @@ def banner(
             f"             (app secret {run.stack.app_secret!r}, verify token {run.stack.verify_token!r})",
             f"  Live API   {url}/live/conversations, /live/presence ...  (Authorization: Bearer <token>)",
             f"  console    {url}/console/ (the agents' console; sign in with any tenant and agent)",
+            f"  push       {run.sockets.url if run.sockets else 'off'}"
+            " (Live updates; tickets from POST /live/push-ticket)",
             f"  token      make token TENANT=acme AGENT=agent-1, or POST /_local/token {token_body}",
             f"  outbound   {outbound}",
             "  local      POST /_local/drain, POST /_local/tick, GET /_local/clock,",
-            '             POST /_local/clock {"advance_seconds": N}, GET /_local/health, POST /_local/token',
+            '             POST /_local/clock {"advance_seconds": N}, GET /_local/health, POST /_local/token,',
+            '             GET /_local/push, POST /_local/push {"close": true, "accepting": false}',
             f"  the queue is drained continuously, the schedule runs every {SCHEDULE_INTERVAL_SECONDS:.0f} s;"
             " Ctrl-C stops",
         ]
@@ -609,6 +668,7 @@ def serve(settings: Settings) -> int:
         graph_printer=what_reaches_the_user,
         log_level=settings.log_level,
         history=HISTORY,
+        push_port=settings.push_port,
     )
     background = Background(run)
     local_routes = LocalRoutes(run)

@@ -1,7 +1,8 @@
 """Each function's role grants what its code calls, and nothing more (issue 12, point 8).
 
-The after-hours story of `make demo`, an agent's template and a few admin API calls run on moto
-while every DynamoDB, SQS and EventBridge call is recorded with the function that made it. Each
+The after-hours story of `make demo`, an agent's template, a user's photo the agent opens and a few
+admin API calls run on moto while every DynamoDB, SQS and EventBridge call is recorded with the
+function that made it. Each
 call must be allowed by that function's statements in template.yaml (actions, resources,
 `dynamodb:LeadingKeys`), and each grant must be used by some call, or be listed in
 NOT_IN_THE_STORY with the code path that needs it.
@@ -16,6 +17,7 @@ import fnmatch
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +29,7 @@ from botocore import handlers
 
 from handoff.runtime import wiring
 from handoff_local import demo
-from handoff_local.aws import load_template
+from handoff_local.aws import load_template, socket_api
 from handoff_local.runtime import LocalRun
 from handoff_tools.functions import ROOT, TEMPLATE
 
@@ -39,9 +41,12 @@ FUNCTIONS = (
     "WakeFunction",
     "LiveApiFunction",
     "AdminApiFunction",
+    "LivePushFunction",
 )
 WEBHOOKS = FUNCTIONS[:3]
-RECORDED_SERVICES = ("dynamodb", "sqs", "events")
+RECORDED_SERVICES = ("dynamodb", "sqs", "events", "apigatewaymanagementapi")
+ACTION_PREFIXES = ("dynamodb", "sqs", "events", "execute-api")
+"""IAM's prefix of the recorded services' actions (API Gateway's @connections API is `execute-api`)."""
 # Resources as the statements name them (logical ids; an index as "<table>/index/<name>").
 TABLE_RESOURCES = {"AppTable"}
 
@@ -127,6 +132,11 @@ def _calls(function: str, service: str, operation: str, params: dict[str, Any]) 
         # SendMessageBatch is authorized as sqs:SendMessage
         action = "sqs:SendMessage" if operation.startswith("SendMessage") else f"sqs:{operation}"
         return [Call(function, action, _logical(params["QueueUrl"]))]
+    if service == "apigatewaymanagementapi":
+        # authorized as ManageConnections on the WebSocket API whose stage the client was made for
+        api = socket_api(TEMPLATE)
+        assert api is not None
+        return [Call(function, "execute-api:ManageConnections", api.logical_id)]
     if service == "events":
         return [
             Call(function, f"events:{operation}", _logical(entry.get("EventBusName", "default")))
@@ -183,7 +193,8 @@ def _admin_calls(run: LocalRun) -> None:
 
 
 def _template_calls(run: LocalRun) -> None:
-    """An agent lists the tenant's templates and sends one to a user silent for 25 hours (issue 13)."""
+    """An agent lists the tenant's templates and sends one to a user silent for 25 hours, then lists
+    who is online and puts the conversation back in the queue (issue 13)."""
     from handoff import clock
     from handoff_local import payloads
 
@@ -208,6 +219,83 @@ def _template_calls(run: LocalRun) -> None:
     }
     sent = run.http("POST", f"/live/conversations/{queued['id']}/template", headers=agent, body=body)
     assert sent.status == 200, sent.body
+    assert run.http("GET", "/live/agents", headers=agent).status == 200
+    back = run.http("POST", f"/live/conversations/{queued['id']}/handover", headers=agent, body={"to": None})
+    assert back.status == 200, back.body
+
+
+def _closed_view_calls(run: LocalRun) -> None:
+    """An agent takes a chat from the queue and closes it, then finds it in the closed view by a
+    text of its transcript."""
+    agent = run.as_agent(demo.TENANT, "carla")
+    chat, *_ = run.http("GET", "/live/conversations", headers=agent, query={"view": "queue"}).json()[
+        "conversations"
+    ]
+    for action in ("take", "close"):
+        done = run.http("POST", f"/live/conversations/{chat['id']}/{action}", headers=agent)
+        assert done.status == 200, done.body
+    closed = run.http("GET", "/live/conversations", headers=agent, query={"view": "closed", "q": "asesor"})
+    assert [c["id"] for c in closed.json()["conversations"]] == [chat["id"]], closed.body
+
+
+def _media_calls(run: LocalRun) -> None:
+    """A user sends a photo and an agent opens it: Live reads the line and fetches the file from Meta
+    (issue 13) with the account's token, which `ReadChannelAccessTokens` grants (SSM calls are not
+    recorded here: `test_the_live_function_reads_channel_tokens_and_no_other_parameter` holds it)."""
+    from handoff import clock
+    from handoff_local import payloads
+
+    user, number = "573009990003", demo.ACCOUNTS["whatsapp"]
+    media_id = run.graph.add_media(b"\xff\xd8\xff\xe0 a photo", "image/jpeg")
+    photo = payloads.whatsapp_media(user, "image", media_id, "image/jpeg", clock.now())
+    assert run.webhook("whatsapp", payloads.whatsapp_delivery(number, photo)).status == 200
+    run.drain()
+    stored = wiring.conversation_store().load_key(f"{demo.TENANT}#whatsapp#{number}#{user}")
+    assert stored is not None
+    agent = run.as_agent(demo.TENANT, "carla")
+    read = run.http("GET", f"/live/conversations/{stored.id}", headers=agent)
+    [path] = [line["media"]["path"] for line in read.json()["transcript"] if line["media"]]
+    fetched = run.http("GET", path, headers=agent)
+    assert fetched.status == 200, fetched.body
+
+
+def _push_calls(run: LocalRun) -> None:
+    """An agent's console opens the push channel with a ticket, hears that a user entered the queue,
+    and closes (issue 13, live updates)."""
+    from websockets.sync.client import connect
+
+    from handoff import clock
+    from handoff_local import payloads
+
+    agent = run.as_agent(demo.TENANT, "diego")
+    run.advance_to(10, "America/Bogota", weekday=True)  # acme's hours: straight into Live's queue
+    assert run.http("PUT", "/live/presence", headers=agent, body={"online": True}).status == 200
+    issued = run.http("POST", "/live/push-ticket", headers=agent).json()
+    with connect(f"{issued['url']}?ticket={issued['ticket']}", open_timeout=10) as console:
+        asks = payloads.whatsapp_text("573009990003", "Quiero hablar con un asesor", clock.now())
+        delivery = payloads.whatsapp_delivery(demo.ACCOUNTS["whatsapp"], asks)
+        assert run.webhook("whatsapp", delivery).status == 200
+        run.drain()
+        while json.loads(console.recv(timeout=10))["type"] != "ConversationQueued":
+            pass  # earlier conversations of the story change meanwhile (a wait expires)
+    assert run.sockets is not None
+    deadline = time.monotonic() + 10  # $disconnect runs on the socket's own thread once it closed
+    while run.sockets.count() or _push_items():
+        assert time.monotonic() < deadline, "the closed socket was never forgotten"
+        time.sleep(0.05)
+
+
+def _push_items() -> list[Any]:
+    import boto3
+
+    from handoff.runtime.settings import settings
+
+    found = boto3.client("dynamodb").query(
+        TableName=settings().table_name,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"PUSH#{demo.TENANT}"}},
+    )
+    return list(found["Items"])
 
 
 def _erasure_calls(run: LocalRun, headers: dict[str, str]) -> None:
@@ -265,6 +353,9 @@ def recorded() -> Iterator[list[Call]]:
             with LocalRun(demo.CONFIG) as run:
                 _admin_calls(run)
                 _template_calls(run)
+                _push_calls(run)
+                _closed_view_calls(run)
+                _media_calls(run)
     assert {call.function for call in calls} >= set(FUNCTIONS)
     yield calls
 
@@ -300,6 +391,9 @@ def resource_name(node: Any) -> str:
         index = re.fullmatch(r"\$\{(\w+)\.Arn\}/index/(\w+)", node["Fn::Sub"])
         if index:
             return f"{index.group(1)}/index/{index.group(2)}"
+        api = re.fullmatch(r"arn:\$\{AWS::Partition\}:execute-api:[^/]*:\$\{(\w+)\}/.+", node["Fn::Sub"])
+        if api:
+            return api.group(1)
     return json.dumps(node, sort_keys=True)
 
 
@@ -340,7 +434,7 @@ def grants(template: dict[str, Any], function: str) -> set[tuple[str, str, str, 
         if statement["Effect"] != "Allow":
             continue
         for action in as_list(statement["Action"]):
-            if action.split(":")[0] not in RECORDED_SERVICES:
+            if action.split(":")[0] not in ACTION_PREFIXES:
                 continue
             for resource in as_list(statement["Resource"]):
                 for pattern in leading_keys(statement) or [None]:
@@ -377,6 +471,27 @@ def test_every_grant_is_used_by_the_story_or_says_what_needs_it(
     explained = {grant for grant in NOT_IN_THE_STORY if grant[0] == function}
 
     assert unused == explained, f"unused grants: {sorted(unused - explained, key=str)}"
+
+
+def test_the_live_function_reads_channel_tokens_and_no_other_parameter(template: dict[str, Any]) -> None:
+    """Live sends what agents' actions owe and fetches users' files from Meta: both with the channel
+    account's token, and nothing else of Parameter Store."""
+    granted = [
+        s
+        for s in statements(template, "LiveApiFunction")
+        if any(a.startswith("ssm:") for a in as_list(s["Action"]))
+    ]
+
+    assert [(s["Sid"], s["Action"], s["Resource"]) for s in granted] == [
+        (
+            "ReadChannelAccessTokens",
+            ["ssm:GetParameter", "ssm:GetParameters"],
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
+                "${ParameterPrefix}/access-tokens/*"
+            },
+        )
+    ]
 
 
 def test_only_the_webhooks_and_the_wake_queue_events_as_their_code_does() -> None:

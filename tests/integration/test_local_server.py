@@ -253,6 +253,9 @@ def test_unknown_local_routes_and_methods(server):
             "POST", "/_local/token", {"tenant_id": "acme", "agent_id": "a", "seats": seats}
         )
         assert wrong.status == 400 and "seats" in wrong.json()["message"], seats
+    for name in ("", "  ", 7):
+        wrong = server.request("POST", "/_local/token", {"tenant_id": "acme", "agent_id": "a", "name": name})
+        assert wrong.status == 400 and "name" in wrong.json()["message"], name
 
 
 # --- a failing handler, in process -----------------------------------------------------------------

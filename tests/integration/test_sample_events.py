@@ -22,6 +22,7 @@ FUNCTIONS = {
     "conversation": "ConversationFunction",
     "wake": "WakeFunction",
     "live_api": "LiveApiFunction",
+    "live_push": "LivePushFunction",
 }
 WEBHOOK_STATUS = {
     "get_handshake": 200,
@@ -119,6 +120,15 @@ def test_wake_events(run, name):
 def test_live_api_events(run, name):
     response = run.invoke("LiveApiFunction", load(EVENTS / "live_api" / f"{name}.json"))
     assert response["statusCode"] == 200, response.get("body")
+
+
+def test_live_push_events(run):
+    # a ticket nobody issued opens no socket; a ping keeps one; an event reaches the tenant's sockets
+    refused = run.invoke("LivePushFunction", load(EVENTS / "live_push" / "authorize_unknown_ticket.json"))
+    assert refused["policyDocument"]["Statement"][0]["Effect"] == "Deny" and "context" not in refused
+    assert run.invoke("LivePushFunction", load(EVENTS / "live_push" / "ping.json")) == {"statusCode": 200}
+    pushed = run.invoke("LivePushFunction", load(EVENTS / "live_push" / "user_message_received.json"))
+    assert pushed == {"sockets": 0, "sent": 0, "gone": 0, "failed": 0}
 
 
 @pytest.mark.parametrize("folder", ["messenger_webhook", "instagram_webhook", "whatsapp_webhook"])

@@ -248,6 +248,7 @@ def test_routes_are_the_three_webhooks_open_and_the_eight_live_routes_authorized
     assert set(live) == {
         ("GET", "/live/conversations"),
         ("GET", "/live/conversations/{conversation_id}"),
+        ("GET", "/live/conversations/{conversation_id}/media/{line}"),
         ("POST", "/live/conversations/{conversation_id}/take"),
         ("POST", "/live/conversations/{conversation_id}/reply"),
         ("POST", "/live/conversations/{conversation_id}/template"),
@@ -255,6 +256,9 @@ def test_routes_are_the_three_webhooks_open_and_the_eight_live_routes_authorized
         ("PUT", "/live/presence"),
         ("GET", "/live/templates"),
         ("GET", "/live/canned-answers"),
+        ("GET", "/live/agents"),
+        ("POST", "/live/conversations/{conversation_id}/handover"),
+        ("POST", "/live/push-ticket"),
     }
     for route in live.values():
         assert (route.function, route.authorized) == ("LiveApiFunction", True)
@@ -286,6 +290,7 @@ def test_handlers_and_triggers_follow_the_template() -> None:
         ("ConversationFunction", "sqs"),
         ("WakeFunction", "schedule"),
         ("WakeFunction", "eventbridge"),
+        ("LivePushFunction", "eventbridge"),
     }
     assert triggers[("ConversationFunction", "sqs")].source == "InboundQueue"
     assert triggers[("ConversationFunction", "sqs")].batch_size == 10
@@ -294,6 +299,11 @@ def test_handlers_and_triggers_follow_the_template() -> None:
     assert rule.source == "HandoffBus"
     assert rule.matches({"source": "async-handoff.live", "detail-type": "AgentAvailable", "detail": {}})
     assert not rule.matches({"source": "async-handoff.live", "detail-type": "AgentAway"})
+    # every conversation event, and nothing else, reaches the push function (Live updates)
+    push = triggers[("LivePushFunction", "eventbridge")]
+    assert push.source == "HandoffBus"
+    assert push.matches({"source": "async-handoff.conversations", "detail-type": "UserMessageReceived"})
+    assert not push.matches({"source": "async-handoff.live", "detail-type": "AgentAvailable"})
 
 
 # --- least privilege and operational settings ----------------------------------------------------
@@ -630,6 +640,8 @@ def test_tokens_carry_tenant_and_seats_that_agents_cannot_change(template: dict[
     # without WriteAttributes a client may write every mutable attribute: agents could raise their seats
     assert "WriteAttributes" in client
     assert not {"custom:tenant_id", "custom:seats"} & set(client["WriteAttributes"])
+    # the display name other agents see (issue 13): in the ID token, set by administrators only
+    assert "name" in client["ReadAttributes"] and "name" not in client["WriteAttributes"]
 
 
 def test_the_local_run_evaluates_the_templates_conditions_as_cloudformation_does() -> None:

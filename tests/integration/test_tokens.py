@@ -17,6 +17,16 @@ def test_a_token_names_tenant_agent_groups_and_seats(capsys) -> None:
     assert claims["custom:seats"] == "2"  # text, as Cognito sends number attributes
 
 
+def test_a_token_carries_the_agents_name_by_default_their_id(capsys) -> None:
+    assert tokens.main(["acme", "diego", "--name", "Diego Ruiz"]) == 0
+    named = tokens.verify(f"Bearer {capsys.readouterr().out.strip()}")
+    assert tokens.main(["acme", "diego"]) == 0
+    unnamed = tokens.verify(f"Bearer {capsys.readouterr().out.strip()}")
+
+    assert named is not None and unnamed is not None
+    assert (named["name"], named["sub"], unnamed["name"]) == ("Diego Ruiz", "diego", "diego")
+
+
 def test_an_admin_token_has_no_seats_unless_asked(capsys) -> None:
     assert tokens.main(["acme", "boss", "--admin"]) == 0
 

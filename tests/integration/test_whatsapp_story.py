@@ -613,15 +613,19 @@ def test_taking_closing_and_expiring_are_published_on_the_bus(run):
     run.tick()
 
     assert [e.detail_type for e in run.published] == [
+        "ConversationQueued",
         "ConversationTaken",
         "ConversationClosed",
+        "ConversationQueued",
         "WaitExpired",
     ]
-    taken = run.published[0].detail
+    queued, taken = run.published[0].detail, run.published[1].detail
+    assert queued["conversation_id"] == conversation["id"] and queued["on_hold"]
+    assert queued["agent_id"] is None and queued["at"] == queued["queued_at"]
     assert taken["conversation_id"] == conversation["id"] and taken["agent_id"] == "carla"
     assert taken["tenant_id"] == "acme" and taken["channel"] == "whatsapp" and taken["on_hold"]
     assert taken["waited_seconds"] > 10 * 3600
-    assert run.published[2].detail["agent_id"] is None
+    assert run.published[4].detail["agent_id"] is None
     assert conversation_store().all_pending() == []  # nothing left owed
 
 
@@ -643,6 +647,8 @@ def test_an_event_the_bus_refuses_stays_owed_and_is_published_later(run, monkeyp
         publish(event)
 
     monkeypatch.setattr(wiring, "publish_event", flaky)
+    assert [e.detail_type for e in run.published] == ["ConversationQueued"]
+    run.published.clear()
     assert carla.take(conversation["id"]).status == 200  # the take is committed either way
     assert [e.detail_type for e in run.published] == []
     assert len(conversation_store().all_pending()) == 1

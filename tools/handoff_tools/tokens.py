@@ -2,9 +2,10 @@
 
 The deployed HTTP API's JWT authorizer validates Cognito's tokens and hands the function their
 claims; locally this module plays that part, so the Live API sees the same claims either way.
-`python -m handoff_tools.tokens TENANT AGENT [--admin] [--seats N]` prints a token for scripts and
-curl (`--admin`: a tenant administrator's, in the admins group, for the admin API; `--seats`: the
-agent's own number of concurrent chats, Cognito's `custom:seats`).
+`python -m handoff_tools.tokens TENANT AGENT [--admin] [--seats N] [--name NAME]` prints a token for
+scripts and curl (`--admin`: a tenant administrator's, in the admins group, for the admin API;
+`--seats`: the agent's own number of concurrent chats, Cognito's `custom:seats`; `--name`: the
+agent's display name, Cognito's standard `name` attribute, by default the agent id).
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ ADMIN_GROUPS = ("admins", "agents")
 
 
 def issue(
-    tenant_id: str, agent_id: str, *, groups: tuple[str, ...] = ("agents",), seats: int | None = None
+    tenant_id: str,
+    agent_id: str,
+    *,
+    groups: tuple[str, ...] = ("agents",),
+    seats: int | None = None,
+    name: str | None = None,
 ) -> str:
-    """A token like Cognito's ID token; `seats` sets `custom:seats` (text, as Cognito sends numbers)."""
+    """A token like Cognito's ID token; `seats` sets `custom:seats` (text, as Cognito sends numbers),
+    `name` the `name` claim (default: the agent id)."""
     now = int(time.time())
     claims: dict[str, Any] = {
         "sub": agent_id,
+        "name": name or agent_id,
         "custom:tenant_id": tenant_id,
         "cognito:groups": list(groups),
         "cognito:username": agent_id,
@@ -68,9 +76,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("agent_id")
     parser.add_argument("--admin", action="store_true", help="a tenant administrator's (admins group)")
     parser.add_argument("--seats", type=_seats, metavar="1-100", help="the agent's own concurrent chats")
+    parser.add_argument("--name", help="the agent's display name (default: the agent id)")
     args = parser.parse_args(argv)
     groups = ADMIN_GROUPS if args.admin else ("agents",)
-    print(issue(args.tenant_id, args.agent_id, groups=groups, seats=args.seats))
+    print(issue(args.tenant_id, args.agent_id, groups=groups, seats=args.seats, name=args.name))
     return 0
 
 

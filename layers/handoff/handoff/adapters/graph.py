@@ -1,6 +1,7 @@
 """A small Graph API client over urllib3 (already in the Lambda runtime, through botocore).
 
-It makes one attempt per call and never sleeps: a failure is raised as `GraphError`, whose
+It sends (`post`), reads a Graph object (`get`: WhatsApp's media metadata) and downloads a user's
+file (`download`). It makes one attempt per call and never sleeps: a failure is raised as `GraphError`, whose
 `retryable` says whether the caller should try again, and the caller (the outbox flush, driven
 by SQS redelivery and the sweep) owns when. A read timeout or a connection dropped after the
 request went out is retryable but `maybe_sent`: Meta may have accepted it, so a retry can deliver
@@ -10,8 +11,11 @@ the message twice (at-least-once, as everywhere in the outbox).
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import urllib3
 from urllib3.exceptions import (
@@ -23,6 +27,7 @@ from urllib3.exceptions import (
 )
 
 from handoff.channels.base import GraphRequest
+from handoff.channels.media import on_meta_cdn, same_origin
 from handoff.channels.meta import is_outside_window, is_retryable, is_token_error
 from handoff.observability import logger as log
 
@@ -34,6 +39,27 @@ class GraphResult:
     message_id: str | None
     http_status: int
     body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A file downloaded whole: its bytes and the type its server declared (None: none declared)."""
+
+    content: bytes
+    content_type: str | None
+
+
+class NotMetaUrl(ValueError):
+    """A URL the client will not request: neither on Meta's CDN nor on the Graph API's own origin."""
+
+
+class FileTooLarge(Exception):
+    """A download larger than its limit: `size` is the size declared, or the bytes read when it passed."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, over the limit of {limit}")
+        self.size = size
+        self.limit = limit
 
 
 class GraphError(Exception):
@@ -151,6 +177,109 @@ class GraphClient:
             extra={"graph_path": request.path, "error": type(exc).__name__, "maybe_sent": maybe_sent},
         )
         return GraphError(f"no response from the Graph API ({type(exc).__name__})", maybe_sent=maybe_sent)
+
+    def get(
+        self,
+        path: str,
+        access_token: str,
+        query: Mapping[str, str] | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """GET `{base_url}/{path}` (a Graph object, e.g. WhatsApp's media metadata); the JSON object
+        Meta answered, or `GraphError`. `deadline` (`time.monotonic()`) bounds the whole request."""
+        url = f"{self.base_url}/{path.lstrip('/')}" + (f"?{urlencode(query)}" if query else "")
+        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        try:
+            response = self._pool.request(
+                "GET", url, headers=headers, retries=False, redirect=False, timeout=self._until(deadline)
+            )
+        except HTTPError as exc:
+            log.warning("graph read got no response", extra={"error": type(exc).__name__})
+            raise GraphError(f"no response from the Graph API ({type(exc).__name__})") from exc
+        body = _json_object(response.data)
+        if 200 <= response.status < 300:
+            return body
+        error = _graph_error(body, response.status)
+        log.warning(
+            "graph read failed",
+            extra={
+                "http_status": error.http_status,
+                "graph_code": error.code,
+                "fbtrace_id": error.fbtrace_id,
+            },
+        )
+        raise error
+
+    def download(
+        self, url: str, *, limit: int, access_token: str | None = None, deadline: float | None = None
+    ) -> Download:
+        """The file at `url`, whole, if it is at most `limit` bytes.
+
+        Only a URL on Meta's CDN (`channels.media.on_meta_cdn`) or on the Graph API's own origin is
+        requested (`NotMetaUrl` otherwise), and no redirect is followed: a link in a webhook cannot
+        send the server, or the account's token, anywhere else. A size over `limit`, declared
+        (`Content-Length`) or read, raises `FileTooLarge` before more is read; any answer but a 2XX,
+        or none, raises `GraphError`, and so does a download not done by `deadline`
+        (`time.monotonic()`; without one, twice the client's timeout from now).
+        """
+        deadline = deadline if deadline is not None else time.monotonic() + 2 * self.timeout
+        if not (on_meta_cdn(url) or same_origin(url, self.base_url)):
+            raise NotMetaUrl("not a URL of Meta's CDN nor of the Graph API")
+        headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+        host = urlsplit(url).hostname  # logged instead of the URL, whose signature opens the file
+        try:
+            response = self._pool.request(
+                "GET",
+                url,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                preload_content=False,
+                timeout=self._until(deadline),
+            )
+        except HTTPError as exc:
+            log.warning("download got no response", extra={"host": host, "error": type(exc).__name__})
+            raise GraphError(f"no response from Meta ({type(exc).__name__})") from exc
+        try:
+            if not 200 <= response.status < 300:
+                error = _graph_error(_json_object(response.read(64 * 1024)), response.status)
+                log.warning(
+                    "download failed",
+                    extra={"host": host, "http_status": error.http_status, "graph_code": error.code},
+                )
+                raise error
+            declared = _int(response.headers.get("Content-Length"))
+            if declared is not None and declared > limit:
+                raise FileTooLarge(declared, limit)
+            content = self._read_within(response, limit, host, deadline)
+            return Download(content=content, content_type=_str(response.headers.get("Content-Type")))
+        finally:
+            response.release_conn()
+
+    def _until(self, deadline: float | None) -> urllib3.Timeout:
+        """The client's timeouts, each cut to what is left before `deadline`."""
+        if deadline is None:
+            return urllib3.Timeout(connect=self.timeout, read=self.timeout)
+        left = max(0.001, deadline - time.monotonic())
+        return urllib3.Timeout(connect=min(self.timeout, left), read=min(self.timeout, left))
+
+    def _read_within(self, response: Any, limit: int, host: str | None, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            # read1: what has arrived, at most 64 KiB (stream() would wait for 64 KiB whatever the time)
+            while chunk := response.read1(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise FileTooLarge(size, limit)
+                if time.monotonic() > deadline:
+                    raise GraphError("Meta sent the file too slowly")
+                chunks.append(chunk)
+        except HTTPError as exc:
+            log.warning("download broke off", extra={"host": host, "error": type(exc).__name__})
+            raise GraphError(f"the download from Meta broke off ({type(exc).__name__})") from exc
+        return b"".join(chunks)
 
 
 def _json_object(data: bytes) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsRecordModel
-from pydantic import BaseModel, Json
+from pydantic import BaseModel, Field, Json
 
 from handoff.engine.model import Event
 
@@ -29,3 +31,36 @@ class WakeEvent(EventBridgeModel):
     """What starts a wake pass: the minute's schedule or an AgentAvailable event."""
 
     detail: WakeDetail
+
+
+# --- the push channel's WebSocket API (API Gateway) -----------------------------------------------
+
+
+class PushRequestContext(BaseModel):
+    """What the push function reads of a WebSocket event's `requestContext`."""
+
+    connection_id: str = Field(alias="connectionId")
+    route_key: str = Field(alias="routeKey")
+    authorizer: dict[str, Any] | None = None
+    """What the authorizer answered for this connection at `$connect` (tenant_id, agent_id)."""
+
+
+class PushAuthorization(BaseModel):
+    """The `$connect` authorizer's event (a Lambda REQUEST authorizer): the ticket is in the query."""
+
+    type: Literal["REQUEST"]
+    method_arn: str = Field(alias="methodArn")
+    query: dict[str, str] | None = Field(default=None, alias="queryStringParameters")
+    context: PushRequestContext = Field(alias="requestContext")
+
+
+class PushRoute(BaseModel):
+    """A route of the WebSocket API: `$connect` once authorized, `$disconnect`, `$default` (a ping)."""
+
+    context: PushRequestContext = Field(alias="requestContext")
+
+
+class ConversationBusEvent(EventBridgeModel):
+    """A conversation event of the bus (docs/events.md), as the push function's rule hands it over."""
+
+    detail: dict[str, Any]

@@ -1,8 +1,10 @@
-"""Who calls the Live and admin APIs: tenant, agent and groups from the JWT claims the authorizer passes."""
+"""Who calls the Live and admin APIs: tenant, agent, name and groups from the JWT claims the authorizer
+passes."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +19,11 @@ ADMINS_GROUP = "admins"
 AGENTS_GROUP = "agents"
 _AGENT_ID = re.compile(r"[A-Za-z0-9._@+=-]{1,128}")
 """A Cognito `sub` (a UUID), or a local run's agent name: nothing that could split a key."""
+NAME_CLAIMS = ("name", "email", "cognito:username")
+"""Where an agent's display name comes from, first found first: Cognito's standard `name`
+attribute, else their email, else their username (never the `sub`: people read names, not ids)."""
+MAX_NAME_LENGTH = 64
+"""Characters of a display name kept: enough for a full name, short enough for the console's lines."""
 
 
 class NotAuthorized(Exception):
@@ -28,6 +35,8 @@ class Agent(Frozen):
     agent_id: str
     seats: int | None = None
     """The agent's own number of concurrent chats (`custom:seats`); None: the tenant's agent_seats."""
+    name: str | None = None
+    """What other agents and the transcript call them (`display_name`); None: the token has no name."""
 
 
 def agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
@@ -42,7 +51,28 @@ def agent_from_claims(claims: Mapping[str, Any] | None) -> Agent:
         raise NotAuthorized("the token's tenant is not a tenant id")
     if not _AGENT_ID.fullmatch(agent_id):
         raise NotAuthorized("the token's subject is not an agent id")
-    return Agent(tenant_id=tenant_id, agent_id=agent_id, seats=_seats(claims.get(SEATS_CLAIM)))
+    return Agent(
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        seats=_seats(claims.get(SEATS_CLAIM)),
+        name=display_name(claims),
+    )
+
+
+def display_name(claims: Mapping[str, Any]) -> str | None:
+    """The agent's name from the first of `NAME_CLAIMS` that holds one, tidied: control characters
+    and runs of spaces made one space, lone surrogates replaced, at most `MAX_NAME_LENGTH`
+    characters. A username equal to the `sub` is passed over: a pool that signs in by email names
+    its users by their `sub`."""
+    for claim in NAME_CLAIMS:
+        raw = claims.get(claim)
+        if not isinstance(raw, str) or (claim == "cognito:username" and raw == claims.get("sub")):
+            continue
+        text = raw.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        text = " ".join("".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text).split())
+        if text:
+            return text if len(text) <= MAX_NAME_LENGTH else text[: MAX_NAME_LENGTH - 1] + "…"
+    return None
 
 
 def _seats(raw: Any) -> int | None:

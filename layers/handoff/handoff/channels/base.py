@@ -17,6 +17,7 @@ from handoff.engine.model import (
     Conversation,
     ConversationRef,
     Frozen,
+    Media,
     MessageKind,
     Outbound,
     UserAddress,
@@ -42,6 +43,7 @@ class ChannelMessage(Frozen):
     payload: str | None = None
     user_name: str | None = None
     address: UserAddress = UserAddress()
+    media: Media | None = None
 
     def event(self, ref: ConversationRef) -> UserMessage:
         """The engine's event, once the shell knows the conversation (`ref`) it belongs to."""

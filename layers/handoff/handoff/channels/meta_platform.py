@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from handoff.channels.base import ChannelMessage, GraphRequest, ParsedDelivery
+from handoff.channels.media import platform_media
 from handoff.channels.meta import DeliveryTally, Ignored, bounded, read_id, read_number, read_text
 from handoff.channels.text import (
     Measure,
@@ -172,6 +173,7 @@ class MetaPlatformAdapter:
             if event_id is None:
                 raise Ignored("malformed", "message without mid")
             kind, text, payload = _message_content(content)
+            media = platform_media(kind, content)
         else:
             # Meta's current postbacks carry a mid; older ones only the time, which is the same in
             # a redelivery, so the dedupe key stays stable
@@ -179,7 +181,7 @@ class MetaPlatformAdapter:
             text, payload = read_text(content.get("title")), read_text(content.get("payload"))
             if text is None and payload is None:
                 raise Ignored("malformed", "postback without title nor payload")
-            kind = "choice"
+            kind, media = "choice", None
         return ChannelMessage(
             channel=self.channel,
             account_id=account_id,
@@ -190,6 +192,7 @@ class MetaPlatformAdapter:
             text=text,
             payload=payload,
             address=UserAddress(scoped_id=sender),
+            media=media,
         )
 
     # --- rendering ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from handoff.channels.base import ChannelIdChange, ChannelMessage, GraphRequest, ParsedDelivery
+from handoff.channels.media import whatsapp_media
 from handoff.channels.meta import (
     ID_LIMIT,
     MESSAGE_ID_LIMIT,
@@ -268,6 +269,7 @@ def _parse_message(raw: Any, account_id: str, contacts: _Contacts) -> ChannelMes
         payload=payload,
         user_name=_profile_name(contact),
         address=UserAddress(phone=phone, bsuid=bsuid),
+        media=whatsapp_media(msg_type, raw),
     )
 
 

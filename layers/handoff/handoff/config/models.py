@@ -30,6 +30,10 @@ MAX_TEXT_BYTES = 1000
 MAX_BUTTON_TITLE = 20
 """WhatsApp reply-button titles and Messenger/Instagram quick-reply titles: at most 20 characters."""
 
+MAX_CLOSED_READABLE_DAYS = 30
+"""Closed chats stay readable in Live at most this long: a conversation with the bot is kept 30 days
+after its last activity, and each transcript line 30 days after it was written."""
+
 _TENANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
@@ -543,6 +547,16 @@ class TenantConfig(Strict):
         description=(
             "a chat an agent took is closed after this many days without a message from the user or "
             "the agent, and never while the channel still lets the agent answer"
+        ),
+    )
+    closed_readable_days: int = Field(
+        default=7,
+        ge=1,
+        le=MAX_CLOSED_READABLE_DAYS,
+        description=(
+            "for how many days after a chat an agent took is closed, Live's closed view lists it "
+            "(read-only, with who closed it); at most 30: conversations and their transcripts are "
+            "kept 30 days after their last message"
         ),
     )
     # capacity: tell waiting users in line order, as many as agents have free seats;

@@ -38,6 +38,7 @@ from handoff.engine.facts import (
 from handoff.engine.model import (
     YES_PAYLOAD,
     AgentCloses,
+    AgentHandsOver,
     AgentReplies,
     AgentsAvailable,
     AgentSendsTemplate,
@@ -134,6 +135,8 @@ class _Step:
             )
         else:
             line = TranscriptEntry(at=self.now, author=outbound.author, kind="text", text=outbound.text)
+        if outbound.author == "agent":  # only the agent who has the conversation writes to the user
+            line = line.model_copy(update={"agent_name": self.conversation.agent_name})
         self.effects.append(line)
 
     def note(self, text: str) -> None:
@@ -240,6 +243,8 @@ def step(conversation: Conversation, event: Event, context: StepContext) -> tupl
             _agent_sends_template(run, event)
         case AgentCloses():
             _agent_closes(run, event)
+        case AgentHandsOver():
+            _agent_hands_over(run, event)
     return run.conversation, run.effects
 
 
@@ -278,9 +283,17 @@ def _user_message(run: _Step, message: UserMessage) -> None:
     )
     run.effects.append(
         TranscriptEntry(
-            at=message.sent_at, author="user", kind=message.kind, text=message.text, event_id=message.event_id
+            at=message.sent_at,
+            author="user",
+            kind=message.kind,
+            text=message.text,
+            event_id=message.event_id,
+            media=message.media,
         )
     )
+    if run.conversation.state in ("queued", "with_agent"):
+        # Live's consoles hear of it (the bot's chatter outside Live costs no bus event)
+        _publish(run, "UserMessageReceived", run.now, run.conversation.agent_id)
     if run.now - message.sent_at > STALE_MESSAGE_AGE:
         run.note("An old message arrived late; the bot did not answer it.")
         return
@@ -409,8 +422,11 @@ def _transfer(run: _Step, rule: HandoffRule, *, on_hold: bool) -> None:
         queued_at=run.now,
         notified_available=not on_hold,
         agent_id=None,
+        agent_name=None,
         taken_at=None,
+        returned_at=None,
     )
+    _publish(run, "ConversationQueued", run.now)
     run.metric("HandoffTransferred")
     run.note("Waiting for an agent (after hours)." if on_hold else "Transferred to Live.")
 
@@ -485,11 +501,12 @@ def _end_wait(run: _Step, outcome: WaitOutcome, ended_at: datetime) -> None:
         _close_session(run, conv.session, ended_at, "while_waiting")
     run.effects.append(
         WaitEnded(
-            queued_at=conv.queued_at,
+            queued_at=conv.returned_at or conv.queued_at,
             ended_at=ended_at,
             outcome=outcome,
             on_hold=conv.on_hold,
             woken=_woken(conv),
+            returned=conv.returned_at is not None,
         )
     )
 
@@ -501,11 +518,18 @@ def _publish(
     agent_id: str | None = None,
     *,
     idle: bool = False,
+    to_agent_id: str | None = None,
 ) -> None:
     conv = run.conversation
     run.effects.append(
         ConversationEvent(
-            name=name, at=at, agent_id=agent_id, queued_at=conv.queued_at, on_hold=conv.on_hold, idle=idle
+            name=name,
+            at=at,
+            agent_id=agent_id,
+            queued_at=conv.queued_at,
+            on_hold=conv.on_hold,
+            idle=idle,
+            to_agent_id=to_agent_id,
         )
     )
 
@@ -519,7 +543,9 @@ def _left_queue() -> dict[str, object]:
         "queued_at": None,
         "notified_available": False,
         "agent_id": None,
+        "agent_name": None,
         "taken_at": None,
+        "returned_at": None,
         "notice": None,
     }
 
@@ -537,10 +563,18 @@ def _agent_takes(run: _Step, event: AgentTakes) -> None:
         raise Conflict("This conversation is not waiting in Live's queue.")
     assert conv.queued_at is not None
     _end_wait(run, "taken", run.now)
-    run.metric("TimeToAgent", (run.now - conv.queued_at).total_seconds(), "Seconds")
+    waited = run.now - (conv.returned_at or conv.queued_at)  # this stretch's wait
+    run.metric("TimeToAgent", waited.total_seconds(), "Seconds")
     _publish(run, "ConversationTaken", run.now, event.agent_id)
-    run.update(state="with_agent", agent_id=event.agent_id, taken_at=run.now, session=None)
-    run.note("An agent took the conversation.")
+    run.update(
+        state="with_agent",
+        agent_id=event.agent_id,
+        agent_name=event.agent_name,
+        taken_at=run.now,
+        returned_at=None,
+        session=None,
+    )
+    run.note(f"{event.agent_name or 'An agent'} took the conversation.")
 
 
 def _agent_replies(run: _Step, event: AgentReplies) -> None:
@@ -562,6 +596,7 @@ def _agent_replies(run: _Step, event: AgentReplies) -> None:
     # between 24 hours and 7 days a person may still answer on Messenger and Instagram, tagged
     tagged = run.now - conv.last_user_message_at >= MESSAGING_WINDOW
     run.say(SendText(text=event.text, author="agent", human_agent_tag=tagged))
+    _publish(run, "AgentMessageSent", run.now, event.agent_id)
 
 
 def _agent_sends_template(run: _Step, event: AgentSendsTemplate) -> None:
@@ -607,6 +642,7 @@ def _agent_sends_template(run: _Step, event: AgentSendsTemplate) -> None:
         name=template.name, language=template.language, parameters=event.parameters, author="agent"
     )
     run.say(outbound, shown=template.shown(event.parameters))
+    _publish(run, "AgentMessageSent", run.now, event.agent_id)
 
 
 def _agent_closes(run: _Step, event: AgentCloses) -> None:
@@ -617,8 +653,41 @@ def _agent_closes(run: _Step, event: AgentCloses) -> None:
         _require_own(conv, event.agent_id)
         _end_chat(run, "closed")
     _publish(run, "ConversationClosed", run.now, event.agent_id)
+    closer = conv.agent_name if conv.state == "with_agent" else None
     run.update(**_left_queue())
-    run.note("The agent closed the conversation.")
+    run.note(f"{closer} closed the conversation." if closer else "The agent closed the conversation.")
+
+
+def _agent_hands_over(run: _Step, event: AgentHandsOver) -> None:
+    """The agent's chat ends (`handed_over` or `returned`): the receiver's begins now, or the
+    conversation waits again in its first place in line (`queued_at` unchanged). A handover counts
+    as activity, so the receiver, or the queue, gets the whole time before the chat is closed idle
+    or the wait expires. The user is not told: the transcript and the report say it."""
+    conv = run.conversation
+    _require_own(conv, event.agent_id)
+    if event.to_agent_id == event.agent_id:
+        raise Conflict("This conversation is already yours: hand it to another agent, or back to the queue.")
+    giver = event.agent_name or conv.agent_name or "The agent"
+    if event.to_agent_id is None:
+        _end_chat(run, "returned", agent_name=event.agent_name)
+        _publish(run, "ConversationHandedOver", run.now, event.agent_id)
+        run.update(
+            state="queued",
+            agent_id=None,
+            agent_name=None,
+            taken_at=None,
+            returned_at=run.now,
+            last_activity_at=run.now,
+        )
+        run.note(f"{giver} put the conversation back in the queue.")
+        return
+    _end_chat(run, "handed_over", agent_name=event.agent_name)
+    _publish(run, "ConversationHandedOver", run.now, event.agent_id, to_agent_id=event.to_agent_id)
+    receiver = event.to_agent_name or "another agent"
+    run.update(
+        agent_id=event.to_agent_id, agent_name=event.to_agent_name, taken_at=run.now, last_activity_at=run.now
+    )
+    run.note(f"{giver} handed the conversation to {receiver}.")
 
 
 def _close_idle_chat(run: _Step) -> None:
@@ -636,11 +705,19 @@ def _close_idle_chat(run: _Step) -> None:
     run.note(f"Closed after {limit.days} days without activity.")
 
 
-def _end_chat(run: _Step, outcome: ChatOutcome) -> None:
+def _end_chat(run: _Step, outcome: ChatOutcome, *, agent_name: str | None = None) -> None:
+    """The chat of the agent who has the conversation ends (`agent_name`: theirs as of now, when
+    the event says it; else as of their take)."""
     conv = run.conversation
     assert conv.taken_at is not None
     run.effects.append(
-        ChatEnded(taken_at=conv.taken_at, ended_at=run.now, outcome=outcome, agent_id=conv.agent_id)
+        ChatEnded(
+            taken_at=conv.taken_at,
+            ended_at=run.now,
+            outcome=outcome,
+            agent_id=conv.agent_id,
+            agent_name=agent_name or conv.agent_name,
+        )
     )
 
 
@@ -651,7 +728,7 @@ def _woken(conv: Conversation) -> bool:
 
 def _require_own(conv: Conversation, agent_id: str) -> None:
     if conv.state != "with_agent":
-        raise Conflict("Take the conversation before replying to it or closing it.")
+        raise Conflict("Take the conversation before replying to it, closing it or handing it over.")
     if conv.agent_id != agent_id:
         raise NotYours("This conversation is with another agent.")
 

@@ -58,6 +58,30 @@ class UserAddress(Frozen):
     scoped_id: str | None = None
 
 
+class Media(Frozen):
+    """What a user sent besides text: a file Meta keeps for the business, or a place.
+
+    A file is reached through Meta only: WhatsApp's `media_id` with the channel account's token
+    (`GET /{media-id}`, then the short-lived URL it gives), or Messenger's and Instagram's `url` on
+    Meta's CDN. That URL is a public link, so it stays on the server: Live shows a path of its own
+    API instead (`services/media.py`), never the link nor the id.
+    """
+
+    media_id: str | None = None
+    url: str | None = None
+    mime_type: str | None = None  # as the webhook declared it; the file's own is checked when fetched
+    file_name: str | None = None  # WhatsApp documents
+    caption: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None  # a location's place name
+    address: str | None = None  # a location's address
+
+    @property
+    def has_file(self) -> bool:
+        return self.media_id is not None or self.url is not None
+
+
 # --- events -------------------------------------------------------------------------------------
 
 
@@ -73,6 +97,7 @@ class UserMessage(Frozen):
     payload: str | None = None  # button / quick-reply payload or id, when the user tapped one
     user_name: str | None = None
     address: UserAddress = Field(default_factory=UserAddress)
+    media: Media | None = None  # the file or place of a media or location message
 
 
 class UserChangedId(Frozen):
@@ -118,6 +143,7 @@ class AgentTakes(Frozen):
     ref: ConversationRef
     event_id: str
     agent_id: str
+    agent_name: str | None = None  # what other agents and the transcript call the agent
 
 
 class AgentReplies(Frozen):
@@ -148,6 +174,20 @@ class AgentCloses(Frozen):
     agent_id: str
 
 
+class AgentHandsOver(Frozen):
+    """The agent who has the conversation hands it to another agent of the tenant (`to_agent_id`),
+    or puts it back in Live's queue (`to_agent_id` None), where it keeps its place in line. Live
+    checks first that the receiver is online with a free seat; the user is not told."""
+
+    type: Literal["agent_hands_over"] = "agent_hands_over"
+    ref: ConversationRef
+    event_id: str
+    agent_id: str
+    agent_name: str | None = None
+    to_agent_id: str | None = None
+    to_agent_name: str | None = None
+
+
 Event = Annotated[
     UserMessage
     | UserChangedId
@@ -157,7 +197,8 @@ Event = Annotated[
     | AgentTakes
     | AgentReplies
     | AgentSendsTemplate
-    | AgentCloses,
+    | AgentCloses
+    | AgentHandsOver,
     Field(discriminator="type"),
 ]
 
@@ -201,8 +242,12 @@ class Conversation(Frozen):
     queued_at: datetime | None = None  # when it entered Live's queue (the place in line)
     notified_available: bool = False
     agent_id: str | None = None
+    agent_name: str | None = None  # the display name of the agent who has it, as of the take or handover
     taken_at: datetime | None = None
-    last_activity_at: datetime | None = None  # user or agent message
+    returned_at: datetime | None = None
+    """When an agent last put it back in the queue (None: not since it entered): the current stretch
+    in the queue began then, while `queued_at` keeps its place in line."""
+    last_activity_at: datetime | None = None  # user or agent message, or a handover
     last_user_message_at: datetime | None = None  # opens the channel's messaging window
     notice: str | None = None  # why something the user is owed could not be sent, shown in Live
     outbox_waiting: bool = False
@@ -280,6 +325,10 @@ class TranscriptEntry(Frozen):
     event_id: str | None = None
     undelivered: str | None = None
     """Why the channel refused this message for good (set after the fact, when Meta refused it)."""
+    media: Media | None = None
+    """A user's file or place (kept server side: Live shows `services.media.MediaView` instead)."""
+    agent_name: str | None = None
+    """An agent's line: the display name of the agent who wrote it."""
 
 
 class SessionRecord(Frozen):
@@ -328,7 +377,13 @@ class SessionClosed(Frozen):
 
 
 WaitOutcome = Literal["taken", "closed", "expired"]
-ConversationEventName = Literal["ConversationTaken", "ConversationClosed", "WaitExpired"]
+ConversationEventName = Literal[
+    "ConversationTaken", "ConversationClosed", "WaitExpired", "ConversationHandedOver",
+    "ConversationQueued", "UserMessageReceived", "AgentMessageSent",
+]  # fmt: skip
+"""What the bus hears of a conversation (docs/events.md). The last three are what keeps Live's
+consoles current (pushed to them): a conversation entered the queue, its user wrote while it is in
+Live (never while the bot has it), an agent replied or sent a template."""
 
 
 class WaitEnded(Frozen):
@@ -336,23 +391,31 @@ class WaitEnded(Frozen):
 
     effect: Literal["wait_ended"] = "wait_ended"
     queued_at: datetime
+    """When this stretch began: when the conversation entered the queue, or, for a stretch after an
+    agent put it back (`returned`), that instant (the conversation's own `queued_at`, its place in
+    line, stays the first)."""
     ended_at: datetime
     outcome: WaitOutcome
     on_hold: bool
     woken: bool = False  # the user, waiting after hours, was told an agent is available
+    returned: bool = False  # the stretch began when an agent put the conversation back in the queue
 
 
-ChatOutcome = Literal["closed", "closed_idle"]
+ChatOutcome = Literal["closed", "closed_idle", "handed_over", "returned"]
+"""How a chat an agent had ended: closed by the agent, closed after days without activity, handed
+to another agent (whose own chat begins then), or put back in the queue by the agent."""
 
 
 class ChatEnded(Frozen):
-    """A chat an agent took ended: the agent closed it, or it was closed after days without activity."""
+    """A chat an agent had ended: closed by the agent or after days without activity, handed to
+    another agent, or put back in the queue. `agent_id` and `agent_name` say whose chat it was."""
 
     effect: Literal["chat_ended"] = "chat_ended"
     taken_at: datetime
     ended_at: datetime
     outcome: ChatOutcome
     agent_id: str | None = None
+    agent_name: str | None = None
 
 
 class ConversationEvent(Frozen):
@@ -365,6 +428,7 @@ class ConversationEvent(Frozen):
     queued_at: datetime | None = None
     on_hold: bool = False
     idle: bool = False  # ConversationClosed: closed for want of activity, not by the agent
+    to_agent_id: str | None = None  # ConversationHandedOver: the receiver; None: back to the queue
 
 
 BusinessMetric = Literal[

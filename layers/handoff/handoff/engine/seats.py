@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from handoff.engine.errors import AtCapacity
+from handoff.engine.errors import AtCapacity, Conflict
 from handoff.engine.model import Conversation, Frozen
 
 
@@ -19,6 +19,7 @@ class OnlineAgent(Frozen):
     agent_id: str
     seats: int | None = None
     """The agent's own seats; None: the tenant's agent_seats."""
+    name: str | None = None
 
 
 def seats_of(agent_seats: int | None, tenant_seats: int) -> int:
@@ -50,3 +51,24 @@ def check_can_take(
             f"you already have {chats} chat{'s' if chats != 1 else ''}, as many as your "
             f"{capacity} seat{'s' if capacity != 1 else ''}: close one before taking another"
         )
+
+
+def check_can_receive(
+    to_agent_id: str, online: Iterable[OnlineAgent], tenant_seats: int, in_live: Iterable[Conversation]
+) -> OnlineAgent:
+    """The receiver of a handover, if online with a free seat: Conflict when they are not online,
+    AtCapacity when they already hold as many chats as their seats."""
+    receiver = next((agent for agent in online if agent.agent_id == to_agent_id), None)
+    if receiver is None:
+        raise Conflict(
+            "That agent is not online now: hand the conversation to an online agent, or back to the queue."
+        )
+    capacity = seats_of(receiver.seats, tenant_seats)
+    chats = chats_by_agent(in_live)[to_agent_id]
+    if chats >= capacity:
+        raise AtCapacity(
+            f"{receiver.name or 'that agent'} already has {chats} chat{'s' if chats != 1 else ''}, as many "
+            f"as their {capacity} seat{'s' if capacity != 1 else ''}: hand the conversation to someone "
+            "else, or back to the queue"
+        )
+    return receiver

@@ -1,10 +1,12 @@
 """The chat report: one row per bot session, with how its handoff went, and the totals of a day range.
 
 Pure: it reads the records every commit already wrote (a `SessionClosed` row per bot session, a
-`WaitEnded` record per stretch in Live's queue, a `ChatEnded` record per chat an agent took) and
+`WaitEnded` record per stretch in Live's queue, a `ChatEnded` record per chat an agent had) and
 joins them. A transferred session ends at the instant its conversation entered the queue, so its
 wait is the wait record of the same conversation queued at that instant; a wait an agent took
-ends at the instant the chat began, so its chat is the chat record taken at that instant.
+ends at the instant the chat began, so its chat is the chat record taken at that instant. A chat
+handed to another agent, or put back in the queue, ends there (`handed_over`, `returned`): the
+receiver's chat, and the stretch waited after a return, are records of their own that join no row.
 
 A session's resolution in the report:
 
@@ -32,12 +34,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.config.models import Channel
-from handoff.engine.model import SessionRecord
+from handoff.engine.model import ChatOutcome, SessionRecord
 
 ReportResolution = Literal["transferred", "while_waiting", "declined", "bot"]
 # the engine's WaitOutcome, or "waiting" while the wait goes on
 ReportWaitOutcome = Literal["waiting", "taken", "closed", "expired"]
-ReportChatOutcome = Literal["with_agent", "closed", "closed_idle"]
+ReportChatOutcome = Literal["with_agent", "closed", "closed_idle", "handed_over", "returned"]
 
 MAX_REPORT_DAYS = 366
 """The longest day range one report covers (a year, and a leap day)."""
@@ -54,6 +56,9 @@ class WaitRecord(BaseModel):
     outcome: Literal["taken", "closed", "expired"]
     on_hold: bool
     woken: bool = False
+    returned: bool = False
+    """The stretch began when an agent put the conversation back in the queue (`queued_at` is that
+    instant): it follows no bot session's transfer, so no report row joins it."""
 
 
 class ChatRecord(BaseModel):
@@ -64,7 +69,12 @@ class ChatRecord(BaseModel):
     conversation_id: str
     taken_at: datetime
     ended_at: datetime
-    outcome: Literal["closed", "closed_idle"]
+    outcome: ChatOutcome
+    agent_id: str | None = None
+    """Who had the chat and ended it (closed it, handed it over or put it back in the queue); the
+    agent who held it for a chat closed idle. None in records stored before agents were kept."""
+    agent_name: str | None = None
+    """That agent's display name when the chat ended (None in records stored before names were kept)."""
 
 
 class ReportRow(BaseModel):
@@ -88,8 +98,9 @@ class ReportRow(BaseModel):
     chat_outcome: ReportChatOutcome | None = Field(
         default=None,
         description=(
-            "sessions taken by an agent: how the chat ended (closed by the agent, closed after "
-            "days without activity), or still with the agent"
+            "sessions taken by an agent: how that agent's chat ended (closed by the agent, closed "
+            "after days without activity, handed to another agent, returned to the queue), or still "
+            "with the agent"
         ),
     )
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import cache
 
 from handoff import clock
-from handoff.adapters import clients, event_bus
+from handoff.adapters import clients, connections, event_bus
 from handoff.adapters.graph import GraphClient
 from handoff.adapters.parameters import forget, generated_secret, secret
 from handoff.observability import use_pseudonym_key
@@ -16,10 +16,15 @@ from handoff.services.bots import Bots
 from handoff.services.conversations import Conversations
 from handoff.services.erasure import Erasure
 from handoff.services.live import Live
+from handoff.services.live_views import LiveViews
+from handoff.services.media import READ_TIMEOUT as MEDIA_READ_TIMEOUT
+from handoff.services.media import MediaFiles
+from handoff.services.push import Push
 from handoff.services.wake import WakePass
 from handoff.services.webhooks import Webhooks
 from handoff.store.conversation_store import BusEvent, ConversationStore
 from handoff.store.directory import Directory
+from handoff.store.push_connections import PushConnections
 
 AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
 
@@ -99,6 +104,22 @@ def live() -> Live:
 
 
 @cache
+def live_views() -> LiveViews:
+    return LiveViews(conversation_store(), directory(), now=clock.now)
+
+
+@cache
+def media_files() -> MediaFiles:
+    """What the user sent, fetched from Meta with the channel account's token for Live."""
+    config = settings()
+    return MediaFiles(
+        conversation_store(),
+        GraphClient(config.graph_api_url, timeout=MEDIA_READ_TIMEOUT),
+        access_token=lambda account_id: secret(config.access_token_parameter(account_id)),
+    )
+
+
+@cache
 def administration() -> Administration:
     return Administration(directory(), conversation_store())
 
@@ -106,6 +127,12 @@ def administration() -> Administration:
 @cache
 def erasure() -> Erasure:
     return Erasure(conversation_store(), directory())
+
+
+@cache
+def push() -> Push:
+    config = settings()
+    return Push(PushConnections(config.table_name), config.push_url, connections.post, now=clock.now)
 
 
 def reset() -> None:
@@ -118,8 +145,11 @@ def reset() -> None:
         webhooks,
         wake_pass,
         live,
+        live_views,
+        media_files,
         administration,
         erasure,
+        push,
     )
     for part in parts:
         part.cache_clear()

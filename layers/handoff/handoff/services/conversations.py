@@ -333,4 +333,5 @@ def event_detail(conversation: Conversation, event: ConversationEvent) -> dict[s
         "on_hold": event.on_hold,
         "waited_seconds": int(waited) if waited is not None else None,
         **({"idle": event.idle} if event.name == "ConversationClosed" else {}),
+        **({"to_agent_id": event.to_agent_id} if event.name == "ConversationHandedOver" else {}),
     }

@@ -1,4 +1,5 @@
-"""Live, the agents' side: presence, the conversation list, transcripts, take, reply, template, close.
+"""Live, the agents' side: presence, transcripts, take, reply, template, close, the online agents
+and the handover (the conversation list and its views: `live_views.py`).
 
 Every action on a conversation is an engine event applied through `Conversations.apply`, with
 the same conditional write as the user's messages: two agents taking at once, one wins.
@@ -25,14 +26,14 @@ from handoff.config.models import (
 )
 from handoff.engine.model import (
     AgentCloses,
+    AgentHandsOver,
     AgentReplies,
     AgentSendsTemplate,
     AgentTakes,
     Conversation,
     Event,
-    TranscriptEntry,
 )
-from handoff.engine.seats import check_can_take
+from handoff.engine.seats import check_can_receive, check_can_take
 from handoff.engine.windows import (
     AgentMaySend,
     agent_may_send,
@@ -43,6 +44,8 @@ from handoff.engine.windows import (
 )
 from handoff.services.conversations import Conversations
 from handoff.services.errors import NotFound
+from handoff.services.media import TranscriptLine, transcript_line
+from handoff.services.people import OnlineAgents, online, online_agents
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import AgentPresence, Directory
 
@@ -55,6 +58,7 @@ class ConversationSummary(BaseModel):
     direct: bool
     user_name: str | None
     agent_id: str | None
+    agent_name: str | None = Field(description="the display name of the agent who has it")
     queued_at: datetime | None
     waited_seconds: int | None
     last_user_message_at: datetime | None
@@ -72,7 +76,7 @@ class ConversationSummary(BaseModel):
 
 
 class ConversationDetail(ConversationSummary):
-    transcript: list[TranscriptEntry]
+    transcript: list[TranscriptLine]  # a user's file or place shown without its link (services/media.py)
 
 
 class AgentTemplates(BaseModel):
@@ -127,28 +131,42 @@ class Live:
         self.now = now
 
     def set_presence(
-        self, tenant_id: str, agent_id: str, *, online: bool, seats: int | None = None
+        self,
+        tenant_id: str,
+        agent_id: str,
+        *,
+        online: bool,
+        seats: int | None = None,
+        name: str | None = None,
     ) -> AgentPresence:
-        """Record the agent's presence with their seats (their own, else the tenant's agent_seats)."""
+        """Record the agent's presence with their seats (their own, else the tenant's agent_seats)
+        and their display name, which other agents see."""
         presence = self.directory.set_presence(
-            tenant_id, agent_id, online=online, at=self.now(), seats=seats or self._tenant_seats(tenant_id)
+            tenant_id,
+            agent_id,
+            online=online,
+            at=self.now(),
+            seats=seats or self._tenant_seats(tenant_id),
+            name=name,
         )
         if online:
             self.announce_agent_available(tenant_id)
         return presence
 
-    def list(self, tenant_id: str) -> list[ConversationSummary]:
-        now = self.now()
-        idle_days = self._tenant(tenant_id).close_idle_chats_after_days
-        return [summarize(c, now, idle_days) for c in self.store.in_live(tenant_id)]
-
     def read(self, tenant_id: str, conversation_id: str) -> ConversationDetail:
         conversation = self._find(tenant_id, conversation_id)
         summary = summarize(conversation, self.now(), self._tenant(tenant_id).close_idle_chats_after_days)
-        return ConversationDetail(**summary.model_dump(), transcript=self.store.transcript(conversation.ref))
+        lines = [transcript_line(e, conversation.id) for e in self.store.transcript(conversation.ref)]
+        return ConversationDetail(**summary.model_dump(), transcript=lines)
 
     def take(
-        self, tenant_id: str, agent_id: str, conversation_id: str, *, seats: int | None = None
+        self,
+        tenant_id: str,
+        agent_id: str,
+        conversation_id: str,
+        *,
+        seats: int | None = None,
+        name: str | None = None,
     ) -> ConversationSummary:
         """Take a queued conversation, unless the agent already holds `seats` chats (AtCapacity).
 
@@ -157,7 +175,9 @@ class Live:
         conversation = self._find(tenant_id, conversation_id)
         if conversation.state == "queued":  # taking what is already yours again is not another chat
             check_can_take(agent_id, seats, self._tenant_seats(tenant_id), self.store.in_live(tenant_id))
-        return self._apply(AgentTakes(ref=conversation.ref, event_id=_action_id(), agent_id=agent_id))
+        return self._apply(
+            AgentTakes(ref=conversation.ref, event_id=_action_id(), agent_id=agent_id, agent_name=name)
+        )
 
     def reply(self, tenant_id: str, agent_id: str, conversation_id: str, text: str) -> ConversationSummary:
         ref = self._find(tenant_id, conversation_id).ref
@@ -199,6 +219,40 @@ class Live:
         ref = self._find(tenant_id, conversation_id).ref
         return self._apply(AgentCloses(ref=ref, event_id=_action_id(), agent_id=agent_id))
 
+    def online_agents(self, tenant_id: str) -> OnlineAgents:
+        """The tenant's online agents with their names, chats and seats (the handover's choices)."""
+        return online_agents(
+            online(self.directory.agents(tenant_id), self.now()),
+            self.store.in_live(tenant_id),
+            self._tenant_seats(tenant_id),
+        )
+
+    def hand_over(
+        self, tenant_id: str, agent_id: str, conversation_id: str, to: str | None, *, name: str | None = None
+    ) -> ConversationSummary:
+        """Hand the agent's conversation to another agent (`to`), online with a free seat (Conflict,
+        AtCapacity), or back to the queue (`to` None) in its place; `name` is the giver's."""
+        conversation = self._find(tenant_id, conversation_id)
+        to_name = None
+        mine = conversation.state == "with_agent" and conversation.agent_id == agent_id
+        if to is not None and to != agent_id and mine:  # otherwise the engine says what is wrong
+            receiver = check_can_receive(
+                to,
+                online(self.directory.agents(tenant_id), self.now()),
+                self._tenant_seats(tenant_id),
+                self.store.in_live(tenant_id),
+            )
+            to_name = receiver.name
+        event = AgentHandsOver(
+            ref=conversation.ref,
+            event_id=_action_id(),
+            agent_id=agent_id,
+            agent_name=name,
+            to_agent_id=to,
+            to_agent_name=to_name,
+        )
+        return self._apply(event)
+
     def _apply(self, event: Event) -> ConversationSummary:
         stored = self.conversations.apply(event)  # what it owes and cannot send yet waits in the outbox
         if stored is None:
@@ -232,6 +286,7 @@ def summarize(
         direct=conversation.direct,
         user_name=conversation.user_name,
         agent_id=conversation.agent_id,
+        agent_name=conversation.agent_name,
         queued_at=queued_at,
         waited_seconds=int((now - queued_at).total_seconds()) if queued_at else None,
         last_user_message_at=conversation.last_user_message_at,

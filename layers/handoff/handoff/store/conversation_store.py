@@ -494,6 +494,23 @@ class ConversationStore:
             )
         ]
 
+    def latest_lines(self, ref: ConversationRef, most: int) -> list[TranscriptEntry]:
+        """The newest `most` lines of a transcript, newest first (Live's search reads no more)."""
+        lines: list[TranscriptEntry] = []
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :msg)",
+            "ExpressionAttributeValues": {":pk": {"S": keys.conversation_pk(ref.key)}, ":msg": {"S": "MSG#"}},
+            "ScanIndexForward": False,
+        }
+        while len(lines) < most:
+            page = self._db.query(**request, Limit=most - len(lines))
+            lines += [_transcript_entry(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return lines
+
     def waiting(self, tenant_id: str) -> list[Conversation]:
         """Queued conversations of a tenant, the longest waiting first (the `waiting` index)."""
         return [

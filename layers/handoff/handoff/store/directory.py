@@ -43,6 +43,8 @@ class AgentPresence(Frozen):
     seen_at: datetime
     seats: int | None = None
     """How many chats the agent takes at once, as of the last report (None: the tenant's agent_seats)."""
+    name: str | None = None
+    """The agent's display name as of the last report, for other agents to see (None: none known)."""
 
     def is_online(self, now: datetime) -> bool:
         return self.online and now - self.seen_at < PRESENCE_TIMEOUT
@@ -218,10 +220,17 @@ class Directory:
     # --- presence -----------------------------------------------------------------------------------
 
     def set_presence(
-        self, tenant_id: str, agent_id: str, *, online: bool, at: datetime, seats: int | None = None
+        self,
+        tenant_id: str,
+        agent_id: str,
+        *,
+        online: bool,
+        at: datetime,
+        seats: int | None = None,
+        name: str | None = None,
     ) -> AgentPresence:
         presence = AgentPresence(
-            tenant_id=tenant_id, agent_id=agent_id, online=online, seen_at=at, seats=seats
+            tenant_id=tenant_id, agent_id=agent_id, online=online, seen_at=at, seats=seats, name=name
         )
         self._db.put_item(
             TableName=self.table_name,

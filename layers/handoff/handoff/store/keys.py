@@ -15,6 +15,8 @@
 | agent presence    | TENANT#{tenant}             | AGENT#{agent id}                    |
 | tenant directory  | TENANTS                     | {tenant}                            |
 | channel account   | ACCOUNT#{channel}#{account} | ACCOUNT                             |
+| push ticket       | PUSHTICKET#{sha256(ticket)} | TICKET                              |
+| push connection   | PUSH#{tenant}               | CONN#{connection id}                |
 
 The conversation key (`tenant#channel#account#user`) holds the user's channel id (a phone number
 on WhatsApp), so it stays in the conversation's own items and the outbox that sends to it. Everything
@@ -93,6 +95,26 @@ def account_pk(channel: str, account_id: str) -> str:
 def stamp(at: datetime) -> str:
     """A sortable UTC timestamp with microseconds (ISO 8601, fixed width)."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def push_ticket_pk(ticket: str) -> str:
+    """A ticket to open the push channel, hashed: the table holds nothing that opens a socket."""
+    return f"PUSHTICKET#{hashlib.sha256(ticket.encode()).hexdigest()}"
+
+
+PUSH_TICKET_SK = "TICKET"
+
+
+def push_pk(tenant_id: str) -> str:
+    """The tenant's open push sockets (one item each, `push_connection_sk`)."""
+    return f"PUSH#{tenant_id}"
+
+
+PUSH_CONNECTION_PREFIX = "CONN#"
+
+
+def push_connection_sk(connection_id: str) -> str:
+    return f"{PUSH_CONNECTION_PREFIX}{connection_id}"
 
 
 def conversation_id_pk(conversation_id: str) -> str:

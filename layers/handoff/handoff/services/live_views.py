@@ -1,0 +1,174 @@
+"""Live's views of the conversation list: the queue, the agent's own chats, everything in Live, and
+the chats closed lately; filtered by channel and searched by the user's name or the transcript.
+
+The three views of Live read one `Query` on the `live` index, as the plain list does. The closed
+view reads the chat records of the report (`REPORT#{tenant}` / `CHAT#…`) and loads the
+conversations they name. Transcripts are read only for a search, and only as far as the bounds
+below: a list answers in one request however many conversations the tenant has.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from handoff.config.models import TenantConfig
+from handoff.engine.model import Conversation
+from handoff.reports.chat import ChatRecord
+from handoff.services.live import ConversationSummary, summarize
+from handoff.store.conversation_store import ConversationStore
+from handoff.store.directory import Directory
+
+LiveView = Literal["queue", "mine", "all", "closed"]
+LiveChannel = Literal["whatsapp", "messenger", "instagram"]
+ClosedOutcome = Literal["closed", "closed_idle"]
+
+MAX_SEARCH_CHARS = 100
+"""The longest search text a list takes."""
+MAX_CLOSED_LISTED = 100
+"""The closed view lists at most this many conversations, the latest closed first."""
+MAX_SEARCHED_TRANSCRIPTS = 100
+"""A search reads the transcripts of at most this many conversations of the view, in its order;
+those after them match by the user's name only."""
+MAX_SEARCHED_LINES = 200
+"""Of each transcript a search reads, the newest this many lines; older lines are not searched."""
+
+CLOSED_OUTCOMES: tuple[ClosedOutcome, ...] = ("closed", "closed_idle")
+IN_LIVE = ("queued", "with_agent")
+
+
+class ListedConversation(ConversationSummary):
+    """A conversation as a list shows it; in the closed view, with how its latest chat ended."""
+
+    closed_at: datetime | None = Field(
+        default=None, description="the closed view: when the chat ended (null in the other views)"
+    )
+    closed_by: str | None = Field(
+        default=None,
+        description="the closed view: the agent whose chat it was (who closed it, or who held it when "
+        "it was closed for inactivity); null for a chat stored before agents were kept",
+    )
+    closed_by_name: str | None = Field(
+        default=None, description="the closed view: that agent's display name when the chat ended"
+    )
+    chat_outcome: ClosedOutcome | None = Field(
+        default=None,
+        description="the closed view: `closed` by the agent, or `closed_idle` after the tenant's "
+        "`close_idle_chats_after_days` without a message",
+    )
+
+
+class LiveViews:
+    def __init__(self, store: ConversationStore, directory: Directory, now: Callable[[], datetime]) -> None:
+        self.store = store
+        self.directory = directory
+        self.now = now
+
+    def conversations(
+        self,
+        tenant_id: str,
+        agent_id: str,
+        view: LiveView = "all",
+        channel: LiveChannel | None = None,
+        search: str | None = None,
+    ) -> list[ListedConversation]:
+        """The view's conversations of the tenant, of one channel if asked, matching the search (its
+        text trimmed; a blank one searches nothing)."""
+        tenant = self.directory.tenant(tenant_id) or TenantConfig(tenant_id=tenant_id)
+        now = self.now()
+        if view == "closed":
+            listed = self._closed(tenant, now)
+        else:
+            listed = [(c, None) for c in self.store.in_live(tenant_id) if _in_view(c, view, agent_id)]
+        if channel is not None:
+            listed = [(c, chat) for c, chat in listed if c.ref.channel == channel]
+        needle = searchable(search or "")
+        if needle:
+            listed = self._matching(listed, needle)
+        idle_days = tenant.close_idle_chats_after_days
+        return [_listed(c, chat, now, idle_days) for c, chat in listed]
+
+    def _closed(self, tenant: TenantConfig, now: datetime) -> list[tuple[Conversation, ChatRecord | None]]:
+        """The conversations whose latest chat an agent closed (or that was closed idle) in the
+        tenant's `closed_readable_days`, the latest closed first; not those back in Live since."""
+        since = now - timedelta(days=tenant.closed_readable_days)
+        # chat records sort by when the chat was taken: one closed idle was taken at most
+        # close_idle_chats_after_days before its last message
+        taken_since = since - timedelta(days=tenant.close_idle_chats_after_days)
+        latest: dict[str, ChatRecord] = {}
+        for chat in self.store.chats(tenant.tenant_id, taken_since, now):
+            if chat.outcome not in CLOSED_OUTCOMES or chat.ended_at < since:
+                continue
+            seen = latest.get(chat.conversation_id)
+            if seen is None or chat.ended_at > seen.ended_at:
+                latest[chat.conversation_id] = chat
+        newest = sorted(latest.values(), key=lambda c: (c.ended_at, c.conversation_id), reverse=True)
+        found: list[tuple[Conversation, ChatRecord | None]] = []
+        for chat in newest[:MAX_CLOSED_LISTED]:
+            conversation = self.store.load_id(chat.conversation_id)  # None: erased, or expired
+            if (
+                conversation is not None
+                and conversation.ref.tenant_id == tenant.tenant_id
+                and conversation.state not in IN_LIVE
+            ):
+                found.append((conversation, chat))
+        return found
+
+    def _matching(
+        self, listed: Iterable[tuple[Conversation, ChatRecord | None]], needle: str
+    ) -> list[tuple[Conversation, ChatRecord | None]]:
+        found = []
+        transcripts_read = 0
+        for conversation, chat in listed:
+            if needle in searchable(conversation.user_name or ""):
+                found.append((conversation, chat))
+            elif transcripts_read < MAX_SEARCHED_TRANSCRIPTS:
+                transcripts_read += 1
+                lines = self.store.latest_lines(conversation.ref, MAX_SEARCHED_LINES)
+                if any(needle in searchable(line.text or "") for line in lines):
+                    found.append((conversation, chat))
+        return found
+
+
+def searchable(text: str) -> str:
+    """A text as a search compares it: without accents, case-folded, its spaces collapsed to one."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _SPACES.sub(" ", bare.casefold()).strip()
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _in_view(conversation: Conversation, view: LiveView, agent_id: str) -> bool:
+    if view == "queue":
+        return conversation.state == "queued"
+    if view == "mine":
+        return conversation.state == "with_agent" and conversation.agent_id == agent_id
+    return True
+
+
+def _listed(
+    conversation: Conversation, chat: ChatRecord | None, now: datetime, idle_days: int
+) -> ListedConversation:
+    summary = summarize(conversation, now, idle_days)
+    if chat is None:
+        return ListedConversation(**summary.model_dump())
+    return ListedConversation(
+        **summary.model_dump(),
+        closed_at=chat.ended_at,
+        closed_by=chat.agent_id,
+        closed_by_name=chat.agent_name,
+        chat_outcome=_closed_outcome(chat),
+    )
+
+
+def _closed_outcome(chat: ChatRecord) -> ClosedOutcome | None:
+    if chat.outcome == "closed" or chat.outcome == "closed_idle":
+        return chat.outcome
+    return None
