@@ -9,7 +9,7 @@ CHECKOV_VENV    := .venv-checkov
 CHECKOV_STAMP   := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 export PYTHONPATH := $(CURDIR)/layers/handoff:$(CURDIR)/tools:$(CURDIR)/local
 
-.PHONY: demo test lint checkov typecheck validate build local seed token bench chaos deploy clean generate
+.PHONY: demo test lint checkov typecheck validate build local seed token bench bench-scale chaos deploy clean generate
 
 $(STAMP): requirements-dev.txt layers/handoff/requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 13), "Python 3.13 is needed (see .python-version)"'
@@ -67,6 +67,11 @@ generate: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.throughput
 	$(PY) -m bench.console_push
+
+# waiting users told at scale against Meta's rate: a simulation of 10,000 and 100,000 driving the
+# pacing and backoff code, before and after, then a real run of 1,000 on the embedded stack
+bench-scale: $(STAMP)
+	$(PY) -m bench.scale
 
 chaos: $(STAMP)
 	$(PY) -m bench.chaos

@@ -189,10 +189,10 @@ class Crashes:
         graph = conversations.graph
         apply, load, commit, post = conversations.apply, store.load, store.commit, graph.post
 
-        def apply_crashing(event: Any, *, last_try: bool = True) -> Any:
+        def apply_crashing(event: Any, **how: Any) -> Any:
             if isinstance(event, UserMessage):
                 self._crash("after receive")
-            return apply(event, last_try=last_try)
+            return apply(event, **how)
 
         def load_crashing(ref: Any) -> Any:
             loaded = load(ref)
@@ -220,10 +220,10 @@ class Crashes:
         function = run._functions["ConversationFunction"]
         record_handler = function.record_handler
 
-        def record_handler_after_a_crash(record: Any) -> None:
+        def record_handler_after_a_crash(record: Any, lambda_context: Any) -> Any:
             if self._crashed:  # the process is gone: the batch's later records never run
                 raise InjectedCrash("the invocation crashed earlier")
-            record_handler(record)
+            return record_handler(record, lambda_context)
 
         function.record_handler = record_handler_after_a_crash  # type: ignore[attr-defined]
         invoke = run.invoke
@@ -281,6 +281,18 @@ def stepped_clock() -> Iterator[None]:
         yield
     finally:
         clock.now = now
+
+
+def waits_move_the_clock() -> None:
+    """A sender waiting for its account's next send slot moves the run's clock on by the wait instead
+    of sleeping: on a clock that stands still, the schedule would only fill up, each wait longer."""
+    from handoff import clock
+    from handoff.runtime import wiring
+
+    def wait(seconds: float) -> None:
+        clock.advance(seconds)
+
+    wiring.conversations().sleep = wait
 
 
 # --- the traffic ------------------------------------------------------------------------------------
@@ -877,6 +889,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         LocalRun(config, log_level=args.log_level, lean_moto=not args.moto_as_is) as run,
     ):
         run.advance_to(22, ZONE, weekday=True)  # at night: no agent online, the bot answers
+        waits_move_the_clock()
         warm_up(run)
         progress("warm-up ok: one 'echo: <text>' per text")
         crashes.install(run)

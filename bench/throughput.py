@@ -33,6 +33,10 @@ ZONE = "America/Bogota"
 TEXTS = ("Hola", "Buenas noches", "Gracias", "¿Tienen descuentos esta semana?", "Ok, entiendo")
 SECONDS_BETWEEN_ROUNDS = 30  # on the run's clock: users take a moment before writing again
 
+SEND_SLOT = "UpdateItem (send slot)"
+"""A send slot taken in the sending account's schedule (`PACE#` items), counted apart from the other
+`UpdateItem`s: one per send, two when the process guessed the schedule wrong, which depends on the
+time between sends."""
 POLLER = "sqs poller"
 """Who makes the requests of Lambda's SQS event source mapping, which `LocalRun.drain` plays."""
 
@@ -85,6 +89,13 @@ class AwsRequests:
 
     def _record(self, service: str, operation: str, params: Mapping[str, Any]) -> None:
         origin = getattr(self._running, "function", None) or POLLER
+        key = params.get("Key") or {}
+        if (
+            service == "dynamodb"
+            and operation == "UpdateItem"
+            and key.get("pk", {}).get("S", "").startswith("PACE#")
+        ):
+            operation = SEND_SLOT
         with self._lock:
             self.calls[(origin, service, operation)] += 1
             if service == "dynamodb" and operation == "TransactWriteItems":

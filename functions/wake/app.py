@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from handoff import clock
 from handoff.adapters.lambda_events import WakeEvent
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import conversations, wake_pass
+from handoff.services.pacing import send_deadline
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -19,5 +22,8 @@ def handler(event: WakeEvent, context: LambdaContext) -> dict[str, Any]:
     # an AgentAvailable event names its tenant; the schedule's event passes every tenant
     tenant_id = event.detail.tenant_id
     summary = wake_pass().run([tenant_id] if tenant_id else None)
-    swept = conversations().sweep_outbox() if tenant_id is None else 0
+    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
+    swept = (
+        conversations().sweep_outbox(until=send_deadline(clock.now(), remaining)) if tenant_id is None else 0
+    )
     return {**summary.model_dump(), "outbox_sent": swept}

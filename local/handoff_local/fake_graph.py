@@ -12,10 +12,12 @@ Instagram's CDN links (`add_cdn_file`: served to anyone, as the CDN does). `forg
 media id answer as one Meta no longer has. Both live on the fake's own origin, the only one besides
 Meta's CDN the Graph client downloads from.
 
-Failures come two ways: scripted (`fail_next`: the next requests, whatever they are) and random
+Failures come three ways: scripted (`fail_next`: the next requests, whatever they are), random
 (`inject_faults`: a seeded share of the sends it would have accepted, answered like Meta's
-failures, for `make chaos`). Every answer is kept in `answers`, with whether the message reached
-the user (the latest `history` of them only, when given: `make local` runs for days).
+failures, for `make chaos`), and a rate (`limit_rate`: past so many sends a second from one sending
+account, 130429 as Meta answers past a number's throughput, for `make bench-scale`). Every answer is
+kept in `answers`, with whether the message reached the user (the latest `history` of them only,
+when given: `make local` runs for days).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +72,9 @@ class RecordedAnswer:
     accepted: bool
     fault: str | None = None
 
+
+RATE_LIMITED = "rate_limited"
+"""The `fault` of an answer refused by `limit_rate`: a send past its account's rate."""
 
 FAULT_KINDS = ("server_error", "throttled_429", "throttled_400", "timeout", "refused")
 """The random faults, in `Faults`' order: what Meta answers, and what the Graph client makes of it."""
@@ -142,6 +148,8 @@ class FakeGraphApi:
         self._answers: deque[RecordedAnswer] = deque(maxlen=history)
         self._failures: deque[_ScriptedFailure] = deque()
         self._faults: Faults | None = None
+        self._rate: float | None = None  # sends a second per sending account, over a sliding second
+        self._accepted_at: dict[str, deque[float]] = {}  # sending account -> when its last sends came
         self._random = random.Random(0)
         self._ids = itertools.count(1)
         self._media: dict[str, _MediaFile] = {}
@@ -223,6 +231,20 @@ class FakeGraphApi:
         with self._lock:
             return Counter(a.fault for a in self._answers if a.fault is not None)
 
+    def limit_rate(self, per_second: int | None) -> None:
+        """From now on, refuse a send when its sending account (the phone number, or the token for
+        Messenger's and Instagram's `me`) already had `per_second` sends accepted within the last
+        second, as Meta does past a number's throughput: HTTP 400, code 130429 (None: no limit).
+        A refused send does not count."""
+        with self._lock:
+            self._rate = per_second
+            self._accepted_at.clear()
+
+    def rate_limited(self) -> int:
+        """How many sends `limit_rate` refused so far."""
+        with self._lock:
+            return sum(a.fault == RATE_LIMITED for a in self._answers)
+
     def fail_next(self, status: int, error_body: Any = None, times: int = 1) -> None:
         """Answer the next `times` requests with `status` and `error_body` (JSON; None: an empty body)."""
         with self._lock:
@@ -264,11 +286,27 @@ class FakeGraphApi:
             fault = self._draw_fault() if answered[0] == 200 and _is_send(request) else None
             if fault is not None:
                 answered = _fault_answer(fault)
+            elif answered[0] == 200 and _is_send(request) and self._past_the_rate(request):
+                fault = RATE_LIMITED
+                answered = 400, _graph_error(130429, "(#130429) Rate limit hit", "OAuthException")
             accepted = answered[0] == 200 or fault == "timeout"
+            if accepted and self._rate is not None:
+                self._accepted_at.setdefault(_sender(request), deque()).append(time.monotonic())
             self._answers.append(RecordedAnswer(request, answered[0], accepted=accepted, fault=fault))
         if accepted and self.printer is not None and request.method == "POST":  # sends only
             self.printer(request)
         return answered
+
+    def _past_the_rate(self, request: RecordedRequest) -> bool:
+        """Whether the request's sending account had its rate's worth of sends in the last second
+        (called under the lock)."""
+        if self._rate is None:
+            return False
+        recent = self._accepted_at.setdefault(_sender(request), deque())
+        now = time.monotonic()
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        return len(recent) >= self._rate
 
     def _draw_fault(self) -> str | None:
         """A fault kind for the next send, or None (called under the lock)."""
@@ -352,6 +390,16 @@ def _fault_answer(kind: str) -> tuple[int | None, Any]:
     if kind == "timeout":
         return None, None
     return 400, _graph_error(100, "(#100) Invalid parameter", "OAuthException")
+
+
+def _sender(request: RecordedRequest) -> str:
+    """The sending account of a request: the phone number in WhatsApp's path; for Messenger's and
+    Instagram's `me`, the access token (it names the page or account)."""
+    match = _MESSAGES.match(request.path)
+    sender = match["sender"] if match else request.path
+    if sender == "me":
+        return request.headers.get("authorization", "") or request.query.get("access_token", "")
+    return sender
 
 
 def _is_send(request: RecordedRequest) -> bool:

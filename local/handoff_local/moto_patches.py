@@ -458,6 +458,27 @@ def lean_moto() -> Iterator[None]:
         uninstall()
 
 
+# --- what the queue consumer did with a record ------------------------------------------------------
+
+
+def visible_at(queue_url: str, receipt_handle: str) -> float | None:
+    """When (epoch seconds, moto's clock) the message received with `receipt_handle` becomes visible
+    again; None when it is gone (deleted). The local run's SQS poller reads it to tell a record the
+    conversation function put back for later (ChangeMessageVisibility) from one it left alone."""
+    from moto.sqs.models import sqs_backends
+
+    _check_moto()  # it reads the queues as the pinned moto keeps them
+    name = queue_url.rsplit("/", 1)[-1]
+    for _, _, backend in sqs_backends.iter_backends():
+        queue = backend.queues.get(name)  # type: ignore[attr-defined]
+        if queue is None:
+            continue
+        for message in queue._messages:
+            if message.receipt_handle == receipt_handle:
+                return float(message.visible_at) / 1000.0
+    return None
+
+
 # --- DynamoDB's TTL deletions -------------------------------------------------------------------------
 
 

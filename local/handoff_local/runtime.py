@@ -3,10 +3,11 @@
 `LocalRun` starts moto, creates the template's tables, queues and bus, seeds a config file,
 starts a fake Graph API (or points at `graph_api_url`) and then plays the parts AWS plays:
 API Gateway (HTTP API events, the JWT authorizer), the SQS event source (FIFO batches, partial
-failures, redelivery), EventBridge (the minute schedule and the agent-online rule), and DynamoDB's
-TTL deletions (each minute, after the schedule). One lock runs one handler at a time, as one Lambda
-instance per function would. While it runs, moto is patched (`handoff_local.moto_patches`) so
-that its memory and its time per request do not grow with the traffic.
+failures, redelivery, records the function put back for later, on the run's clock), EventBridge
+(the minute schedule and the agent-online rule), and DynamoDB's TTL deletions (each minute, after
+the schedule). One lock runs one handler at a time, as one Lambda instance per function would.
+While it runs, moto is patched (`handoff_local.moto_patches`) so that its memory and its time per
+request do not grow with the traffic.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import time as wall
 import uuid
 import warnings
 from collections import deque
@@ -47,6 +49,9 @@ from handoff_tools import tokens
 from handoff_tools.functions import TEMPLATE, load_function
 
 log = logging.getLogger("handoff_local.runtime")
+RETURNED_HIDDEN = 3600
+"""Seconds a record put back for later stays hidden on moto's clock: the run brings it back itself,
+on the run's clock, which tests move on in leaps."""
 
 
 @dataclass
@@ -85,7 +90,8 @@ class LocalRun:
     `history`: how many of the latest bus events (`published`) and fake Graph API requests to keep
     for the caller to read (None: all of them, as tests want; `make local` keeps a few). `lean_moto`
     False leaves moto as it is (`make chaos --moto-as-is`, to compare). `push_port`: where the push
-    channel's WebSocket API listens on loopback (`sockets`; 0: a free port).
+    channel's WebSocket API listens on loopback (`sockets`; 0: a free port). `parameters` overrides
+    the template's parameter defaults (`WhatsappSendsPerSecond`...), as `--parameter-overrides` would.
     """
 
     def __init__(
@@ -98,8 +104,13 @@ class LocalRun:
         history: int | None = None,
         lean_moto: bool = True,
         push_port: int = 0,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        self.parameters = dict(parameters or {})
+        # put back for later by the conversation function: message id -> (receipt, due on the run's clock)
+        self._returned: dict[str, tuple[str, datetime]] = {}
+        self.records_put_back = 0  # how many times, since the run started
         self.external_graph_api_url = graph_api_url
         self.graph_printer = graph_printer
         self.log_level = log_level
@@ -154,7 +165,8 @@ class LocalRun:
         self._mock = mock_aws()
         self._mock.start()
         clock.reset()
-        self.stack = provision(TEMPLATE)
+        self.stack = provision(TEMPLATE, parameters=self.parameters)
+        self._returned.clear()
         api = socket_api(TEMPLATE)
         if api is not None:
             self.sockets = LocalSockets(api, self.invoke, clock.now, port=self.push_port).start()
@@ -299,12 +311,29 @@ class LocalRun:
     # --- SQS and EventBridge ------------------------------------------------------------------------
 
     def invoke(self, function: str, event: Mapping[str, Any]) -> Any:
-        with self.lock:
-            return self._functions[function].handler(dict(event), _LambdaContext(function))
+        from handoff.observability import metrics
 
-    def drain(self) -> int:
-        """Deliver queued events to the conversation function until the queue is empty; returns how many."""
+        with self.lock:
+            try:
+                return self._functions[function].handler(dict(event), _LambdaContext(function))
+            finally:
+                # Lambda publishes an invocation's metrics at its end; disabled here, Powertools keeps
+                # them instead, and the hundredth value of one metric in the process makes it publish
+                # them in the middle of an invocation, which fails without the namespace it read
+                # before this run set its environment
+                metrics.clear_metrics()
+
+    def drain(self, *, wait_for_returns: bool = False) -> int:
+        """Deliver queued events to the conversation function until the queue is empty; returns how many.
+
+        A record the function failed is back on the queue at once (Lambda would wait for the
+        visibility timeout). A record it put back for later (its sends had to wait) comes back when
+        its delay has passed on the run's clock: at a later drain once the clock has been moved on,
+        or in this one with `wait_for_returns`, which waits for it (the run's clock runs with the
+        wall clock)."""
         import boto3
+
+        from handoff import clock
 
         assert self.stack is not None
         with self.lock:  # boto3's default session is not thread-safe: clients are made one at a time
@@ -312,6 +341,7 @@ class LocalRun:
         processed = 0
         while True:
             with self.lock:
+                self._bring_back_due(sqs)
                 received = sqs.receive_message(
                     QueueUrl=self.stack.queue_url,
                     MaxNumberOfMessages=10,
@@ -319,26 +349,66 @@ class LocalRun:
                     MessageSystemAttributeNames=["All"],
                     VisibilityTimeout=30,
                 ).get("Messages", [])
-                if not received:
+                if received:
+                    processed += self._invoke_consumer(sqs, received)
+                    continue
+                if not (wait_for_returns and self._returned):
                     return processed
-                try:
-                    result = self.invoke("ConversationFunction", _sqs_event(self.stack.queue_url, received))
-                    failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                except Exception:  # an invocation error returns the whole batch, as Lambda does
-                    failed = {m["MessageId"] for m in received}
-                for message in received:
-                    if message["MessageId"] in failed:
-                        # back on the queue at once (Lambda would wait for the visibility timeout)
-                        sqs.change_message_visibility(
-                            QueueUrl=self.stack.queue_url,
-                            ReceiptHandle=message["ReceiptHandle"],
-                            VisibilityTimeout=0,
-                        )
-                    else:
-                        sqs.delete_message(
-                            QueueUrl=self.stack.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                        )
-                        processed += 1
+                due = min(at for _, at in self._returned.values())
+                pause = (due - clock.now()).total_seconds()
+            wall.sleep(min(max(pause, 0.0), 1.0) + 0.001)
+
+    def _invoke_consumer(self, sqs: Any, received: Sequence[Mapping[str, Any]]) -> int:
+        """One batch through the conversation function, as Lambda's event source would: delete what
+        succeeded, return what failed. Returns how many succeeded (put back for later ones are not)."""
+        from handoff import clock
+
+        assert self.stack is not None
+        queue_url = self.stack.queue_url
+        visible = {m["MessageId"]: moto_patches.visible_at(queue_url, m["ReceiptHandle"]) for m in received}
+        try:
+            result = self.invoke("ConversationFunction", _sqs_event(queue_url, received))
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        except Exception:  # an invocation error returns the whole batch, as Lambda does
+            failed = {m["MessageId"] for m in received}
+        done = 0
+        for message in received:
+            receipt = message["ReceiptHandle"]
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt)
+                done += 1
+                continue
+            later = moto_patches.visible_at(queue_url, receipt)
+            if later is not None and later != visible[message["MessageId"]]:
+                # put back for later by the function: due on the run's clock, hidden until then
+                self.records_put_back += 1
+                self._returned[message["MessageId"]] = (
+                    receipt,
+                    clock.now() + timedelta(seconds=later - wall.time()),
+                )
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=RETURNED_HIDDEN
+                )
+            else:  # back on the queue at once (Lambda would wait for the visibility timeout)
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=0)
+        return done
+
+    def _bring_back_due(self, sqs: Any) -> None:
+        """Make visible the records put back for later whose time has come on the run's clock."""
+        from handoff import clock
+
+        assert self.stack is not None
+        now = clock.now()
+        for message_id, (receipt, due) in list(self._returned.items()):
+            if due <= now:
+                del self._returned[message_id]
+                sqs.change_message_visibility(
+                    QueueUrl=self.stack.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
+                )
+
+    def returned(self) -> int:
+        """How many records the conversation function put back for later are not due yet."""
+        return len(self._returned)
 
     def dead_letters(self) -> int:
         import boto3

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import Agent, WhatsAppUser, table_items, taken_after_a_night_of_waiting
+from handoff_local import payloads
 from handoff_local.runtime import HttpResult, LocalRun
 from handoff_tools import erase as erase_command
 
@@ -34,20 +35,34 @@ def report(run: LocalRun, first: str, last: str) -> dict[str, Any]:
 
 def a_user_with_everything(run: LocalRun, wa_id: str) -> tuple[WhatsAppUser, str]:
     """A user waited, was taken, answered and closed, chats with the bot again, and is owed a reply
-    Meta asked to wait for (it stays in the outbox)."""
+    Meta asked to wait for (it stays in the outbox, its record to come back for it later)."""
+    user, conversation_id = a_closed_chat(run, wa_id)
+    owed_a_reply_meta_asked_to_wait_for(run, user)
+    return user, conversation_id
+
+
+def a_closed_chat(run: LocalRun, wa_id: str) -> tuple[WhatsAppUser, str]:
+    """A user waited, was taken, answered and closed."""
     user, carla, conversation_id = taken_after_a_night_of_waiting(run, wa_id, "Luz")
     carla.reply(conversation_id, "Hola Luz")
     carla.close(conversation_id)
-    run.graph.fail_next(429, THROTTLED, times=3)
-    user.says("Hola otra vez")
     return user, conversation_id
+
+
+def owed_a_reply_meta_asked_to_wait_for(run: LocalRun, user: WhatsAppUser) -> None:
+    """The user chats with the bot again, and Meta throttles the reply: it waits in the outbox while
+    its record is back on the queue for later (on the run's clock, which stays put meanwhile)."""
+    run.graph.fail_next(429, THROTTLED)
+    user.send(payloads.whatsapp_text(user.wa_id, "Hola otra vez", user.now()))
 
 
 def test_nothing_of_an_erased_user_is_left_and_the_report_keeps_its_counts(loud_run, logs):
     run = loud_run
-    user, conversation_id = a_user_with_everything(run, PHONE)
+    user, conversation_id = a_closed_chat(run, PHONE)
     first_night = (user.now() - timedelta(hours=12)).date()
-    _, other_id = a_user_with_everything(run, OTHER)
+    other, other_id = a_closed_chat(run, OTHER)
+    owed_a_reply_meta_asked_to_wait_for(run, user)
+    owed_a_reply_meta_asked_to_wait_for(run, other)
     days = (first_night.isoformat(), user.now().date().isoformat())
     night = report(run, *days)
     assert conversation_id in {r["conversation_id"] for r in night["rows"]}

@@ -43,7 +43,7 @@ def graph() -> Iterator[FakeGraphApi]:
 
 @pytest.fixture
 def client(graph: FakeGraphApi) -> GraphClient:
-    return GraphClient(graph.url + "/v23.0", timeout=2.0)
+    return GraphClient(graph.url + "/v23.0", connect_timeout=2.0, read_timeout=2.0)
 
 
 def test_the_fake_listens_on_loopback_only(graph: FakeGraphApi) -> None:
@@ -230,7 +230,7 @@ def test_connection_refused_is_retryable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = GraphClient(f"http://127.0.0.1:{port}/v23.0", timeout=1.0)
+    client = GraphClient(f"http://127.0.0.1:{port}/v23.0", connect_timeout=1.0, read_timeout=1.0)
     with pytest.raises(GraphError) as caught:
         client.post(WHATSAPP_TEXT, TOKEN)
     error = caught.value
@@ -243,7 +243,9 @@ def test_no_answer_in_time_is_retryable_but_maybe_sent() -> None:
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)  # accepts the connection (backlog) and never answers
-        client = GraphClient(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.3)
+        client = GraphClient(
+            f"http://127.0.0.1:{silent.getsockname()[1]}", connect_timeout=0.3, read_timeout=0.3
+        )
         with pytest.raises(GraphError) as caught:
             client.post(WHATSAPP_TEXT, TOKEN)
     assert caught.value.retryable

@@ -89,6 +89,13 @@ NOT_IN_THE_STORY: dict[tuple[str, str, str, str | None], str] = {
     ("WakeFunction", "dynamodb:UpdateItem", "AppTable", "OUTBOX#*"): (
         "the outbox sweep's leases (ConversationStore.claim): messages left in the outbox"
     ),
+    ("WakeFunction", "dynamodb:UpdateItem", "AppTable", "PACE#*"): (
+        "the outbox sweep taking a send slot (SendSchedule.take) for a message left in the outbox"
+    ),
+    ("ConversationFunction", "sqs:ChangeMessageVisibility", "InboundQueue", None): (
+        "QueuedEvents.apply putting a record back for later (return_later): Meta throttled its send, "
+        "or its account's schedule is booked ahead (tests/integration/test_pacing.py)"
+    ),
     ("WakeFunction", "dynamodb:DeleteItem", "AppTable", "OUTBOX#*"): (
         "the outbox sweep removing what it sent (ConversationStore.delivered)"
     ),
@@ -129,8 +136,9 @@ def _query_pk(params: dict[str, Any]) -> str | None:
 def _calls(function: str, service: str, operation: str, params: dict[str, Any]) -> list[Call]:
     """What IAM authorizes for one API call: one action per item of a transaction."""
     if service == "sqs":
-        # SendMessageBatch is authorized as sqs:SendMessage
-        action = "sqs:SendMessage" if operation.startswith("SendMessage") else f"sqs:{operation}"
+        # a batch is authorized as its single action: SendMessageBatch as sqs:SendMessage,
+        # ChangeMessageVisibilityBatch as sqs:ChangeMessageVisibility
+        action = f"sqs:{operation.removesuffix('Batch')}"
         return [Call(function, action, _logical(params["QueueUrl"]))]
     if service == "apigatewaymanagementapi":
         # authorized as ManageConnections on the WebSocket API whose stage the client was made for
@@ -519,7 +527,13 @@ def test_only_the_webhooks_and_the_wake_may_send_to_the_queue(template: dict[str
             if statement["Effect"] == "Allow" and any(
                 a.startswith("sqs:") for a in as_list(statement["Action"])
             ):
-                assert as_list(statement["Action"]) == ["sqs:SendMessage"], function
+                # the consumer may only put its own records back for later (the backoff)
+                allowed = (
+                    ["sqs:ChangeMessageVisibility"]
+                    if function == "ConversationFunction"
+                    else ["sqs:SendMessage"]
+                )
+                assert as_list(statement["Action"]) == allowed, function
                 assert statement["Resource"] == {"Fn::GetAtt": ["InboundQueue", "Arn"]}, function
 
 

@@ -382,7 +382,7 @@ def test_a_redirect_is_never_followed() -> None:
         target = f"http://127.0.0.1:{elsewhere.getsockname()[1]}/latest/meta-data/"
         redirect = f"HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n".encode()
         port, served = serve_once(lambda connection: connection.sendall(redirect))
-        client = GraphClient(f"http://127.0.0.1:{port}/v23.0", timeout=1.0)
+        client = GraphClient(f"http://127.0.0.1:{port}/v23.0", connect_timeout=1.0, read_timeout=1.0)
 
         with pytest.raises(GraphError) as caught:
             client.download(
@@ -405,7 +405,7 @@ def test_a_file_that_trickles_in_is_given_up_at_its_deadline() -> None:
                 time.sleep(0.05)
 
     port, _ = serve_once(trickle)
-    client = GraphClient(f"http://127.0.0.1:{port}", timeout=0.3)
+    client = GraphClient(f"http://127.0.0.1:{port}", connect_timeout=0.3, read_timeout=0.3)
     started = time.monotonic()
 
     with pytest.raises(GraphError) as caught:

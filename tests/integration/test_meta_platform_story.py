@@ -457,17 +457,20 @@ def test_the_escaped_unicode_body_meta_signs_is_verified_as_received(story: Loca
 # --- errors from the Send API -------------------------------------------------------------------
 
 
-def test_a_rate_limit_is_retried_through_the_outbox(story: LocalRun, channel: str) -> None:
+def test_a_rate_limit_is_retried_with_backoff_by_the_records_visibility(
+    story: LocalRun, channel: str
+) -> None:
     someone = user(story, channel)
     limited = {"error": {"message": "(#613) Calls to this API have exceeded the rate limit.", "code": 613}}
     story.graph.fail_next(400, limited, times=2)
     someone.says("estado de mi pedido")
     assert len(someone.received()) == 1 and story.pending_outbox() == 1  # waiting in the outbox
-    for _ in range(2):
-        story.advance(120)
-        story.tick()
+    assert story.returned() == 1  # its record back on the queue for later, not failed
+    for backoff in (2, 4):  # the longest the first two waits may be: 1-2, then 2-4 seconds
+        story.advance(backoff)
+        story.drain()
     assert len(someone.received()) == 3  # two refused attempts, then one accepted
-    assert story.dead_letters() == 0 and story.pending_outbox() == 0
+    assert story.dead_letters() == 0 and story.pending_outbox() == 0 and story.returned() == 0
 
 
 @pytest.mark.parametrize(

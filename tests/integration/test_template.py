@@ -359,14 +359,16 @@ def test_the_three_webhooks_have_the_same_least_privilege(template: dict[str, An
 
 
 def test_wake_writes_only_the_outbox_and_reads_only_access_tokens(template: dict[str, Any]) -> None:
-    # the wake pass only reads; its outbox sweep leases, sends and removes outbox items, and marks
-    # the transcript line of a message Meta refused for good
+    # the wake pass only reads; its outbox sweep leases, paces, sends and removes outbox items, and
+    # marks the transcript line of a message Meta refused for good
     writing = [s for s in statements(template, "WakeFunction") if set(as_list(s["Action"])) & DYNAMODB_WRITES]
     assert [(s["Action"], s["Condition"]) for s in writing] == [
         (
             "dynamodb:UpdateItem",
             {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONV#*", "OUTBOX#*"]}},
         ),
+        # the sweep's sends take their slots in the number's schedule like every send
+        ("dynamodb:UpdateItem", {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["PACE#*"]}}),
         ("dynamodb:DeleteItem", {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["OUTBOX#*"]}}),
     ]
     ssm = [s for s in statements(template, "WakeFunction") if "ssm:GetParameter" in as_list(s["Action"])]
@@ -430,9 +432,54 @@ def test_the_consumers_concurrency_is_capped_by_a_parameter(template: dict[str, 
     parameter = template["Parameters"]["ConversationMaxConcurrency"]
 
     assert event["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ConversationMaxConcurrency"}}
-    # Lambda accepts 2 to 1000 for an SQS source's MaximumConcurrency
-    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 10, 2)
+    # Lambda accepts 2 to 1000 for an SQS source's MaximumConcurrency; 25 reaches one WhatsApp
+    # number's rate with room (make bench-scale: 10 instances fall short of it, 25 to 100 reach it)
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 25, 2)
     assert parameter["MaxValue"] == 1000
+
+
+def test_the_consumer_knows_the_queues_receive_limit(template: dict[str, Any]) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    queue = resource(template, "InboundQueue")
+
+    assert int(variables["INBOUND_MAX_RECEIVES"]) == queue["RedrivePolicy"]["maxReceiveCount"]
+    assert int(variables["BOT_ATTEMPTS"]) < queue["RedrivePolicy"]["maxReceiveCount"]
+
+
+def test_each_channels_send_rate_is_a_parameter_with_metas_limit_as_default(template: dict[str, Any]) -> None:
+    from handoff.runtime.settings import Settings
+
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    parameters = template["Parameters"]
+    defaults = Settings.model_fields
+    for channel, parameter, meta_limit in (
+        ("WHATSAPP", "WhatsappSendsPerSecond", 80),  # per phone number, by default
+        ("MESSENGER", "MessengerSendsPerSecond", 300),  # per page, text
+        ("INSTAGRAM", "InstagramSendsPerSecond", 300),  # per professional account, text
+    ):
+        assert variables[f"{channel}_SENDS_PER_SECOND"] == {"Ref": parameter}
+        assert (parameters[parameter]["Type"], parameters[parameter]["Default"]) == ("Number", meta_limit)
+        assert defaults[f"{channel.lower()}_sends_per_second"].default == meta_limit
+
+
+def test_a_batchs_sends_fit_in_the_functions_that_send(template: dict[str, Any]) -> None:
+    """No send starts unless its longest call (the Graph client's connect and read timeouts) ends
+    SEND_MARGIN before the invocation does (pacing.Sending), so however many sends a batch owes it
+    ends in time; each function that sends must leave room for its slot's wait and one call."""
+    from handoff.adapters.graph import LONGEST_CALL
+    from handoff.services.live import SEND_WINDOW
+    from handoff.services.pacing import HORIZON, SEND_MARGIN
+
+    def timeout(function: str) -> float:
+        return float(resource(template, function).get("Timeout", template["Globals"]["Function"]["Timeout"]))
+
+    one_send = (HORIZON + LONGEST_CALL + SEND_MARGIN).total_seconds()
+    assert timeout("ConversationFunction") >= 3 * one_send  # 30 s: three sends even at their longest
+    assert timeout("WakeFunction") >= one_send  # the sweep
+    # the Live API gives its sends a window of its own (it has no Lambda context to read)
+    assert SEND_WINDOW.total_seconds() + SEND_MARGIN.total_seconds() <= timeout("LiveApiFunction")
+    assert SEND_WINDOW >= HORIZON + LONGEST_CALL  # an agent's reply waits its slot and still goes
+    assert resource(template, "InboundQueue")["VisibilityTimeout"] >= 6 * timeout("ConversationFunction")
 
 
 def test_every_function_logs_to_its_own_group_with_retention(template: dict[str, Any]) -> None:

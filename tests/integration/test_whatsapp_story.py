@@ -173,33 +173,34 @@ def test_the_transcript_reads_in_the_users_order_when_meta_delivers_out_of_order
             assert any(earlier.author == "user" for earlier in lines[:index])
 
 
-def test_a_redelivery_never_sends_what_the_sweep_holds(run):
-    from handoff import clock
+def test_a_redelivery_never_sends_what_the_dead_invocation_still_holds(run):
     from handoff.runtime.wiring import conversations
 
     at_night(run)
     ana = WhatsAppUser(run, "573001110041")
-    shell = conversations()
-    deliver = shell.deliver
+    graph = conversations().graph
+    post = graph.post
     crashes = []
 
-    def crash_after_the_commit(messages):  # the function dies between its commit and its sends
+    def crash_before_the_send(request, token):  # the function dies between its commit and its send
         if not crashes:
             crashes.append(True)
-            for message in conversation_store().all_pending():  # and the sweep takes the message
-                assert conversation_store().claim(message, now=clock.now(), lease=timedelta(minutes=1))
             raise RuntimeError("the function crashed")
-        return deliver(messages)
+        return post(request, token)
 
-    shell.deliver = crash_after_the_commit
+    graph.post = crash_before_the_send
     try:
-        ana.says("Hola")  # the queue redelivers; the event is known, its owed message is held
+        ana.says("Hola")  # the queue redelivers; the event is known, its message leased to the dead one
     finally:
-        shell.deliver = deliver
-    assert crashes and ana.received() == []  # the redelivery did not send what the sweep holds
-    assert run.pending_outbox() == 1
-    run.advance(180)  # the lease lapses; the next sweep sends it, once
-    run.tick()
+        graph.post = post
+    # the redelivery sent nothing: the message is the dead invocation's for a minute from its commit
+    assert crashes and ana.received() == [] and run.pending_outbox() == 1
+    assert run.returned() == 1  # its record comes back when that lease ends
+    run.advance(30)
+    run.drain()
+    assert ana.received() == [] and run.returned() == 1
+    run.advance(31)
+    run.drain()
     assert ana.texts() == [TEXTS.fallback] and run.pending_outbox() == 0 and run.dead_letters() == 0
 
 
@@ -365,7 +366,7 @@ def test_a_graph_api_outage_delays_the_answer_but_never_loses_or_repeats_it(run)
     assert run.dead_letters() == 0 and conversation_store().pending(key) == []
 
 
-def test_a_send_that_must_wait_never_fails_its_event_nor_holds_other_conversations(run):
+def test_a_send_that_must_wait_puts_its_record_back_for_later_and_holds_no_other_conversation(run):
     ana, bruno = WhatsAppUser(run, "573001110013"), WhatsAppUser(run, "573001110014")
     down = {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}
     run.graph.fail_next(503, down)
@@ -387,23 +388,29 @@ def test_a_send_that_must_wait_never_fails_its_event_nor_holds_other_conversatio
     run.webhook("whatsapp", body)
     run.drain()
     run.invoke = invoke
-    assert results == [{"batchItemFailures": []}]  # applied once each: no record failed
+    # Ana's record is put back for later (her event applied, its send waiting), not failed
+    assert [len(result["batchItemFailures"]) for result in results] == [1] and run.returned() == 1
     assert len(ana.received()) == 1 and bruno.texts() == [TEXTS.fallback]  # Bruno was not held
-    run.advance(180)
-    run.tick()
+    run.advance(2)  # the first backoff: 1 to 2 seconds
+    run.drain()
     assert ana.texts() == [TEXTS.fallback, TEXTS.fallback] and run.pending_outbox() == 0
+    assert run.returned() == 0 and run.dead_letters() == 0
 
 
-def test_a_send_that_keeps_failing_waits_in_the_outbox_and_the_sweep_sends_it_once(run):
+def test_a_send_that_keeps_failing_comes_back_with_backoff_then_the_sweep_sends_it_once(run):
     user = WhatsAppUser(run, "573001110011")
     down = {"error": {"message": "Service temporarily unavailable", "type": "OAuthException", "code": 2}}
-    run.graph.fail_next(503, down, times=5)  # the first try and four sweeps fail
+    run.graph.fail_next(503, down, times=5)  # the first try and the record's four returns fail
     user.says("estado de mi pedido")
     key = f"acme#whatsapp#{ACME_NUMBER}#{user.wa_id}"
-    for _ in range(5):
-        assert len(conversation_store().pending(key)) == 1
-        run.advance(120)
-        run.tick()
+    for backoff in (2, 4, 8, 16):  # the longest each wait may be: 1-2, 2-4, 4-8, 8-16 seconds
+        assert len(conversation_store().pending(key)) == 1 and run.returned() == 1
+        run.advance(backoff)
+        run.drain()
+    # its five receives spent (the queue's maxReceiveCount): the sweep has it now, never the DLQ
+    assert len(conversation_store().pending(key)) == 1 and run.returned() == 0
+    run.advance(120)
+    run.tick()
     accepted = [r for r in run.graph.requests if r.json.get("to") == f"+{user.wa_id}"][5:]
     assert len(accepted) == 1
     assert conversation_store().pending(key) == [] and run.dead_letters() == 0

@@ -1,11 +1,16 @@
 """A small Graph API client over urllib3 (already in the Lambda runtime, through botocore).
 
 It sends (`post`), reads a Graph object (`get`: WhatsApp's media metadata) and downloads a user's
-file (`download`). It makes one attempt per call and never sleeps: a failure is raised as `GraphError`, whose
-`retryable` says whether the caller should try again, and the caller (the outbox flush, driven
-by SQS redelivery and the sweep) owns when. A read timeout or a connection dropped after the
-request went out is retryable but `maybe_sent`: Meta may have accepted it, so a retry can deliver
-the message twice (at-least-once, as everywhere in the outbox).
+file (`download`). It makes one attempt per call and never sleeps: a failure is raised as
+`GraphError`, whose `retryable` says whether the caller should try again (`throttled`: because we
+send too fast), and the caller (the outbox flush, driven by the record's return after a backoff and
+by the sweep) owns when. A read timeout or a connection dropped after the request went out is
+retryable but `maybe_sent`: Meta may have accepted it, so a retry can deliver the message twice
+(at-least-once, as everywhere in the outbox).
+
+A send takes at most `CONNECT_TIMEOUT` + `READ_TIMEOUT` seconds (`LONGEST_CALL`): the senders
+start a send only when that much time is left in their invocation (`services/pacing.py`), and a
+test holds it against the functions' timeouts in template.yaml.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -28,8 +34,22 @@ from urllib3.exceptions import (
 
 from handoff.channels.base import GraphRequest
 from handoff.channels.media import on_meta_cdn, same_origin
-from handoff.channels.meta import is_outside_window, is_retryable, is_token_error
+from handoff.channels.meta import (
+    PAIR_RATE_LIMIT,
+    is_outside_window,
+    is_retryable,
+    is_throttling,
+    is_token_error,
+)
 from handoff.observability import logger as log
+
+CONNECT_TIMEOUT = 2.0
+"""Seconds to open a connection to the Graph API: a few round trips; longer means it is unreachable."""
+READ_TIMEOUT = 4.0
+"""Seconds to wait for Meta's answer once the request is out (Meta answers in well under a second)."""
+LONGEST_CALL = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT)
+"""The longest one call may take (urllib3 applies the read timeout to each wait for data, within a
+total of both; Meta answers in one piece)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +116,16 @@ class GraphError(Exception):
         return is_retryable(self.code, self.http_status)
 
     @property
+    def throttled(self) -> bool:
+        """Meta asked us to send more slowly (the account's or the user's rate): paced back, never refused."""
+        return is_throttling(self.code, self.http_status)
+
+    @property
+    def pair_rate_limited(self) -> bool:
+        """WhatsApp's limit on messages to this one user (131056): Meta asks to wait 4^X seconds."""
+        return self.code == PAIR_RATE_LIMIT
+
+    @property
     def is_token_error(self) -> bool:
         """Refused because of the account's access token: all its sends fail until it is replaced."""
         return is_token_error(self.code, self.http_status)
@@ -111,7 +141,7 @@ class GraphError(Exception):
             parts.append(f"code={self.code}" + (f"/{self.subcode}" if self.subcode is not None else ""))
         if self.http_status is not None:
             parts.append(f"http={self.http_status}")
-        parts.append("retryable" if self.retryable else "permanent")
+        parts.append("throttled" if self.throttled else "retryable" if self.retryable else "permanent")
         return " ".join(parts)
 
     def __repr__(self) -> str:
@@ -124,12 +154,17 @@ class GraphError(Exception):
 class GraphClient:
     """POSTs `GraphRequest`s to `{base_url}/{path}` with a Bearer token; one instance per process."""
 
-    def __init__(self, base_url: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, base_url: str, *, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._pool = urllib3.PoolManager(
-            retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.longest_call = timedelta(seconds=connect_timeout + read_timeout)
+        timeout = urllib3.Timeout(
+            connect=connect_timeout, read=read_timeout, total=connect_timeout + read_timeout
         )
+        self._pool = urllib3.PoolManager(retries=False, timeout=timeout)
 
     def url_for(self, request: GraphRequest) -> str:
         return f"{self.base_url}/{request.path.lstrip('/')}"
@@ -165,6 +200,7 @@ class GraphClient:
                 "graph_code": error.code,
                 "graph_subcode": error.subcode,
                 "retryable": error.retryable,
+                "throttled": error.throttled,
                 "fbtrace_id": error.fbtrace_id,
             },
         )
@@ -221,9 +257,10 @@ class GraphClient:
         send the server, or the account's token, anywhere else. A size over `limit`, declared
         (`Content-Length`) or read, raises `FileTooLarge` before more is read; any answer but a 2XX,
         or none, raises `GraphError`, and so does a download not done by `deadline`
-        (`time.monotonic()`; without one, twice the client's timeout from now).
+        (`time.monotonic()`; without one, the client's longest call from now).
         """
-        deadline = deadline if deadline is not None else time.monotonic() + 2 * self.timeout
+        if deadline is None:
+            deadline = time.monotonic() + self.longest_call.total_seconds()
         if not (on_meta_cdn(url) or same_origin(url, self.base_url)):
             raise NotMetaUrl("not a URL of Meta's CDN nor of the Graph API")
         headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
@@ -260,9 +297,9 @@ class GraphClient:
     def _until(self, deadline: float | None) -> urllib3.Timeout:
         """The client's timeouts, each cut to what is left before `deadline`."""
         if deadline is None:
-            return urllib3.Timeout(connect=self.timeout, read=self.timeout)
+            return urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
         left = max(0.001, deadline - time.monotonic())
-        return urllib3.Timeout(connect=min(self.timeout, left), read=min(self.timeout, left))
+        return urllib3.Timeout(connect=min(self.connect_timeout, left), read=min(self.read_timeout, left))
 
     def _read_within(self, response: Any, limit: int, host: str | None, deadline: float) -> bytes:
         chunks: list[bytes] = []

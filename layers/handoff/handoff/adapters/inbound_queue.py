@@ -7,13 +7,20 @@ before August 2025; queues now default to 1 MiB, but a queue created with the ol
 it, and the channels keep every event far smaller anyway (`channels/meta.py`). An event that could
 never be sent (not valid Unicode, or alone over the budget) is left out and counted by `enqueue`,
 so it never takes the rest of its delivery down with it.
+
+The consumer puts a record back for later (`return_later`) by its visibility timeout: a record whose
+sends had to wait comes back when they may be tried again, and its conversation's later events
+wait behind it in their FIFO group.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 
@@ -117,3 +124,44 @@ def _batches(entries: Sequence[tuple[Event, str, int]]) -> Iterator[list[tuple[E
         total += size
     if batch:
         yield batch
+
+
+def return_later(queue_url: str, returns: Mapping[str, int]) -> set[str]:
+    """Make received messages visible again only after their seconds (by receipt handle), so the
+    consumer gets each back then; returns the receipt handles SQS took. One that SQS refused comes
+    back after the queue's own visibility timeout instead: later, never lost."""
+    taken: set[str] = set()
+    entries = list(returns.items())
+    sqs = client("sqs")
+    for start in range(0, len(entries), BATCH):
+        batch = entries[start : start + BATCH]
+        try:
+            answer = sqs.change_message_visibility_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": receipt, "VisibilityTimeout": seconds}
+                    for n, (receipt, seconds) in enumerate(batch)
+                ],
+            )
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("records not returned with a delay", extra={"error": str(error)})
+            continue
+        taken.update(batch[int(entry["Id"])][0] for entry in answer.get("Successful", []))
+        if answer.get("Failed"):
+            codes = sorted({failure.get("Code", "?") for failure in answer["Failed"]})
+            logger.warning("records not returned with a delay", extra={"codes": codes})
+    return taken
+
+
+def with_returns(
+    response: PartialItemFailureResponse, outcomes: Iterable[tuple[str, Any, dict[str, Any]]]
+) -> PartialItemFailureResponse:
+    """The batch's answer to Lambda, with the records put back for later (a record handler's result
+    True: applied, but some of their sends wait, and their visibility set already) among the failed
+    items, so that Lambda does not delete them."""
+    returned: list[PartialItemFailures] = [
+        {"itemIdentifier": record["messageId"]}
+        for status, later, record in outcomes
+        if status == "success" and later
+    ]
+    return {"batchItemFailures": [*response["batchItemFailures"], *returned]}

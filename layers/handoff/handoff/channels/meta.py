@@ -27,8 +27,13 @@ as Meta advises, not on the HTTP status; the status decides only when the body c
 
 - Retryable (the same request may succeed later: throttling, maintenance, a transient failure):
   codes 1, 2, 4, 17, 32, 613, 80002, 80006, 130429, 131000, 131016, 131056, 131057, 133004; HTTP
-  429 and 5xx without a code; no response at all. The caller never sleeps: the queue's
-  redelivery (then the outbox sweep) is the backoff.
+  429 and 5xx without a code; no response at all. The client never retries by itself: the record
+  that owes the message comes back after a backoff (`services/pacing.py`), then the outbox sweep.
+- Throttling, among the retryable (Meta asks us to send more slowly): codes 4, 17, 32, 613 (the
+  Graph API's application, user and page limits), 80002 and 80006 (Instagram's and Messenger's
+  business-use-case limits), 130429 (WhatsApp: the number's throughput reached) and 131056
+  (WhatsApp: the pair rate to one user, for which Meta asks to wait 4^X seconds); HTTP 429
+  without a code.
 - Permanent (it needs a fix, a template, or nothing): every other code, notably 10 (subcodes
   2018278 and 2534022: outside the messaging window), 100, 190, 551, 131026, 131047. An unknown
   code is permanent too, rather than retried for days. A permanent refusal is not sent again: it
@@ -82,6 +87,11 @@ RETRYABLE_CODES: frozenset[int] = frozenset(
     }
 )
 
+THROTTLING_CODES: frozenset[int] = frozenset({4, 17, 32, 613, 80002, 80006, 130429, 131056})
+"""Meta's answers that mean "too many, too fast": the send is paced back, never refused."""
+PAIR_RATE_LIMIT = 131056
+"""WhatsApp's limit on messages to one user (one every 6 seconds, bursts borrowed from later)."""
+
 # Refused because the user's messaging window is closed: free text needs a template (WhatsApp) or
 # a person's reply tagged HUMAN_AGENT (Messenger 10/2018278, Instagram 10/2534022), and retrying the
 # same request cannot help.
@@ -134,6 +144,13 @@ def is_retryable(code: int | None, http_status: int | None = None) -> bool:
     if http_status is None:
         return True
     return http_status == 429 or http_status >= 500
+
+
+def is_throttling(code: int | None, http_status: int | None = None) -> bool:
+    """Whether Meta answered that the account (or the pair of account and user) sends too fast."""
+    if code is not None:
+        return code in THROTTLING_CODES
+    return http_status == 429
 
 
 def is_outside_window(code: int | None, subcode: int | None = None) -> bool:

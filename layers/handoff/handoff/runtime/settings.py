@@ -25,6 +25,25 @@ class Settings(BaseModel):
     bot_attempts: int = Field(alias="BOT_ATTEMPTS", default=3, ge=1)
     """How many times a message is tried when the tenant's bot does not answer, before the user is
     told it is unavailable (below the inbound queue's maxReceiveCount, so it never dead-letters)."""
+    inbound_max_receives: int = Field(alias="INBOUND_MAX_RECEIVES", default=5, ge=1)
+    """The inbound queue's maxReceiveCount: a record whose sends had to wait comes back only while it
+    has receives to spare, so waiting never sends it to the dead-letter queue."""
+    whatsapp_sends_per_second: float = Field(alias="WHATSAPP_SENDS_PER_SECOND", default=80, gt=0)
+    """Meta's throughput of each WhatsApp phone number (80 by default, 20 when shared with the
+    WhatsApp Business app, up to 1,000 once Meta upgrades it)."""
+    messenger_sends_per_second: float = Field(alias="MESSENGER_SENDS_PER_SECOND", default=300, gt=0)
+    """Meta's Send API limit per Facebook page for text (300 calls a second)."""
+    instagram_sends_per_second: float = Field(alias="INSTAGRAM_SENDS_PER_SECOND", default=300, gt=0)
+    """Meta's Send API limit per Instagram professional account for text (300 calls a second)."""
+
+    @property
+    def send_rates(self) -> dict[str, float]:
+        """Each channel's rate per sending account, in sends a second (paced a little below)."""
+        return {
+            "whatsapp": self.whatsapp_sends_per_second,
+            "messenger": self.messenger_sends_per_second,
+            "instagram": self.instagram_sends_per_second,
+        }
 
     @property
     def app_secret_parameter(self) -> str:

@@ -20,11 +20,14 @@ from handoff.services.live_views import LiveViews
 from handoff.services.media import READ_TIMEOUT as MEDIA_READ_TIMEOUT
 from handoff.services.media import MediaFiles
 from handoff.services.push import Push
+from handoff.services.pacing import SendSchedule
+from handoff.services.queued_events import QueuedEvents
 from handoff.services.wake import WakePass
 from handoff.services.webhooks import Webhooks
 from handoff.store.conversation_store import BusEvent, ConversationStore
 from handoff.store.directory import Directory
 from handoff.store.push_connections import PushConnections
+from handoff.store.send_schedule import ScheduleItems
 
 AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
 
@@ -48,6 +51,13 @@ def directory() -> Directory:
 
 
 @cache
+def send_schedule() -> SendSchedule:
+    """Each sending account's send slots, shared by every sender of the stack through the table."""
+    config = settings()
+    return SendSchedule(ScheduleItems(config.table_name), config.send_rates)
+
+
+@cache
 def conversations() -> Conversations:
     config = settings()
     return Conversations(
@@ -59,8 +69,21 @@ def conversations() -> Conversations:
             parameter=lambda tenant_id, name: secret(config.bot_parameter(tenant_id, name)),
             transcript=lambda conversation: conversation_store().transcript(conversation.ref),
         ),
+        schedule=send_schedule(),
         now=clock.now,
         publish=lambda event: publish_event(event),  # looked up at each call: the local run records them
+    )
+
+
+@cache
+def queued_events() -> QueuedEvents:
+    config = settings()
+    return QueuedEvents(
+        conversations(),
+        config.inbound_queue_url,
+        bot_attempts=config.bot_attempts,
+        max_receives=config.inbound_max_receives,
+        now=clock.now,
     )
 
 
@@ -114,7 +137,7 @@ def media_files() -> MediaFiles:
     config = settings()
     return MediaFiles(
         conversation_store(),
-        GraphClient(config.graph_api_url, timeout=MEDIA_READ_TIMEOUT),
+        GraphClient(config.graph_api_url, read_timeout=MEDIA_READ_TIMEOUT),
         access_token=lambda account_id: secret(config.access_token_parameter(account_id)),
     )
 
@@ -141,7 +164,9 @@ def reset() -> None:
         pseudonyms,
         conversation_store,
         directory,
+        send_schedule,
         conversations,
+        queued_events,
         webhooks,
         wake_pass,
         live,

@@ -8,8 +8,11 @@ every change to a conversation goes through one conditional write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from random import Random
 from typing import Any
 
 from handoff import clock
@@ -33,6 +36,13 @@ from handoff.engine.model import (
 from handoff.observability import logger, metrics, pseudonym
 from handoff.services.bots import Bots
 from handoff.services.errors import UnknownTenant
+from handoff.services.pacing import (
+    DeliveryDeferred,
+    Sending,
+    SendSchedule,
+    send_slot,
+    told_to_wait,
+)
 from handoff.store import keys
 from handoff.store.conversation_store import (
     BusEvent,
@@ -47,7 +57,9 @@ from handoff.store.directory import Directory
 COMMIT_ATTEMPTS = 5
 SWEEP_AFTER = timedelta(minutes=2)
 """The outbox sweep leaves younger messages to the invocation that wrote them (it flushes at once)."""
-SWEEP_LEASE = timedelta(minutes=1)
+SEND_LEASE = timedelta(minutes=1)
+"""How long a sender holds a message it sends: longer than any invocation that sends (30 s at most),
+so a lease outlives its sender only when the sender died."""
 BOT_FAILED = "BotFailed"
 """Counted each time the tenant's own bot did not answer (every try): alarmed on."""
 DELIVERY_FAILED = "DeliveryFailed"
@@ -57,8 +69,13 @@ TOKEN_REJECTED = "TokenRejected"
 every reply of that account fails until the token is replaced, so it has its own alarm."""
 
 
-class DeliveryDeferred(Exception):
-    """Meta or the event bus asked us to retry later: the rest of the outbox waits, in order."""
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """An event applied: the conversation as stored (None: the event concerns no conversation), and
+    when what it owes may be tried again, if some of it had to wait (None: all sent, or nothing owed)."""
+
+    conversation: Conversation | None
+    retry_at: datetime | None = None
 
 
 class Conversations:
@@ -69,27 +86,36 @@ class Conversations:
         graph: GraphClient,
         access_token: Callable[[str], str],
         bots: Bots,
+        schedule: SendSchedule,
         now: Callable[[], datetime] = clock.now,
         publish: Callable[[BusEvent], None] = lambda event: None,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Random | None = None,
     ) -> None:
         self.store = store
         self.directory = directory
         self.graph = graph
         self.access_token = access_token
         self.bots = bots
+        self.schedule = schedule
         self.now = now
         self.publish = publish
+        self.sleep = sleep
+        self.random = random or Random()
 
-    def apply(self, event: Event, *, last_try: bool = True) -> Conversation | None:
-        """Apply one event and deliver what it owes; None when it concerns no known conversation.
+    def apply(self, event: Event, *, last_try: bool = True, sending: Sending | None = None) -> Applied:
+        """Apply one event and deliver what it owes, each send paced by its account's schedule.
 
-        A send Meta asks to wait never fails the event: the step is committed, and what it owes
-        waits in the outbox, in order, for the sweep (`outbox_waiting`). Raises the engine's
-        FlowError for an action the flow refuses (nothing is written), and BotUnavailable when the
-        tenant's bot did not answer and this is not the `last_try` (nothing is written: the queue
-        tries the message again, in its conversation's order). On the last try the user is told the
-        bot is unavailable, and their message is kept.
+        A send that must wait never fails the event: the step is committed, what it owes waits in
+        the outbox, in order (`outbox_waiting`), held until `Applied.retry_at`, when the caller's
+        record may come back for it (the sweep takes it otherwise). `sending` says until when sends
+        may start and which try this is (the backoff). Raises the engine's FlowError for an action
+        the flow refuses (nothing is written), and BotUnavailable when the tenant's bot did not
+        answer and this is not the `last_try` (nothing is written: the queue tries the message
+        again, in its conversation's order). On the last try the user is told the bot is
+        unavailable, and their message is kept.
         """
+        sending = sending or Sending()
         ref = event.ref
         # the correlation id of every log line from here on: the conversation, pseudonymised
         logger.append_keys(conversation=pseudonym(ref.key))
@@ -105,27 +131,38 @@ class Conversations:
                     # moved already (a redelivery), or never here: no line of it may stay behind
                     self.store.forget_followers(ref)
                 if not isinstance(event, UserMessage):
-                    return None
+                    return Applied(None)
                 conversation = Conversation(ref=ref, id=keys.new_conversation_id(), language=tenant.language)
             if applied_recently(conversation, event.event_id):
                 # a redelivery: the first attempt committed; finish what it may not have sent
-                return self._deliver_owed(conversation, [], now, older_first=True)
+                return self._deliver_owed(conversation, [], older_first=True, sending=sending)
             context = StepContext(now=now, tenant=tenant)
             context = self._gather(conversation, event, context, answers, last_try=last_try)
             changed, effects = step(conversation, event, context)
             owed = self._owed(changed, effects)
             applies = event.event_id if isinstance(event, UserMessage | UserChangedId) else None
+            # sent next by this invocation, so written leased to it; behind older messages, each is
+            # sent oldest first under a lease taken then
+            leased_until = None if changed.outbox_waiting else now + SEND_LEASE
             try:
                 if changed.ref == conversation.ref:
-                    stored, outbox = self.store.commit(changed, effects, owed, now=now, applies=applies)
+                    stored, outbox = self.store.commit(
+                        changed, effects, owed, now=now, applies=applies, leased_until=leased_until
+                    )
                 else:  # the user's id changed: the conversation moves to the new one
                     stored, outbox = self.store.move(
-                        conversation, changed, effects, owed, now=now, applies=applies
+                        conversation,
+                        changed,
+                        effects,
+                        owed,
+                        now=now,
+                        applies=applies,
+                        leased_until=leased_until,
                     )
             except EventAlreadyApplied:
                 # applied long ago (its id has left recent_event_ids): finish what it may owe, once
                 logger.info("a channel message applied before came again; nothing changes")
-                return self._deliver_owed(conversation, [], now, older_first=True)
+                return self._deliver_owed(conversation, [], older_first=True, sending=sending)
             except StaleConversation:
                 logger.info("conversation changed meanwhile; stepping again")
                 continue
@@ -136,31 +173,58 @@ class Conversations:
                 "event applied",
                 extra={"event": event.type, "state": stored.state, "sends": len(outbox)},
             )
-            return self._deliver_owed(stored, outbox, now, older_first=stored.outbox_waiting)
+            return self._deliver_owed(
+                stored, outbox, older_first=stored.outbox_waiting, sending=sending, leased_until=leased_until
+            )
         raise StaleConversation(pseudonym(ref.key))
 
     def _deliver_owed(
-        self, stored: Conversation, outbox: list[OutboxMessage], now: datetime, *, older_first: bool
-    ) -> Conversation:
-        """Send what a committed step owes. When older messages may still wait in the outbox, send
-        the conversation's pending messages instead, oldest first, each under a lease. A send Meta
-        asks to wait leaves the rest in the outbox, in order, for the sweep: the event is applied and
-        must not fail for it (its neighbours in the batch would wait, and the queue would count it)."""
+        self,
+        stored: Conversation,
+        outbox: list[OutboxMessage],
+        *,
+        older_first: bool,
+        sending: Sending,
+        leased_until: datetime | None = None,
+    ) -> Applied:
+        """Send what a committed step owes (`outbox`, written leased to us until `leased_until`). When
+        older messages may still wait in the outbox, send the conversation's pending messages instead,
+        oldest first, each under a lease. A send that must wait leaves the rest in the outbox, in
+        order: the event is applied and must not fail for it (the queue would count it)."""
         try:
             if not older_first:
-                self.deliver(outbox)
-                return stored
-            if self.deliver_leased(self.store.pending(stored.ref.key), now):
-                return self._outbox_waiting(stored, False, now)
-            return stored  # another sender holds the oldest: it stays waiting
+                self._deliver_leased_at_birth(outbox, sending, leased_until)
+                return Applied(stored)
+            held_until = self.deliver_leased(self.store.pending(stored.ref.key), sending)
+            if held_until is None:
+                return Applied(self._outbox_waiting(stored, False))
+            return Applied(stored, retry_at=held_until)  # another sender holds the oldest, or Meta's wait
         except DeliveryDeferred as deferred:
-            logger.warning("a send must wait: the conversation's messages wait in the outbox, in order",
-                           extra={"reason": str(deferred)})  # fmt: skip
-            return self._outbox_waiting(stored, True, now)
+            logger.warning(
+                "a send must wait: the conversation's messages wait in the outbox, in order",
+                extra={"reason": str(deferred), "retry_at": deferred.retry_at.isoformat()},
+            )
+            return Applied(self._outbox_waiting(stored, True), retry_at=deferred.retry_at)
 
-    def _outbox_waiting(self, stored: Conversation, waiting: bool, now: datetime) -> Conversation:
+    def _deliver_leased_at_birth(
+        self, outbox: Sequence[OutboxMessage], sending: Sending, leased_until: datetime | None
+    ) -> None:
+        """Send a step's own messages, leased to us since its commit. When one must wait, it and the
+        ones after it are held until its `retry_at` (no sender takes them earlier)."""
+        for n, message in enumerate(outbox):
+            try:
+                self.deliver([message], sending)
+            except DeliveryDeferred as deferred:
+                if leased_until is not None:
+                    self.store.hold(message, until=deferred.not_before, ours=leased_until, slot=deferred.slot)
+                    for waiting in outbox[n + 1 :]:
+                        self.store.hold(waiting, until=deferred.not_before, ours=leased_until)
+                raise
+
+    def _outbox_waiting(self, stored: Conversation, waiting: bool) -> Conversation:
         """Record whether the conversation's messages wait in the outbox (one conditional write, only
         when it changes: a send had to wait, or the outbox emptied after one)."""
+        now = self.now()
         for _ in range(COMMIT_ATTEMPTS):
             if stored.outbox_waiting == waiting:
                 return stored
@@ -237,26 +301,29 @@ class Conversations:
                 raise
             return BotTurn(failed=True)
 
-    def deliver(self, messages: Iterable[OutboxMessage]) -> int:
-        """Send in order; stop at the first retryable failure so nothing overtakes it. Returns sends."""
+    def deliver(self, messages: Iterable[OutboxMessage], sending: Sending | None = None) -> int:
+        """Send in order, each at its account's next slot; stop at the first send that must wait, so
+        nothing overtakes it (DeliveryDeferred). Returns sends."""
+        sending = sending or Sending()
         sent = 0
         for message in messages:
             try:
                 if message.event is not None:
                     self.publish(message.event)
                 elif message.request is not None:
+                    self._wait_for_slot(message, sending)
                     self.graph.post(message.request, self.access_token(message.account_id))
             except EventBusUnavailable as error:
                 logger.warning(
                     "event bus refused an event; it stays in the outbox", extra={"error": str(error)}
                 )
-                raise DeliveryDeferred(str(error)) from error
+                raise told_to_wait(None, sending, self.now(), self.random) from error
             except GraphError as error:
                 if error.retryable:
                     logger.warning(
                         "Graph API asked to retry", extra={**_log(message.conversation_key), **_error(error)}
                     )
-                    raise DeliveryDeferred(str(error)) from error
+                    raise told_to_wait(error, sending, self.now(), self.random) from error
                 # refused for good (window closed, bad token...): retrying would only repeat it
                 logger.error(
                     "Graph API refused a message", extra={**_log(message.conversation_key), **_error(error)}
@@ -269,37 +336,64 @@ class Conversations:
             sent += 1
         return sent
 
-    def deliver_leased(self, messages: Iterable[OutboxMessage], now: datetime) -> bool:
-        """Send messages that another sender may be sending too (a redelivery, the sweep): each
-        only under a lease on it, so two senders never send the same message. A message someone
-        else holds stops the rest: they wait behind it, in order, for that sender. True when every
-        message was sent."""
-        for message in messages:
-            if not self.store.claim(message, now=now, lease=SWEEP_LEASE):
-                return False
-            try:
-                self.deliver([message])
-            except DeliveryDeferred:
-                # Meta asked to wait: the next sender (the sweep) may take it at once
-                self.store.release(message, now=now, lease=SWEEP_LEASE)
-                raise
-        return True
+    def _wait_for_slot(self, message: OutboxMessage, sending: Sending) -> None:
+        """Wait for the message's send slot (`pacing.send_slot`), or raise DeliveryDeferred."""
+        now = self.now()
+        slot = send_slot(self.schedule, message, sending, now, self.graph.longest_call, self.random)
+        wait = (slot - now).total_seconds()
+        if wait > 0:
+            self.sleep(wait)
 
-    def sweep_outbox(self) -> int:
-        """Send what earlier invocations left behind (crashed, or deferred past their retries)."""
+    def deliver_leased(
+        self, messages: Iterable[OutboxMessage], sending: Sending | None = None
+    ) -> datetime | None:
+        """Send messages that another sender may be sending too (a redelivery, the sweep, a step
+        behind older messages): each only under a lease on it, so two senders never send the same
+        message. A message someone holds stops the rest: they wait behind it, in order. None when
+        every message was sent, else when the one that stopped them may be tried again."""
+        sending = sending or Sending()
+        for message in messages:
+            claimed_at = self.now()
+            held_until = self.store.claim(message, now=claimed_at, lease=SEND_LEASE)
+            if held_until is not None:
+                return held_until
+            try:
+                self.deliver([message], sending)
+            except DeliveryDeferred as deferred:
+                self.store.hold(
+                    message, until=deferred.not_before, ours=claimed_at + SEND_LEASE, slot=deferred.slot
+                )
+                raise
+        return None
+
+    def sweep_outbox(self, *, until: datetime | None = None) -> int:
+        """Send what earlier invocations left behind (crashed, or told to wait past their record's
+        tries), oldest first per conversation, each under a lease and paced like every send; no send
+        starts unless it can end by `until`."""
+        sending = Sending(until=until)
         now = self.now()
         sent = 0
-        held: set[str] = set()  # a conversation whose older message failed sends nothing newer
+        held: set[str] = set()  # a conversation whose older message waits sends nothing newer
+        busy: set[tuple[str, str]] = set()  # accounts whose schedule is booked ahead: next sweep
         for message in sorted(self.store.all_pending(), key=lambda m: m.sk):
-            if message.conversation_key in held or now - message.created_at < SWEEP_AFTER:
+            account = (message.channel, message.account_id)
+            if message.conversation_key in held or account in busy or now - message.created_at < SWEEP_AFTER:
                 continue
-            if not self.store.claim(message, now=now, lease=SWEEP_LEASE):
+            claimed_at = self.now()
+            if self.store.claim(message, now=claimed_at, lease=SEND_LEASE) is not None:
                 held.add(message.conversation_key)
                 continue
             try:
-                sent += self.deliver([message])
-            except DeliveryDeferred:
+                sent += self.deliver([message], sending)
+            except DeliveryDeferred as deferred:
+                self.store.hold(
+                    message, until=deferred.not_before, ours=claimed_at + SEND_LEASE, slot=deferred.slot
+                )
                 held.add(message.conversation_key)
+                if deferred.out_of_time:
+                    break
+                if deferred.account_busy:
+                    busy.add(account)
         return sent
 
 

@@ -46,8 +46,14 @@ from handoff.services.conversations import Conversations
 from handoff.services.errors import NotFound
 from handoff.services.media import TranscriptLine, transcript_line
 from handoff.services.people import OnlineAgents, online, online_agents
+from handoff.services.pacing import Sending
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import AgentPresence, Directory
+
+SEND_WINDOW = timedelta(seconds=8)
+"""How long an agent's action may take to send what it owes: the Live API function's timeout (10 s)
+less pacing's SEND_MARGIN (a test holds it to template.yaml). A send that cannot start in time
+(its account's schedule booked more than that ahead) waits in the outbox for the sweep."""
 
 
 class ConversationSummary(BaseModel):
@@ -254,7 +260,9 @@ class Live:
         return self._apply(event)
 
     def _apply(self, event: Event) -> ConversationSummary:
-        stored = self.conversations.apply(event)  # what it owes and cannot send yet waits in the outbox
+        # what it owes and cannot send in time waits in the outbox, for the sweep
+        sending = Sending(until=self.now() + SEND_WINDOW)
+        stored = self.conversations.apply(event, sending=sending).conversation
         if stored is None:
             raise NotFound("conversation not found")
         return summarize(stored, self.now(), self._tenant(stored.ref.tenant_id).close_idle_chats_after_days)

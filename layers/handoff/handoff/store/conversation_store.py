@@ -101,6 +101,7 @@ class OutboxMessage(Frozen):
     event: BusEvent | None = None
     created_at: datetime
     transcript_sk: str | None = None  # the transcript line that says this message (marked if refused)
+    slot_at: datetime | None = None  # a send slot booked for it in its account's schedule, if any
 
 
 class ConversationStore:
@@ -174,6 +175,7 @@ class ConversationStore:
         applies: str | None = None,
         leaving: Conversation | None = None,
         retired_ids: Iterable[str] = (),
+        leased_until: datetime | None = None,
     ) -> tuple[Conversation, list[OutboxMessage]]:
         """Write the new state, its records and its outbox atomically; returns them as stored.
 
@@ -187,6 +189,8 @@ class ConversationStore:
         `leaving`: the state stored under the user's old id, deleted in the same transaction (on
         the condition that it is still the version read) when the conversation moves (`move`);
         `retired_ids`: ids of conversations merged into this one, whose lookups are deleted.
+        `leased_until`: the outbox messages are written leased to the committer until then (it sends
+        them next, with no lease of its own to take: no other sender may meanwhile).
         """
         read_version = conversation.version
         if not conversation.id:
@@ -283,7 +287,9 @@ class ConversationStore:
             )
             for n, owed in enumerate(outbox)
         ]
-        writes += [{"Put": {"TableName": self.table_name, "Item": _outbox_item(m)}} for m in messages]
+        writes += [
+            {"Put": {"TableName": self.table_name, "Item": _outbox_item(m, leased_until)}} for m in messages
+        ]
         if len(writes) > 100:  # DynamoDB's limit; one step owes a handful of writes
             raise ValueError("a step produced more than 100 writes")
         try:
@@ -310,6 +316,7 @@ class ConversationStore:
         *,
         now: datetime,
         applies: str | None = None,
+        leased_until: datetime | None = None,
     ) -> tuple[Conversation, list[OutboxMessage]]:
         """Commit a step that moved the conversation to the user's new id (`after.ref`).
 
@@ -333,7 +340,14 @@ class ConversationStore:
             state = survivor.model_copy(update={"ref": after.ref, "version": existing.version})
         retired = (before.id, existing.id) if existing is not None else ()
         stored, messages = self.commit(
-            state, effects, outbox, now=now, applies=applies, leaving=before, retired_ids=retired
+            state,
+            effects,
+            outbox,
+            now=now,
+            applies=applies,
+            leaving=before,
+            retired_ids=retired,
+            leased_until=leased_until,
         )
         self._delete(old_pk, followers)
         return stored, messages
@@ -642,8 +656,10 @@ class ConversationStore:
             ]
         return found
 
-    def claim(self, message: OutboxMessage, *, now: datetime, lease: timedelta) -> bool:
-        """Take a lease on a message so two senders never send it at once; False if someone holds it."""
+    def claim(self, message: OutboxMessage, *, now: datetime, lease: timedelta) -> datetime | None:
+        """Take a lease on a message so two senders never send it; None once it is ours. Otherwise
+        when it may be tried again: the end of another sender's lease or of a wait Meta asked for
+        (`hold`), or `now` when it is gone (another sender sent it meanwhile)."""
         try:
             self._db.update_item(
                 TableName=self.table_name,
@@ -652,23 +668,36 @@ class ConversationStore:
                 ConditionExpression=(
                     "attribute_exists(pk) AND (attribute_not_exists(lease_until) OR lease_until < :now)"
                 ),
-                ExpressionAttributeValues={":until": _epoch(now + lease), ":now": _epoch(now)},
+                ExpressionAttributeValues={":until": _instant(now + lease), ":now": _instant(now)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        except self._db.exceptions.ConditionalCheckFailedException as refused:
+            held = (refused.response.get("Item") or {}).get("lease_until")
+            return datetime.fromtimestamp(float(held["N"]), UTC) if held else now
+        return None
 
-    def release(self, message: OutboxMessage, *, now: datetime, lease: timedelta) -> None:
-        """Give back a lease taken with `claim` at `now` (a send that must wait), unless it has
-        passed to someone else meanwhile."""
-        # refused when the message was delivered, or the lease is someone else's now
+    def hold(
+        self, message: OutboxMessage, *, until: datetime | None, ours: datetime, slot: datetime | None = None
+    ) -> None:
+        """Pass on a lease that is ours (`ours`: the time it was taken until): held by no sender
+        before `until` (a wait Meta asked for, or a booked `slot` its record comes back for), or free
+        at once (None); unless it is someone else's now, or the message is gone."""
+        values = {":ours": _instant(ours)}
+        if until is None:
+            update = "REMOVE lease_until, slot_at"
+        elif slot is None:
+            update = "SET lease_until = :until REMOVE slot_at"
+            values[":until"] = _instant(until)
+        else:
+            update = "SET lease_until = :until, slot_at = :slot"
+            values |= {":until": _instant(until), ":slot": _instant(slot)}
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self.table_name,
                 Key=_key(message.pk, message.sk),
-                UpdateExpression="REMOVE lease_until",
+                UpdateExpression=update,
                 ConditionExpression="lease_until = :ours",
-                ExpressionAttributeValues={":ours": _epoch(now + lease)},
+                ExpressionAttributeValues=values,
             )
 
     def mark_undelivered(self, message: OutboxMessage, reason: str) -> None:
@@ -703,6 +732,12 @@ class ConversationStore:
 
 def _epoch(at: datetime) -> dict[str, str]:
     return {"N": str(int(at.timestamp()))}
+
+
+def _instant(at: datetime) -> dict[str, str]:
+    """A lease's or a booked slot's time: epoch seconds to the millisecond (slots are milliseconds
+    apart; the TTL's `expires_at` stays in whole seconds, as DynamoDB reads it)."""
+    return {"N": f"{at.timestamp():.3f}"}
 
 
 def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, Any]:
@@ -771,13 +806,20 @@ def _transcript_entry(item: dict[str, Any]) -> TranscriptEntry:
     return entry
 
 
-def _outbox_item(message: OutboxMessage) -> dict[str, Any]:
-    return {
+def _outbox_item(message: OutboxMessage, leased_until: datetime | None = None) -> dict[str, Any]:
+    item = {
         **_key(message.pk, message.sk),
-        "data": {"S": message.model_dump_json(exclude={"pk", "sk"})},
+        "data": {"S": message.model_dump_json(exclude={"pk", "sk", "slot_at"})},
     }
+    if leased_until is not None:
+        item["lease_until"] = _instant(leased_until)
+    return item
 
 
 def _outbox_message(item: dict[str, Any]) -> OutboxMessage:
     data = json.loads(item["data"]["S"])
-    return OutboxMessage.model_validate({**data, "pk": item["pk"]["S"], "sk": item["sk"]["S"]})
+    slot = item.get("slot_at")
+    slot_at = datetime.fromtimestamp(float(slot["N"]), UTC) if slot else None
+    return OutboxMessage.model_validate(
+        {**data, "pk": item["pk"]["S"], "sk": item["sk"]["S"], "slot_at": slot_at}
+    )

@@ -17,6 +17,7 @@
 | channel account   | ACCOUNT#{channel}#{account} | ACCOUNT                             |
 | push ticket       | PUSHTICKET#{sha256(ticket)} | TICKET                              |
 | push connection   | PUSH#{tenant}               | CONN#{connection id}                |
+| send schedule     | PACE#{channel}#{account}    | SCHEDULE                            |
 
 The conversation key (`tenant#channel#account#user`) holds the user's channel id (a phone number
 on WhatsApp), so it stays in the conversation's own items and the outbox that sends to it. Everything
@@ -38,6 +39,7 @@ from datetime import UTC, datetime
 
 OUTBOX_SHARDS = 4
 STATE = "STATE"
+SEND_SCHEDULE = "SCHEDULE"
 
 
 def item_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
@@ -66,6 +68,11 @@ def report_ref_sk(report_sk: str) -> str:
 
 def transcript_sk(at: datetime, version: int, n: int) -> str:
     return f"MSG#{stamp(at)}#{version:010d}#{n:03d}"
+
+
+def send_schedule_pk(account: str) -> str:
+    """The schedule of a sending account (`{channel}#{account id}`): its next free send slot."""
+    return f"PACE#{account}"
 
 
 def outbox_pk(key: str) -> str:
