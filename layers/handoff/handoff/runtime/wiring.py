@@ -19,8 +19,8 @@ from handoff.services.live import Live
 from handoff.services.live_views import LiveViews
 from handoff.services.media import READ_TIMEOUT as MEDIA_READ_TIMEOUT
 from handoff.services.media import MediaFiles
-from handoff.services.push import Push
 from handoff.services.pacing import SendSchedule
+from handoff.services.push import Push
 from handoff.services.queued_events import QueuedEvents
 from handoff.services.wake import WakePass
 from handoff.services.webhooks import Webhooks

@@ -45,8 +45,8 @@ from handoff.engine.windows import (
 from handoff.services.conversations import Conversations
 from handoff.services.errors import NotFound
 from handoff.services.media import TranscriptLine, transcript_line
-from handoff.services.people import OnlineAgents, online, online_agents
 from handoff.services.pacing import Sending
+from handoff.services.people import OnlineAgents, online, online_agents
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import AgentPresence, Directory
 
