@@ -94,7 +94,7 @@ NOT_IN_THE_STORY: dict[tuple[str, str, str, str | None], str] = {
     ),
     ("ConversationFunction", "sqs:ChangeMessageVisibility", "InboundQueue", None): (
         "QueuedEvents.apply putting a record back for later (return_later): Meta throttled its send, "
-        "or its account's schedule is booked ahead (tests/integration/test_pacing.py)"
+        "or its account's schedule is booked ahead (tests/integration/test_paced_sends.py)"
     ),
     ("WakeFunction", "dynamodb:DeleteItem", "AppTable", "OUTBOX#*"): (
         "the outbox sweep removing what it sent (ConversationStore.delivered)"
