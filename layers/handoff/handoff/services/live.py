@@ -146,8 +146,10 @@ class Live:
         name: str | None = None,
     ) -> AgentPresence:
         """Record the agent's presence with their seats (their own, else the tenant's agent_seats)
-        and their display name, which other agents see."""
-        presence = self.directory.set_presence(
+        and their display name, which other agents see. Only an agent coming online (offline or
+        lapsed before) is announced to the wake function: a heartbeat every 30 s is not news, and
+        the wake's own pass every minute hands out seats freed meanwhile."""
+        presence, came_online = self.directory.set_presence(
             tenant_id,
             agent_id,
             online=online,
@@ -155,7 +157,7 @@ class Live:
             seats=seats or self._tenant_seats(tenant_id),
             name=name,
         )
-        if online:
+        if came_online:
             self.announce_agent_available(tenant_id)
         return presence
 

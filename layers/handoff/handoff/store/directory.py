@@ -228,18 +228,26 @@ class Directory:
         at: datetime,
         seats: int | None = None,
         name: str | None = None,
-    ) -> AgentPresence:
+    ) -> tuple[AgentPresence, bool]:
+        """Record the agent's presence; with it, whether they just came online: offline, or lapsed
+        (no report for `PRESENCE_TIMEOUT`), before this report. The put hands back the record it
+        replaced at no extra cost (`ReturnValues=ALL_OLD`), so telling a heartbeat from a coming
+        online reads nothing more."""
         presence = AgentPresence(
             tenant_id=tenant_id, agent_id=agent_id, online=online, seen_at=at, seats=seats, name=name
         )
-        self._db.put_item(
+        answer = self._db.put_item(
             TableName=self.table_name,
             Item={
                 **_key(keys.tenant_pk(tenant_id), f"AGENT#{agent_id}"),
                 "data": {"S": presence.model_dump_json()},
             },
+            ReturnValues="ALL_OLD",
         )
-        return presence
+        replaced = answer.get("Attributes")
+        before = AgentPresence.model_validate_json(replaced["data"]["S"]) if replaced else None
+        came_online = online and (before is None or not before.is_online(at))
+        return presence, came_online
 
     def agents(self, tenant_id: str) -> list[AgentPresence]:
         page = self._db.query(
