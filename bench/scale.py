@@ -664,27 +664,6 @@ class EmbeddedRun:
 
 
 @contextmanager
-def _waits_move_the_clock() -> Iterator[None]:
-    """While the waiting users are set up, a sender's wait for its slot moves the run's clock on
-    instead of sleeping: the run's clock leaps there anyway (it is night), and the part measured
-    starts after."""
-    from handoff import clock
-    from handoff.runtime import wiring
-
-    shell = wiring.conversations()
-    sleep = shell.sleep
-
-    def wait(seconds: float) -> None:
-        clock.advance(seconds)
-
-    shell.sleep = wait
-    try:
-        yield
-    finally:
-        shell.sleep = sleep
-
-
-@contextmanager
 def _waits_counted(slept: list[float]) -> Iterator[None]:
     """Sleeps for send slots as the product does, adding up how long (the rest is the records' work)."""
     from handoff.runtime import wiring
@@ -712,7 +691,7 @@ def embedded_run(users: int, rate: int, progress: Callable[[str], None]) -> Embe
     from handoff.runtime import wiring
     from handoff_local import payloads
     from handoff_local.fake_graph import shown_text
-    from handoff_local.runtime import LocalRun
+    from handoff_local.runtime import LocalRun, sends_wait_on_the_clock
 
     result = EmbeddedRun(users=users, rate=rate)
     config = ROOT / "examples" / "config.yaml"
@@ -724,7 +703,7 @@ def embedded_run(users: int, rate: int, progress: Callable[[str], None]) -> Embe
         wa_ids = [f"5731{n:08d}" for n in range(users)]
         run.advance_to(22, "America/Bogota", weekday=True)
         started = time.perf_counter()
-        with _waits_move_the_clock():
+        with sends_wait_on_the_clock():
             for first in range(0, users, 10):
                 group = wa_ids[first : first + 10]
                 asks = [payloads.whatsapp_text(u, "Quiero hablar con un agente", clock.now()) for u in group]

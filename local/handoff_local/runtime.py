@@ -21,7 +21,8 @@ import time as wall
 import uuid
 import warnings
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -52,6 +53,26 @@ log = logging.getLogger("handoff_local.runtime")
 RETURNED_HIDDEN = 3600
 """Seconds a record put back for later stays hidden on moto's clock: the run brings it back itself,
 on the run's clock, which tests move on in leaps."""
+
+
+@contextmanager
+def sends_wait_on_the_clock() -> Iterator[None]:
+    """While it lasts, a sender's wait for its send slot moves the run's clock on instead of
+    sleeping: for setting up many users at night, when the run's clock leaps anyway."""
+    from handoff import clock
+    from handoff.runtime import wiring
+
+    shell = wiring.conversations()
+    sleep = shell.sleep
+
+    def wait(seconds: float) -> None:
+        clock.advance(seconds)
+
+    shell.sleep = wait
+    try:
+        yield
+    finally:
+        shell.sleep = sleep
 
 
 @dataclass

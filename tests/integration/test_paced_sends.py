@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -15,27 +14,7 @@ from handoff.config.texts import texts_for
 from handoff.engine.model import YES_PAYLOAD
 from handoff_local import payloads
 from handoff_local.fake_graph import shown_text
-from handoff_local.runtime import LocalRun
-
-
-@contextmanager
-def waits_move_the_clock() -> Iterator[None]:
-    """While users are set up at night, a wait for a send slot moves the run's clock on instead of
-    sleeping (the part under test starts after)."""
-    from handoff import clock
-    from handoff.runtime import wiring
-
-    shell = wiring.conversations()
-    sleep = shell.sleep
-
-    def wait(seconds: float) -> None:
-        clock.advance(seconds)
-
-    shell.sleep = wait
-    try:
-        yield
-    finally:
-        shell.sleep = sleep
+from handoff_local.runtime import LocalRun, sends_wait_on_the_clock
 
 
 def users_waiting(run: LocalRun, count: int) -> list[str]:
@@ -48,7 +27,7 @@ def users_waiting(run: LocalRun, count: int) -> list[str]:
     wiring.directory().save_tenant(acme.model_copy(update={"wake_mode": "everyone"}))
     run.advance_to(22, BOGOTA, weekday=True)
     wa_ids = [f"5732{n:08d}" for n in range(count)]
-    with waits_move_the_clock():
+    with sends_wait_on_the_clock():
         for first in range(0, count, 10):
             group = wa_ids[first : first + 10]
             asks = [payloads.whatsapp_text(u, "Quiero hablar con un agente", clock.now()) for u in group]

@@ -14,9 +14,8 @@ from typing import Any
 import boto3
 import pytest
 from bench.scale import MemoryLedger
-from moto import mock_aws
+from moto_table import app_table
 
-from handoff.adapters import clients
 from handoff.adapters.graph import CONNECT_TIMEOUT, LONGEST_CALL, READ_TIMEOUT, GraphClient, GraphError
 from handoff.channels.meta import is_retryable, is_throttling
 from handoff.services.pacing import (
@@ -39,7 +38,6 @@ from handoff.services.pacing import (
     told_to_wait,
 )
 from handoff.store.send_schedule import ScheduleItems
-from handoff_local.aws import LOCAL_AWS_ENVIRONMENT
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 NUMBER = "200000000000001"
@@ -66,24 +64,8 @@ class CountedLedger:
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The application table's keys on moto (the schedule items need nothing else)."""
-    for name, value in LOCAL_AWS_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        clients.reset()
-        boto3.client("dynamodb").create_table(
-            TableName="app",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield "app"
-        clients.reset()
+    with app_table(monkeypatch) as name:
+        yield name
 
 
 @pytest.fixture(params=["dynamodb", "memory"])

@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Any
 
-import boto3
 import pytest
 from bench.scale import MemoryLedger
-from moto import mock_aws
+from moto_table import app_table
 
-from handoff.adapters import clients
 from handoff.adapters.graph import LONGEST_CALL, GraphError, GraphResult
 from handoff.channels.base import GraphRequest
 from handoff.engine.model import Conversation, ConversationRef
@@ -24,7 +22,6 @@ from handoff.services.conversations import SEND_LEASE, Conversations
 from handoff.services.pacing import DeliveryDeferred, Sending, SendSchedule
 from handoff.store.conversation_store import ConversationStore, OutboxMessage, Owed
 from handoff.store.directory import Directory
-from handoff_local.aws import LOCAL_AWS_ENVIRONMENT
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 NUMBER = "200000000000001"
@@ -69,25 +66,9 @@ class Graph:
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[ConversationStore]:
-    for name, value in LOCAL_AWS_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
     use_pseudonym_key("a test key of this module, long enough")  # the logs name conversations by it
-    with mock_aws():
-        clients.reset()
-        boto3.client("dynamodb").create_table(
-            TableName="app",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield ConversationStore("app")
-        clients.reset()
+    with app_table(monkeypatch) as name:
+        yield ConversationStore(name)
 
 
 def consumer(store: ConversationStore, graph: Graph, clock: Clock, ledger: MemoryLedger) -> Conversations:
