@@ -67,6 +67,21 @@ def user_lines(carla: Agent, conversation_id: str) -> list[dict[str, Any]]:
     return [line for line in read.json()["transcript"] if line["author"] == "user"]
 
 
+def messenger_line(run: LocalRun, psid: str, kind: str, url: str) -> tuple[Agent, str, dict[str, Any]]:
+    """A Messenger user asks for an agent in acme's hours and sends a file by its CDN `url`; carla is
+    online. Returns carla, the conversation and the file's transcript line."""
+    run.advance_to(10, BOGOTA, weekday=True)
+    carla = Agent(run, "carla")
+    carla.online()
+    marta = MetaPlatformUser(run, "messenger", psid)
+    marta.says("Quiero hablar con un asesor")
+    run.advance(5)
+    marta.send(attachment(marta, kind, url))
+    [chat] = [c["id"] for c in carla.conversations() if c["channel"] == "messenger"]
+    [*_, line] = user_lines(carla, chat)
+    return carla, chat, line
+
+
 def fetch(carla: Agent, path: str) -> HttpResult:
     return carla.call("GET", path)
 
@@ -160,17 +175,9 @@ def test_a_place_shows_its_coordinates_and_has_no_file(run: LocalRun) -> None:
 
 
 def test_a_messenger_attachment_is_fetched_from_metas_cdn_and_its_link_never_shown(run: LocalRun) -> None:
-    run.advance_to(10, BOGOTA, weekday=True)
-    carla = Agent(run, "carla")
-    carla.online()
-    marta = MetaPlatformUser(run, "messenger", "4000000000000777")
-    marta.says("Quiero hablar con un asesor")
     link = run.graph.add_cdn_file(PNG, "image/png")
+    carla, chat, image = messenger_line(run, "4000000000000777", "image", link)
 
-    run.advance(5)
-    marta.send(attachment(marta, "image", link))
-    [chat] = [c["id"] for c in carla.conversations() if c["channel"] == "messenger"]
-    [*_, image] = user_lines(carla, chat)
     shown = fetch(carla, image["media"]["path"])
 
     assert "fake-signature" not in carla.read(chat).body and "/cdn/" not in carla.read(chat).body
@@ -180,15 +187,8 @@ def test_a_messenger_attachment_is_fetched_from_metas_cdn_and_its_link_never_sho
 
 
 def test_a_link_off_metas_cdn_is_never_requested(run: LocalRun) -> None:
-    run.advance_to(10, BOGOTA, weekday=True)
-    carla = Agent(run, "carla")
-    carla.online()
-    marta = MetaPlatformUser(run, "messenger", "4000000000000778")
-    marta.says("Quiero hablar con un asesor")
-    run.advance(5)
-    marta.send(attachment(marta, "image", "http://169.254.169.254/latest/meta-data/iam"))
-    [chat] = [c["id"] for c in carla.conversations() if c["channel"] == "messenger"]
-    [*_, image] = user_lines(carla, chat)
+    metadata_service = "http://169.254.169.254/latest/meta-data/iam"
+    carla, _, image = messenger_line(run, "4000000000000778", "image", metadata_service)
 
     refused = fetch(carla, image["media"]["path"])
 
@@ -282,15 +282,8 @@ def test_a_file_meta_no_longer_has_is_gone_and_metas_refusals_are_never_a_5xx(ru
 
 
 def test_an_expired_cdn_link_is_gone(run: LocalRun) -> None:
-    run.advance_to(10, BOGOTA, weekday=True)
-    carla = Agent(run, "carla")
-    carla.online()
-    marta = MetaPlatformUser(run, "messenger", "4000000000000780")
-    marta.says("Quiero hablar con un asesor")
-    run.advance(5)
-    marta.send(attachment(marta, "audio", f"{run.graph.url}/cdn/000000000999?oh=lapsed"))
-    [chat] = [c["id"] for c in carla.conversations() if c["channel"] == "messenger"]
-    [*_, audio] = user_lines(carla, chat)
+    lapsed = f"{run.graph.url}/cdn/000000000999?oh=lapsed"
+    carla, _, audio = messenger_line(run, "4000000000000780", "audio", lapsed)
 
     gone = fetch(carla, audio["media"]["path"])
 
