@@ -22,6 +22,7 @@ from handoff.adapters import inbound_queue
 from handoff.channels.meta import TEXT_LIMIT, read_number
 from handoff.channels.whatsapp import WhatsAppAdapter
 from handoff.engine.model import ConversationRef, Event, UserMessage
+from handoff.observability import logger
 from handoff.runtime.wiring import conversation_store
 from handoff.services import webhooks as webhooks_module
 from handoff.services.json_body import MAX_DEPTH, read_json
@@ -41,7 +42,9 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture
 def run() -> Iterator[LocalRun]:
-    with LocalRun(CONFIG, log_level="INFO") as local:  # INFO: the "delivery queued" line and its counts
+    with LocalRun(
+        CONFIG, log_level="DEBUG"
+    ) as local:  # the "delivery queued" line, DEBUG when nothing was left out
         yield local
 
 
@@ -62,6 +65,7 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[Event]:
 def tallies(caplog: pytest.LogCaptureFixture) -> Callable[[], list[dict[str, int]]]:
     """The `ignored` counts of each delivery so far, from its "delivery queued" log line."""
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger=logger.name)  # the product's own lines, not botocore's
     return lambda: [r.__dict__["ignored"] for r in caplog.records if r.getMessage() == "delivery queued"]
 
 
@@ -372,3 +376,40 @@ def sqs_allows(character: str) -> bool:
         or "\ue000" <= character <= "\ufffd"
         or character >= "\U00010000"
     )
+
+
+# --- Meta's delivery statuses: counted, not logged one by one ------------------------------------------
+
+
+def test_statuses_are_one_metric_and_a_plain_delivery_logs_nothing_at_info(run, caplog, monkeypatch):
+    """Every reply brings three status webhooks (sent, delivered, read): at scale they are most of
+    the webhook's traffic, so they add to `StatusUpdates` and write no line above DEBUG."""
+    counted: list[tuple[str, float]] = []
+    monkeypatch.setattr(
+        webhooks_module.metrics, "add_metric", lambda name, unit, value: counted.append((name, value))
+    )
+    statuses = whatsapp()
+    statuses["entry"][0]["changes"][0]["value"]["statuses"] = [
+        {
+            "id": f"wamid.OURS{n}",
+            "status": status,
+            "timestamp": str(int(now().timestamp())),
+            "recipient_id": ANA,
+        }
+        for n, status in enumerate(("sent", "delivered", "read"))
+    ]
+    caplog.set_level(logging.DEBUG, logger=logger.name)
+
+    assert run.webhook("whatsapp", raw(statuses)).status == 200
+    assert run.webhook("whatsapp", raw(whatsapp(text_from(ANA, "Hola")))).status == 200
+
+    assert counted == [("StatusUpdates", 3)]
+    lines = [r for r in caplog.records if r.getMessage() == "delivery queued"]
+    assert [(r.levelno, r.__dict__["ignored"], r.__dict__["messages"]) for r in lines] == [
+        (logging.DEBUG, {}, 0),
+        (logging.DEBUG, {}, 1),
+    ]
+    # something left out is still worth a line at INFO
+    assert run.webhook("whatsapp", raw(whatsapp(text_from(ANA, "x", timestamp="9" * 309)))).status == 200
+    last = [r for r in caplog.records if r.getMessage() == "delivery queued"][-1]
+    assert (last.levelno, last.__dict__["ignored"]) == (logging.INFO, {"malformed": 1})

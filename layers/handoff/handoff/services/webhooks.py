@@ -25,9 +25,13 @@ from handoff.channels.base import ChannelIdChange, ChannelMessage
 from handoff.channels.meta import sent_in_range, verify_handshake, verify_signature
 from handoff.config.models import Channel
 from handoff.engine.model import ConversationRef, Event
-from handoff.observability import logger
+from handoff.observability import logger, metrics
 from handoff.services.json_body import read_json
 from handoff.store.directory import Directory
+
+
+STATUS_UPDATES = "StatusUpdates"
+"""Meta's statuses of the messages sent (sent, delivered, read, failed), one metric for them all."""
 
 
 class VerificationRefused(Exception):
@@ -71,7 +75,9 @@ class Webhooks:
 
         The signature is checked on the raw bytes before anything is parsed. A delivery for an
         account no tenant owns is acknowledged (Meta would retry it for days) and logged; so is
-        each message left out (see the module's notes), counted in the "delivery queued" line.
+        each message left out (see the module's notes), counted in the "delivery queued" line (at
+        INFO when anything was left out, else at DEBUG). Meta's statuses of the messages sent are
+        not left-out messages: they are counted in the `StatusUpdates` metric, never logged one by one.
         """
         if not verify_signature(raw_body, signature, self.app_secret()):
             logger.warning("webhook signature invalid", extra={"channel": channel, "bytes": len(raw_body)})
@@ -114,8 +120,10 @@ class Webhooks:
         if unqueueable := enqueue(self.queue_url, events):
             ignored["unqueueable"] += unqueueable
         queued = len(events) - unqueueable
-        logger.info(
-            "delivery queued",
-            extra={"channel": channel, "messages": queued, "ignored": dict(ignored)},
-        )
+        # Meta's delivery statuses (sent, delivered, read: three webhooks per reply) are counted, not
+        # logged one by one; the line is INFO only when the delivery left something else out
+        if statuses := ignored.pop("status", 0):
+            metrics.add_metric(name=STATUS_UPDATES, unit="Count", value=statuses)
+        log = logger.info if ignored else logger.debug
+        log("delivery queued", extra={"channel": channel, "messages": queued, "ignored": dict(ignored)})
         return queued
