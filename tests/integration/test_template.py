@@ -712,3 +712,37 @@ def test_the_local_run_evaluates_the_templates_conditions_as_cloudformation_does
     on = _Resolver(template, pseudo={}, parameters={"Keys": "true", "Name": "x"})
     assert on.value(sse) == {"SSEEnabled": True, "KMSMasterKeyId": "key-1"}
     assert (on.condition("Both"), on.condition("Either")) == (True, True)
+
+
+def test_webhook_deliveries_have_throttling_sized_for_metas_bursts(template: dict[str, Any]) -> None:
+    """Each reply brings three status webhooks (sent, delivered, read): users told at a WhatsApp
+    number's 80 a second bring 240 deliveries a second, above the other routes' 100. Each webhook's
+    POST route has limits of its own, as stack parameters; a refused delivery Meta retries for days."""
+    parameters = template["Parameters"]
+    whatsapp_rate = int(parameters["WhatsappSendsPerSecond"]["Default"])
+    assert int(parameters["WebhookThrottlingRateLimit"]["Default"]) >= 3 * whatsapp_rate
+    assert int(parameters["WebhookThrottlingBurstLimit"]["Default"]) >= int(
+        parameters["WebhookThrottlingRateLimit"]["Default"]
+    )
+    for function in ("WhatsappWebhookFunction", "MessengerWebhookFunction", "InstagramWebhookFunction"):
+        deliver = template["Resources"][function]["Properties"]["Events"]["Deliver"]["Properties"]
+        assert deliver["Method"] == "POST"
+        assert deliver["RouteSettings"] == {
+            "ThrottlingRateLimit": {"Ref": "WebhookThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "WebhookThrottlingBurstLimit"},
+        }
+
+
+def test_the_webhooks_are_untraced_and_every_other_function_traced(template: dict[str, Any]) -> None:
+    """X-Ray bills each trace: the webhooks, most of the invocations (Meta's statuses) and the least
+    of the work, pass through (Meta's requests carry no trace); the rest inherit `Active`."""
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    webhooks = {"WhatsappWebhookFunction", "MessengerWebhookFunction", "InstagramWebhookFunction"}
+    functions = {
+        name: r["Properties"]
+        for name, r in template["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
+    assert webhooks < functions.keys()
+    for name, properties in functions.items():
+        assert properties.get("Tracing", "Active") == ("PassThrough" if name in webhooks else "Active"), name
