@@ -29,7 +29,6 @@ from handoff.observability import logger, metrics
 from handoff.services.json_body import read_json
 from handoff.store.directory import Directory
 
-
 STATUS_UPDATES = "StatusUpdates"
 """Meta's statuses of the messages sent (sent, delivered, read, failed), one metric for them all."""
 
