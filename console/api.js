@@ -55,6 +55,24 @@ export async function api(method, path, body, renewed = false) {
   return payload;
 }
 
+// A GET the API may answer 304 (the conversation list): `etag` is the tag of the answer the console
+// holds. {unchanged: true} when it still holds; else the new answer and its tag. Anything but a
+// 200 or a 304 is asked again through api(), which renews the token or words the refusal.
+export async function apiIfChanged(path, etag) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (etag) headers["If-None-Match"] = etag;
+  let response;
+  try {
+    // no-store: the browser's cache neither answers nor adds its own If-None-Match; the 304 is ours
+    response = await fetch(apiUrl(path), { headers, cache: "no-store" });
+  } catch (error) {
+    throw new ApiError(0, t("api.unreachable", { reason: error.message }));
+  }
+  if (response.status === 304) return { unchanged: true };
+  if (response.status !== 200) return { body: await api("GET", path), etag: null };
+  return { body: await response.json(), etag: response.headers.get("ETag") };
+}
+
 // The API's own words (its `message`, and for a 422 the fields and why): they are the server's,
 // in English, whatever the console's language.
 function describeRefusal(status, payload, text) {

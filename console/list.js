@@ -1,7 +1,7 @@
 // The list of the tenant's conversations in Live, refreshed every 2.5 s without a reload (every
 // minute while the push channel tells the console of each change: push.js).
 
-import { api, showError } from "./api.js";
+import { api, apiIfChanged, showError } from "./api.js";
 import { formatDuration, onLanguageChange, register, t } from "./i18n.js";
 import { agentName } from "./people.js";
 import { renderCapacity } from "./presence.js";
@@ -18,6 +18,7 @@ let pollTimer = null;
 let pollMs = POLL_MS;
 let polling = false; // a refresh is under way: another asked meanwhile runs right after it
 let again = null; // null, or whether the refresh asked meanwhile reads the open conversation too
+let listTag = null; // the ETag of the list the console holds: the next refresh asks If-None-Match
 let known = null; // the conversations as the previous refresh saw them (null before the first)
 // The run's clock, as the server sees it (the local run moves it): queued_at + waited_seconds.
 function serverNow(conversations) {
@@ -92,12 +93,14 @@ export function renderList() {
     list.append(item);
     if (focusedId === c.id) button.focus();
   }
-  $("count").textContent = `(${listed.length})`;
+  // a list stops at its first 100: say how many the view has
+  const total = (state.shown ? state.shownTotal : state.total) ?? listed.length;
+  $("count").textContent = total > listed.length ? t("list.countOf", { shown: listed.length, total }) : `(${listed.length})`;
   $("empty").textContent = emptyText();
   $("empty").hidden = listed.length > 0;
   renderCapacity();
   // a console in a background tab still says how many users wait, in the tab's title
-  const waiting = state.conversations.filter((c) => c.state === "queued").length;
+  const waiting = state.counts ? state.counts.queue : state.conversations.filter((c) => c.state === "queued").length;
   document.title = waiting ? `(${waiting}) ${t("page.title")}` : t("page.title");
 }
 
@@ -128,8 +131,14 @@ async function refreshLastMessages() {
 }
 
 export async function refreshList() {
-  const body = await api("GET", "/live/conversations");
-  state.conversations = ordered(body.conversations);
+  // unchanged since the last answer (within the minute): a 304, nothing to read or draw anew
+  const answer = await apiIfChanged("/live/conversations", listTag);
+  if (!answer.unchanged) {
+    listTag = answer.etag;
+    state.conversations = ordered(answer.body.conversations);
+    state.total = answer.body.total ?? state.conversations.length;
+    state.counts = answer.body.counts || null;
+  }
   await readView();
   await refreshLastMessages();
   renderList();
@@ -184,6 +193,7 @@ export function pollEvery(ms) {
 onSessionStart(() => {
   clearTimeout(pollTimer);
   known = null;
+  listTag = null; // another agent's list, maybe: asked whole
   poll();
 });
 
@@ -192,6 +202,8 @@ onSessionEnd(() => {
   pollTimer = null;
   again = null;
   known = null;
+  listTag = null;
+  Object.assign(state, { total: null, counts: null, shownTotal: null });
   document.title = t("page.title");
 });
 
@@ -205,6 +217,7 @@ register({
     "page.title": "Live: agents' console",
     "list.unnamed": "Unnamed user",
     "list.waited": "Waiting {waited}",
+    "list.countOf": "({shown} of {total})",
     "list.windowClosed": "Window closed",
     "list.windowCloses": "Window closes in {left}",
     "badge.mine": "Yours",
@@ -216,6 +229,7 @@ register({
     "page.title": "Live: consola de agentes",
     "list.unnamed": "Usuario sin nombre",
     "list.waited": "Esperando {waited}",
+    "list.countOf": "({shown} de {total})",
     "list.windowClosed": "Ventana cerrada",
     "list.windowCloses": "La ventana cierra en {left}",
     "badge.mine": "Tuya",
@@ -227,6 +241,7 @@ register({
     "page.title": "Live: console dos agentes",
     "list.unnamed": "Usuário sem nome",
     "list.waited": "Aguardando {waited}",
+    "list.countOf": "({shown} de {total})",
     "list.windowClosed": "Janela fechada",
     "list.windowCloses": "A janela fecha em {left}",
     "badge.mine": "Sua",

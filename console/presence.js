@@ -18,10 +18,11 @@ function setPresenceText() {
 // How many of the agent's seats their chats take; the seats come with the presence answer.
 export function renderCapacity() {
   const mine = (c) => c.state === "with_agent" && c.agent_id === state.claims.sub;
-  const chats = state.conversations.filter(mine);
+  // the Live API counts them over the whole of Live (the list stops at its first 100)
+  const chats = state.counts ? state.counts.mine : state.conversations.filter(mine).length;
   $("capacity").hidden = !(state.online && state.seats);
-  $("capacity").textContent = t("presence.capacity", { chats: chats.length, seats: state.seats });
-  $("capacity").classList.toggle("full", chats.length >= state.seats);
+  $("capacity").textContent = t("presence.capacity", { chats, seats: state.seats });
+  $("capacity").classList.toggle("full", chats >= state.seats);
 }
 
 export async function setPresence(online) {

@@ -8,6 +8,8 @@ export const state = {
   online: false,
   seats: null, // the agent's concurrent chats, as the presence answer gives them
   conversations: [],
+  total: null, // how many conversations Live has: the list answers the first 100
+  counts: null, // {queue, mine, all}: the Live API's counts over the whole of Live
   shown: null, // the chosen view's conversations (views.js); null: all of Live, `conversations`
   selected: null,
   lastMessages: new Map(), // id -> {stamp, text}: the user's last message, read from the transcript

@@ -40,6 +40,7 @@ export async function readView() {
   const body = await api("GET", `/live/conversations?${query}`);
   if (ticket !== asked || wanted !== chosen()) return; // the agent chose again meanwhile
   state.shown = body.conversations;
+  state.shownTotal = body.total ?? body.conversations.length;
   for (const c of body.conversations) if (c.closed_at) closedSeen.set(c.id, c);
   closedRead = choice.view === "closed" ? { key: wanted, at: Date.now() } : { key: null, at: 0 };
 }
@@ -62,6 +63,7 @@ export function closedLine(conversation) {
 }
 
 function counts() {
+  if (state.counts) return state.counts; // the Live API's, over the whole of Live
   const all = state.conversations;
   const mine = (c) => c.state === "with_agent" && c.agent_id === state.claims.sub;
   return { queue: all.filter((c) => c.state === "queued").length, mine: all.filter(mine).length, all: all.length };

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from handoff import clock
 from handoff.api.callers import Agent, live_agent_from_claims
 from handoff.api.media import MEDIA_ERRORS, answer_media_refusals, media_response
 from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, refused
@@ -24,7 +26,16 @@ from handoff.services.live import (
     ConversationSummary,
     TemplateSend,
 )
-from handoff.services.live_views import MAX_SEARCH_CHARS, ListedConversation, LiveChannel, LiveView
+from handoff.services.live_views import (
+    DEFAULT_LISTED,
+    MAX_LISTED,
+    MAX_SEARCH_CHARS,
+    ConversationList,
+    LiveChannel,
+    LiveView,
+    list_etag,
+    unchanged,
+)
 from handoff.services.people import Handover, OnlineAgents
 from handoff.services.push import PushTicket
 from handoff.store.directory import AgentPresence
@@ -64,7 +75,17 @@ def set_presence(body: Annotated[PresenceBody, Body()]) -> AgentPresence:
     )
 
 
-@app.get("/live/conversations", responses=ERRORS)
+LIST_ANSWERS: dict[int, OpenAPIResponse] = {
+    **ERRORS,
+    200: {
+        "description": "the list, with its ETag",
+        "content": {"application/json": {"model": ConversationList}},
+    },
+    304: {"description": "not modified: the list is the one the request's If-None-Match names"},
+}
+
+
+@app.get("/live/conversations", responses=LIST_ANSWERS)
 def list_conversations(
     view: Annotated[
         LiveView,
@@ -83,9 +104,21 @@ def list_conversations(
             "accents (docs/live-api.md says how far it reads)",
         ),
     ] = None,
-) -> dict[str, list[ListedConversation]]:
+    limit: Annotated[
+        int,
+        Query(ge=1, le=MAX_LISTED, description="the most conversations answered (the view's first)"),
+    ] = DEFAULT_LISTED,
+) -> Response[Any]:
+    """The view's first conversations, how many it has and Live's counts, with an `ETag`: the same
+    request with `If-None-Match` naming it is answered 304, with no body, while nothing in the list
+    changed within the minute."""
     agent = _agent()
-    return {"conversations": live_views().conversations(agent.tenant_id, agent.agent_id, view, channel, q)}
+    listing = live_views().page(agent.tenant_id, agent.agent_id, view, channel, q, limit)
+    etag = list_etag(listing, clock.now())
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if unchanged(app.current_event.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(status_code=200, content_type="application/json", body=listing, headers=headers)
 
 
 @app.get("/live/conversations/<conversation_id>", responses=ACTION_ERRORS)

@@ -72,6 +72,9 @@ def test_the_api_lets_the_console_origin_call_every_live_route(template) -> None
 
     assert cors["AllowOrigins"] == [CONSOLE_ORIGIN]
     assert {"authorization", "content-type"} <= {header.lower() for header in cors["AllowHeaders"]}
+    # the list's conditional polls: the console sends If-None-Match and reads the ETag cross-origin
+    assert "if-none-match" in {header.lower() for header in cors["AllowHeaders"]}
+    assert [header.lower() for header in cors["ExposeHeaders"]] == ["etag"]
     assert live_methods <= set(cors["AllowMethods"])
     assert cors.get("AllowCredentials", False) is False  # the token is a header, not a cookie
 

@@ -9,13 +9,15 @@ below: a list answers in one request however many conversations the tenant has.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from handoff.config.models import TenantConfig
 from handoff.engine.model import Conversation
@@ -63,6 +65,27 @@ class ListedConversation(ConversationSummary):
     )
 
 
+MAX_LISTED = 500
+"""The most conversations one list answers; the default is `DEFAULT_LISTED`."""
+DEFAULT_LISTED = 100
+"""Conversations a list answers when the request names no `limit`: the queue's first, then the rest."""
+
+
+class LiveCounts(BaseModel):
+    queue: int = Field(description="users waiting in Live's queue (whatever the view, channel or search)")
+    mine: int = Field(description="the calling agent's chats")
+    all: int = Field(description="conversations in Live: waiting or with an agent")
+
+
+class ConversationList(BaseModel):
+    conversations: list[ListedConversation] = Field(
+        description="the view's first `limit` conversations, in its order (queue, all: the queue "
+        "first, the longest waiting first; closed: the latest closed first)"
+    )
+    total: int = Field(description="how many the view has in all (past `limit`, the list stops)")
+    counts: LiveCounts = Field(description="the tabs' counts, over the whole of Live")
+
+
 class LiveViews:
     def __init__(self, store: ConversationStore, directory: Directory, now: Callable[[], datetime]) -> None:
         self.store = store
@@ -76,6 +99,7 @@ class LiveViews:
         view: LiveView = "all",
         channel: LiveChannel | None = None,
         search: str | None = None,
+        in_live: list[Conversation] | None = None,
     ) -> list[ListedConversation]:
         """The view's conversations of the tenant, of one channel if asked, matching the search (its
         text trimmed; a blank one searches nothing)."""
@@ -84,7 +108,8 @@ class LiveViews:
         if view == "closed":
             listed = self._closed(tenant, now)
         else:
-            listed = [(c, None) for c in self.store.in_live(tenant_id) if _in_view(c, view, agent_id)]
+            in_live = self.store.in_live(tenant_id) if in_live is None else in_live
+            listed = [(c, None) for c in in_live if _in_view(c, view, agent_id)]
         if channel is not None:
             listed = [(c, chat) for c, chat in listed if c.ref.channel == channel]
         needle = searchable(search or "")
@@ -92,6 +117,28 @@ class LiveViews:
             listed = self._matching(listed, needle)
         idle_days = tenant.close_idle_chats_after_days
         return [_listed(c, chat, now, idle_days) for c, chat in listed]
+
+    def page(
+        self,
+        tenant_id: str,
+        agent_id: str,
+        view: LiveView = "all",
+        channel: LiveChannel | None = None,
+        search: str | None = None,
+        limit: int = DEFAULT_LISTED,
+    ) -> ConversationList:
+        """The view's first `limit` conversations, how many it has, and Live's counts: an answer
+        whose size does not grow with Live (an agent's console asks for it every few seconds)."""
+        in_live = self.store.in_live(tenant_id)  # one read for the view and the counts
+        listed = self.conversations(tenant_id, agent_id, view, channel, search, in_live)
+        if view != "closed":
+            listed.sort(key=_place)
+        counts = LiveCounts(
+            queue=sum(c.state == "queued" for c in in_live),
+            mine=sum(_in_view(c, "mine", agent_id) for c in in_live),
+            all=len(in_live),
+        )
+        return ConversationList(conversations=listed[:limit], total=len(listed), counts=counts)
 
     def _closed(self, tenant: TenantConfig, now: datetime) -> list[tuple[Conversation, ChatRecord | None]]:
         """The conversations whose latest chat an agent closed (or that was closed idle) in the
@@ -145,6 +192,14 @@ def searchable(text: str) -> str:
 _SPACES = re.compile(r"\s+")
 
 
+def _place(listed: ListedConversation) -> tuple[bool, datetime]:
+    """Live's order: the queue first, the longest waiting first; then the chats, in the order the
+    live index gives them (when they were taken: the sort is stable)."""
+    if listed.state == "queued" and listed.queued_at is not None:
+        return (False, listed.queued_at)
+    return (True, datetime.min.replace(tzinfo=UTC))
+
+
 def _in_view(conversation: Conversation, view: LiveView, agent_id: str) -> bool:
     if view == "queue":
         return conversation.state == "queued"
@@ -172,3 +227,25 @@ def _closed_outcome(chat: ChatRecord) -> ClosedOutcome | None:
     if chat.outcome == "closed" or chat.outcome == "closed_idle":
         return chat.outcome
     return None
+
+
+def list_etag(listing: ConversationList, now: datetime) -> str:
+    """The list's entity tag: the same while nothing in it changed within the minute.
+
+    How long each user has waited (`waited_seconds`) moves every second and is left out; the minute
+    is put in, so a console that is told "not modified" gets the list again at least once a minute
+    (its waits and windows, reckoned by the server's clock, are then at most a minute old)."""
+    data = listing.model_dump(mode="json")
+    for conversation in data["conversations"]:
+        conversation.pop("waited_seconds", None)
+    minute = now.astimezone(UTC).replace(second=0, microsecond=0).isoformat()
+    digest = hashlib.sha256(json.dumps([minute, data], sort_keys=True).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def unchanged(if_none_match: str | None, etag: str) -> bool:
+    """Whether a request's `If-None-Match` names `etag` (a list of tags, weak ones too, or `*`)."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
