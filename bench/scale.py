@@ -685,13 +685,10 @@ def _waits_counted(slept: list[float]) -> Iterator[None]:
 def embedded_run(users: int, rate: int, progress: Callable[[str], None]) -> EmbeddedRun:
     """`users` wait at night on acme's WhatsApp number; in the morning an agent comes online and every
     one of them is told (`wake_mode: everyone`), the fake Graph API refusing past `rate` a second."""
-    from handoff import clock
     from handoff.config.texts import texts_for
-    from handoff.engine.model import YES_PAYLOAD
     from handoff.runtime import wiring
-    from handoff_local import payloads
     from handoff_local.fake_graph import shown_text
-    from handoff_local.runtime import LocalRun, sends_wait_on_the_clock
+    from handoff_local.runtime import LocalRun
 
     result = EmbeddedRun(users=users, rate=rate)
     config = ROOT / "examples" / "config.yaml"
@@ -701,19 +698,8 @@ def embedded_run(users: int, rate: int, progress: Callable[[str], None]) -> Embe
         assert acme is not None
         directory.save_tenant(acme.model_copy(update={"wake_mode": "everyone"}))
         wa_ids = [f"5731{n:08d}" for n in range(users)]
-        run.advance_to(22, "America/Bogota", weekday=True)
         started = time.perf_counter()
-        with sends_wait_on_the_clock():
-            for first in range(0, users, 10):
-                group = wa_ids[first : first + 10]
-                asks = [payloads.whatsapp_text(u, "Quiero hablar con un agente", clock.now()) for u in group]
-                run.webhook("whatsapp", payloads.whatsapp_delivery(NUMBER, *asks))
-                run.drain()
-                run.advance(5)
-                yes = [payloads.whatsapp_button_reply(u, YES_PAYLOAD, "Sí", clock.now()) for u in group]
-                run.webhook("whatsapp", payloads.whatsapp_delivery(NUMBER, *yes))
-                run.drain()
-                run.advance(5)
+        run.users_wait_at_night(wa_ids, NUMBER, "America/Bogota")
         result.setup_seconds = round(time.perf_counter() - started, 1)
         waiting = len(wiring.conversation_store().waiting("acme"))
         if waiting != users:

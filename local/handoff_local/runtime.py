@@ -488,6 +488,27 @@ class LocalRun:
             clock.advance(seconds)
             self._close_expired_sockets()
 
+    def users_wait_at_night(self, wa_ids: Sequence[str], phone_number_id: str, zone: str) -> None:
+        """Each of `wa_ids` asks for an agent at 22:00 on a weekday in `zone` and says yes to wait,
+        ten to a delivery (as Meta batches them), on the WhatsApp number `phone_number_id`; a
+        sender's wait for its send slot moves the clock meanwhile (`sends_wait_on_the_clock`)."""
+        from handoff import clock
+        from handoff.engine.model import YES_PAYLOAD
+        from handoff_local import payloads
+
+        self.advance_to(22, zone, weekday=True)
+        with sends_wait_on_the_clock():
+            for first in range(0, len(wa_ids), 10):
+                group = wa_ids[first : first + 10]
+                asks = [payloads.whatsapp_text(u, "Quiero hablar con un agente", clock.now()) for u in group]
+                self.webhook("whatsapp", payloads.whatsapp_delivery(phone_number_id, *asks))
+                self.drain()
+                self.advance(5)
+                taps = [payloads.whatsapp_button_reply(u, YES_PAYLOAD, "Sí", clock.now()) for u in group]
+                self.webhook("whatsapp", payloads.whatsapp_delivery(phone_number_id, *taps))
+                self.drain()
+                self.advance(5)
+
     def advance_to(self, hour: int, zone: str, *, weekday: bool = False) -> datetime:
         """Move the clock to the next `hour`:00 in `zone` (a Monday-to-Friday one if `weekday`)."""
         from handoff import clock

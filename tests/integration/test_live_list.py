@@ -68,7 +68,10 @@ def test_the_list_answers_its_first_page_with_the_views_total_and_lives_counts(r
     assert page["total"] == 5
     assert page["counts"] == {"queue": 4, "mine": 1, "all": 5}
     queue = listing(carla, view="queue", limit="2").json()
-    assert ([c["id"] for c in queue["conversations"]], queue["total"]) == ([second, second_in_queue(carla)], 4)
+    assert ([c["id"] for c in queue["conversations"]], queue["total"]) == (
+        [second, second_in_queue(carla)],
+        4,
+    )
     assert len(listing(carla).json()["conversations"]) == len(users)  # 100 unless asked otherwise
 
     for bad in ("0", "501", "many"):

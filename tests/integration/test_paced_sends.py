@@ -11,33 +11,19 @@ import pytest
 
 from conftest import ACME_NUMBER, BOGOTA, CONFIG
 from handoff.config.texts import texts_for
-from handoff.engine.model import YES_PAYLOAD
-from handoff_local import payloads
 from handoff_local.fake_graph import shown_text
-from handoff_local.runtime import LocalRun, sends_wait_on_the_clock
+from handoff_local.runtime import LocalRun
 
 
 def users_waiting(run: LocalRun, count: int) -> list[str]:
     """`count` users who asked for an agent at night and said yes, ten to a delivery."""
-    from handoff import clock
     from handoff.runtime import wiring
 
     acme = wiring.directory().tenant("acme")
     assert acme is not None
     wiring.directory().save_tenant(acme.model_copy(update={"wake_mode": "everyone"}))
-    run.advance_to(22, BOGOTA, weekday=True)
     wa_ids = [f"5732{n:08d}" for n in range(count)]
-    with sends_wait_on_the_clock():
-        for first in range(0, count, 10):
-            group = wa_ids[first : first + 10]
-            asks = [payloads.whatsapp_text(u, "Quiero hablar con un agente", clock.now()) for u in group]
-            run.webhook("whatsapp", payloads.whatsapp_delivery(ACME_NUMBER, *asks))
-            run.drain()
-            run.advance(5)
-            taps = [payloads.whatsapp_button_reply(u, YES_PAYLOAD, "Sí", clock.now()) for u in group]
-            run.webhook("whatsapp", payloads.whatsapp_delivery(ACME_NUMBER, *taps))
-            run.drain()
-            run.advance(5)
+    run.users_wait_at_night(wa_ids, ACME_NUMBER, BOGOTA)
     assert len(wiring.conversation_store().waiting("acme")) == count
     return wa_ids
 
