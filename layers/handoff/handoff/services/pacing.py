@@ -49,7 +49,8 @@ TAKE_ATTEMPTS = 4
 """Conditional writes one slot may take when other senders move the schedule at the same moment."""
 LATELY = timedelta(seconds=1)
 """A schedule this process found busy (ahead of now) this recently is guessed busy still: other
-instances keep it ahead. One it found idle, or busy longer ago, is guessed idle. A wrong guess costs
+instances keep it ahead. So is one whose slot this process took last is not past yet. Any other is
+guessed idle. A wrong guess costs
 one more write."""
 NOT_BEFORE_SLACK = timedelta(seconds=1)
 """A message told to wait is held for no sender until a second before its `retry_at`, so that its
@@ -140,6 +141,7 @@ class SendSchedule:
         self.rates = dict(rates)
         self.share = share
         self._busy_at: dict[str, int] = {}  # per account, when this process last found it busy
+        self._left_at: dict[str, int] = {}  # per account, its next free slot as this process left it
 
     def interval(self, channel: str) -> int:
         """Microseconds between two sends of one account of this channel."""
@@ -158,12 +160,17 @@ class SendSchedule:
         start = _micros(now)
         latest = None if horizon is None else start + max(0, _span(horizon))
         seen_busy = self._busy_at.get(key)
-        busy = seen_busy is not None and start - seen_busy <= _span(LATELY)  # the guess
+        # the guess: busy when another sender kept it ahead lately, or when this process's own last
+        # slot is not past yet (sends of one process a few milliseconds apart: one write each)
+        busy = (seen_busy is not None and start - seen_busy <= _span(LATELY)) or self._left_at.get(
+            key, 0
+        ) >= start
         for _ in range(TAKE_ATTEMPTS):
             if busy:
                 taken, seen = self.ledger.push(key, interval=interval, now=start, latest=latest)
                 if taken and seen is not None:
                     self._busy_at[key] = start
+                    self._left_at[key] = seen
                     return Slot(at=_datetime(seen - interval))
                 if seen is not None and latest is not None and seen > latest:  # booked beyond the horizon
                     self._busy_at[key] = start
@@ -172,6 +179,7 @@ class SendSchedule:
                 taken, seen = self.ledger.restart(key, interval=interval, now=start)
                 if taken:
                     self._busy_at.pop(key, None)
+                    self._left_at[key] = start + interval
                     return Slot(at=now)
             busy = seen is not None and seen >= start  # what the write that lost saw
         # other senders moved the schedule at each try: one interval on, it will have settled
