@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from handoff import clock
 from handoff.api.callers import Agent, live_agent_from_claims
 from handoff.api.media import MEDIA_ERRORS, answer_media_refusals, media_response
 from handoff.api.refusals import ERRORS, answer_refusals, multipart_refusal, refused
@@ -33,7 +32,6 @@ from handoff.services.live_views import (
     ConversationList,
     LiveChannel,
     LiveView,
-    list_etag,
     unchanged,
 )
 from handoff.services.people import Handover, OnlineAgents
@@ -114,7 +112,7 @@ def list_conversations(
     changed within the minute."""
     agent = _agent()
     listing = live_views().page(agent.tenant_id, agent.agent_id, view, channel, q, limit)
-    etag = list_etag(listing, clock.now())
+    etag = live_views().tag(listing)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if unchanged(app.current_event.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)

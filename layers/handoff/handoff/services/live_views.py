@@ -140,6 +140,10 @@ class LiveViews:
         )
         return ConversationList(conversations=listed[:limit], total=len(listed), counts=counts)
 
+    def tag(self, listing: ConversationList) -> str:
+        """The list's entity tag now (`list_etag`), by the service's clock."""
+        return list_etag(listing, self.now())
+
     def _closed(self, tenant: TenantConfig, now: datetime) -> list[tuple[Conversation, ChatRecord | None]]:
         """The conversations whose latest chat an agent closed (or that was closed idle) in the
         tenant's `closed_readable_days`, the latest closed first; not those back in Live since."""
