@@ -77,7 +77,8 @@ def test_nothing_of_an_erased_user_is_left_and_the_report_keeps_its_counts(loud_
     assert erased["conversations_found"] == 1
     counts = erased["erased"]
     assert counts["conversations"] == 1 and counts["id_lookups"] == 1 and counts["outbox_messages"] >= 1
-    assert counts["transcript_lines"] >= 6 and counts["applied_markers"] >= 3
+    # the transcript items of applied messages are their markers; a new conversation writes one apart
+    assert counts["transcript_lines"] >= 6 and counts["applied_markers"] >= 1
     assert counts["report_records"] >= 3  # its session, wait and chat records, kept anonymous
     assert holding(PHONE) == [] and holding(conversation_id) == []
     assert holding(OTHER) == other_items, "another user is untouched"

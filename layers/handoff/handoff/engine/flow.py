@@ -82,7 +82,7 @@ from handoff.engine.windows import (
     window_open,
 )
 
-RECENT_EVENT_IDS = 32
+RECENT_EVENT_IDS = 8
 READABLE_KINDS = ("text", "choice", "story_reply")
 """What the bot reads; any other kind is kept in the transcript and answered with "text only"."""
 

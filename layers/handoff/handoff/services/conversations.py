@@ -45,6 +45,7 @@ from handoff.services.pacing import (
 )
 from handoff.store import keys
 from handoff.store.conversation_store import (
+    Applying,
     BusEvent,
     ConversationStore,
     EventAlreadyApplied,
@@ -140,7 +141,11 @@ class Conversations:
             context = self._gather(conversation, event, context, answers, last_try=last_try)
             changed, effects = step(conversation, event, context)
             owed = self._owed(changed, effects)
-            applies = event.event_id if isinstance(event, UserMessage | UserChangedId) else None
+            applies = (
+                Applying(event_id=event.event_id, sent_at=event.sent_at)
+                if isinstance(event, UserMessage | UserChangedId)
+                else None
+            )
             # sent next by this invocation, so written leased to it; behind older messages, each is
             # sent oldest first under a lease taken then
             leased_until = None if changed.outbox_waiting else now + SEND_LEASE

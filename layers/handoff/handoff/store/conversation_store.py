@@ -100,8 +100,17 @@ class OutboxMessage(Frozen):
     request: GraphRequest | None = None
     event: BusEvent | None = None
     created_at: datetime
-    transcript_sk: str | None = None  # the transcript line that says this message (marked if refused)
+    transcript_sk: str | None = None  # the transcript item whose line says this message (marked if refused)
+    transcript_line: int | None = None  # that line's place in the item (None: an item of one line)
     slot_at: datetime | None = None  # a send slot booked for it in its account's schedule, if any
+
+
+class Applying(Frozen):
+    """The channel message a step applies: its id and Meta's timestamp name the step's transcript
+    item, which is its applied marker."""
+
+    event_id: str
+    sent_at: datetime
 
 
 class ConversationStore:
@@ -172,7 +181,7 @@ class ConversationStore:
         outbox: Iterable[Owed] = (),
         *,
         now: datetime,
-        applies: str | None = None,
+        applies: Applying | None = None,
         leaving: Conversation | None = None,
         retired_ids: Iterable[str] = (),
         leased_until: datetime | None = None,
@@ -240,10 +249,32 @@ class ConversationStore:
         if id_lookup:
             writes.append({"Put": _id_item(self.table_name, stored, keep_id_until)})
         marker_at = len(writes)
-        if applies is not None:
-            marker_key = leaving.ref.key if leaving is not None else key
+        entries = [(n, effect) for n, effect in enumerate(effects) if isinstance(effect, TranscriptEntry)]
+        lines: dict[int, tuple[str, int]] = {}  # effect index -> its transcript item and place in it
+        if entries:
+            # the step's lines in one item, in order: applying a channel message, the item is named
+            # by the message and written on the condition that it is not there (its applied marker)
+            at = applies.sent_at if applies is not None else entries[0][1].at
+            sk = (
+                keys.message_transcript_sk(at, applies.event_id)
+                if applies is not None
+                else keys.transcript_sk(at, stored.version)
+            )
+            lines = {n: (sk, place) for place, (n, _) in enumerate(entries)}
+            transcript: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Item": _transcript_item(
+                    keys.conversation_pk(key), sk, [e for _, e in entries], stored.version
+                ),
+            }
+            if applies is not None:
+                transcript["ConditionExpression"] = "attribute_not_exists(pk)"
+            writes.append({"Put": transcript})
+        if applies is not None and (not entries or read_version == 0):
+            # no line to mark it by, or a conversation new under this key: its marker, if a message
+            # applied here before the conversation moved away left one, must not be there
             marker = {
-                **_key(keys.conversation_pk(marker_key), keys.applied_sk(applies)),
+                **_key(keys.conversation_pk(key), keys.applied_sk(applies.event_id)),
                 "expires_at": _epoch(now + APPLIED_MARKER_RETENTION),
             }
             writes.append(
@@ -255,15 +286,9 @@ class ConversationStore:
                     }
                 }
             )
-        placed: datetime | None = None  # where the step's last transcript line sorts
-        lines: dict[int, str] = {}  # effect index -> its transcript line's sort key
+        marker_end = len(writes)
         for n, effect in enumerate(effects):
-            if isinstance(effect, TranscriptEntry):
-                # by its own time (a user's line: Meta's timestamp), never before the step's earlier
-                # lines: the transcript reads in the user's order, and a reply after its message
-                placed = effect.at if placed is None else max(placed, effect.at)
-                lines[n] = keys.transcript_sk(placed, stored.version, n)
-            item = self._record_item(stored, effect, n, placed or now)
+            item = self._record_item(stored, effect, n, now)
             if item is not None:
                 writes.append({"Put": {"TableName": self.table_name, "Item": item}})
             if item is not None and item["pk"]["S"].startswith("REPORT#"):
@@ -283,7 +308,8 @@ class ConversationStore:
                 request=owed.item if isinstance(owed.item, GraphRequest) else None,
                 event=owed.item if isinstance(owed.item, BusEvent) else None,
                 created_at=now,
-                transcript_sk=lines.get(owed.line) if owed.line is not None else None,
+                transcript_sk=lines[owed.line][0] if owed.line in lines else None,
+                transcript_line=lines[owed.line][1] if owed.line in lines else None,
             )
             for n, owed in enumerate(outbox)
         ]
@@ -296,12 +322,8 @@ class ConversationStore:
             self._db.transact_write_items(TransactItems=writes)
         except ClientError as exc:
             codes = [reason.get("Code") for reason in exc.response.get("CancellationReasons") or []]
-            if (
-                applies is not None
-                and len(codes) > marker_at
-                and codes[marker_at] == "ConditionalCheckFailed"
-            ):
-                raise EventAlreadyApplied(applies) from exc
+            if applies is not None and "ConditionalCheckFailed" in codes[marker_at:marker_end]:
+                raise EventAlreadyApplied(applies.event_id) from exc
             if "ConditionalCheckFailed" in codes[:marker_at]:
                 raise StaleConversation(pseudonym(key)) from exc
             raise
@@ -315,7 +337,7 @@ class ConversationStore:
         outbox: Iterable[Owed] = (),
         *,
         now: datetime,
-        applies: str | None = None,
+        applies: Applying | None = None,
         leased_until: datetime | None = None,
     ) -> tuple[Conversation, list[OutboxMessage]]:
         """Commit a step that moved the conversation to the user's new id (`after.ref`).
@@ -332,6 +354,16 @@ class ConversationStore:
         followers = self._followers(old_pk)
         for item in followers:
             self._db.put_item(TableName=self.table_name, Item={**item, "pk": {"S": new_pk}})
+        for item in followers:
+            # a transcript item that marked a message applied here leaves its marker behind: the
+            # message coming again under the old id must find it was applied
+            hashed = item["sk"]["S"].rpartition("#m")[2] if "#m" in item["sk"]["S"] else None
+            if hashed is not None:
+                marker = {
+                    **_key(old_pk, f"APPLIED#{hashed}"),
+                    "expires_at": _epoch(now + APPLIED_MARKER_RETENTION),
+                }
+                self._db.put_item(TableName=self.table_name, Item=marker)
         existing = self.load(after.ref)
         if existing is None:
             state = after.model_copy(update={"version": 0})
@@ -407,7 +439,9 @@ class ConversationStore:
         self._delete(pk, items)
         return Erased(
             conversations=kinds.count(keys.STATE),
-            transcript_lines=kinds.count("MSG"),
+            transcript_lines=sum(
+                len(_transcript_lines(item)) for item in items if item["sk"]["S"].startswith("MSG#")
+            ),
             applied_markers=kinds.count("APPLIED"),
             outbox_messages=len(owed),
             report_records=report_records,
@@ -455,17 +489,10 @@ class ConversationStore:
         return 1
 
     def _record_item(
-        self, conversation: Conversation, effect: Effect, n: int, placed: datetime
+        self, conversation: Conversation, effect: Effect, n: int, now: datetime
     ) -> dict[str, Any] | None:
+        """The report record an effect writes, if any (transcript lines are written by `commit`)."""
         ref = conversation.ref
-        key = ref.key
-        if isinstance(effect, TranscriptEntry):
-            # sorted by `placed`, then by the step that wrote it (arrival order breaks ties)
-            return {
-                **_key(keys.conversation_pk(key), keys.transcript_sk(placed, conversation.version, n)),
-                "data": {"S": effect.model_dump_json()},
-                "expires_at": _epoch(effect.at + TRANSCRIPT_RETENTION),
-            }
         if isinstance(effect, SessionClosed):
             record = effect.record.model_copy(update={"conversation_id": conversation.id})
             return {
@@ -497,16 +524,14 @@ class ConversationStore:
     # --- reading for Live --------------------------------------------------------------------------
 
     def transcript(self, ref: ConversationRef) -> list[TranscriptEntry]:
-        return [
-            _transcript_entry(item)
-            for item in self._query(
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": keys.conversation_pk(ref.key)},
-                    ":msg": {"S": "MSG#"},
-                },
-            )
-        ]
+        items = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
+            ExpressionAttributeValues={
+                ":pk": {"S": keys.conversation_pk(ref.key)},
+                ":msg": {"S": "MSG#"},
+            },
+        )
+        return [line for item in sorted(items, key=_transcript_order) for line in _transcript_lines(item)]
 
     def latest_lines(self, ref: ConversationRef, most: int) -> list[TranscriptEntry]:
         """The newest `most` lines of a transcript, newest first (Live's search reads no more)."""
@@ -517,13 +542,17 @@ class ConversationStore:
             "ExpressionAttributeValues": {":pk": {"S": keys.conversation_pk(ref.key)}, ":msg": {"S": "MSG#"}},
             "ScanIndexForward": False,
         }
+        items: list[dict[str, Any]] = []
         while len(lines) < most:
             page = self._db.query(**request, Limit=most - len(lines))
-            lines += [_transcript_entry(item) for item in page.get("Items", [])]
+            items += page.get("Items", [])
+            lines = [
+                line for item in sorted(items, key=_transcript_order) for line in _transcript_lines(item)
+            ]
             if "LastEvaluatedKey" not in page:
                 break
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return lines
+        return lines[::-1][:most]
 
     def waiting(self, tenant_id: str) -> list[Conversation]:
         """Queued conversations of a tenant, the longest waiting first (the `waiting` index)."""
@@ -704,13 +733,17 @@ class ConversationStore:
         """Say on the message's transcript line that the channel refused it for good, and why."""
         if message.transcript_sk is None:
             return
+        line = message.transcript_line
         # the line may have expired meanwhile: then there is nothing to mark
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self.table_name,
                 Key=_key(keys.conversation_pk(message.conversation_key), message.transcript_sk),
-                UpdateExpression="SET undelivered = :why",
+                UpdateExpression="SET #undelivered = :why",
                 ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={
+                    "#undelivered": "undelivered" if line is None else f"undelivered_{line}"
+                },
                 ExpressionAttributeValues={":why": {"S": reason}},
             )
 
@@ -746,7 +779,9 @@ def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, A
     conversation_id = conversation.id
     item: dict[str, Any] = {
         **_key(keys.conversation_pk(key), keys.STATE),
-        "data": {"S": conversation.model_dump_json()},
+        # what differs from the defaults only: the state is written by every message (a write unit
+        # a kilobyte, two in a transaction), and nulls and falses were a third of it
+        "data": {"S": conversation.model_dump_json(exclude_defaults=True, exclude={"version"})},
         "version": {"N": str(conversation.version)},
         "tenant_id": {"S": tenant},
         "state": {"S": conversation.state},
@@ -765,10 +800,18 @@ def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, A
         item["live_sort"] = {"S": f"1#{keys.stamp(conversation.taken_at)}#{conversation_id}"}
     session = conversation.session
     if conversation.state in ("bot", "offered") and session is not None:
-        session_last = session.last_activity_at or session.started_at
+        # by the hour its last activity ends in, not the instant: the index entry moves once an hour
+        # at most, not with every message (a moved entry costs two index writes); a session is
+        # found idle up to an hour late, and the engine reads its real last activity
+        session_last = _hour_after(session.last_activity_at or session.started_at)
         item["session_tenant"] = {"S": tenant}
         item["session_last"] = {"S": f"{keys.stamp(session_last)}#{conversation_id}"}
     return item
+
+
+def _hour_after(at: datetime) -> datetime:
+    """The end of the hour `at` falls in."""
+    return at.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
 
 
 def _id_item(table_name: str, conversation: Conversation, until: datetime) -> dict[str, Any]:
@@ -799,11 +842,40 @@ def _conversation(item: dict[str, Any]) -> Conversation:
     return conversation.model_copy(update={"version": int(item["version"]["N"])})
 
 
-def _transcript_entry(item: dict[str, Any]) -> TranscriptEntry:
-    entry = TranscriptEntry.model_validate_json(item["data"]["S"])
-    if "undelivered" in item:
-        entry = entry.model_copy(update={"undelivered": item["undelivered"]["S"]})
-    return entry
+def _transcript_item(pk: str, sk: str, entries: list[TranscriptEntry], version: int) -> dict[str, Any]:
+    """A step's transcript lines in one item (a write unit for a message and its reply, not two)."""
+    return {
+        **_key(pk, sk),
+        "data": {"S": "[" + ",".join(entry.model_dump_json(exclude_none=True) for entry in entries) + "]"},
+        "version": {"N": str(version)},
+        "expires_at": _epoch(entries[0].at + TRANSCRIPT_RETENTION),
+    }
+
+
+def _transcript_order(item: dict[str, Any]) -> tuple[str, int, int]:
+    """A step's item by its time, then its step; an item of one line (as written before a step's
+    lines shared one) by its time, step and place, which its key holds."""
+    sk = item["sk"]["S"]
+    if "version" in item:
+        return (*keys.transcript_order(sk, int(item["version"]["N"])), 0)
+    _, at, version, n = sk.split("#")
+    return at, int(version), int(n)
+
+
+def _transcript_lines(item: dict[str, Any]) -> list[TranscriptEntry]:
+    data = json.loads(item["data"]["S"])
+    if isinstance(data, dict):  # one line an item
+        entry = TranscriptEntry.model_validate(data)
+        if "undelivered" in item:
+            entry = entry.model_copy(update={"undelivered": item["undelivered"]["S"]})
+        return [entry]
+    entries = [TranscriptEntry.model_validate(line) for line in data]
+    return [
+        entry.model_copy(update={"undelivered": item[f"undelivered_{n}"]["S"]})
+        if f"undelivered_{n}" in item
+        else entry
+        for n, entry in enumerate(entries)
+    ]
 
 
 def _outbox_item(message: OutboxMessage, leased_until: datetime | None = None) -> dict[str, Any]:

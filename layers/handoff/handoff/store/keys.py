@@ -4,7 +4,8 @@
 | ----------------- | --------------------------- | ----------------------------------- |
 | conversation      | CONV#{conversation key}     | STATE                               |
 | conversation id   | ID#{conversation id}        | KEY                                 |
-| transcript line   | CONV#{conversation key}     | MSG#{at}#{version}#{n}              |
+| transcript step   | CONV#{conversation key}     | MSG#{at}#{version}                  |
+| (applying a message)| CONV#{conversation key}   | MSG#{sent at}#m{hash of its id}     |
 | applied marker    | CONV#{conversation key}     | APPLIED#{hash of the message id}    |
 | report pointer    | CONV#{conversation key}     | REF#{the report record's sk}        |
 | outbox message    | OUTBOX#{shard}              | {conversation key}#{created}#{n}    |
@@ -56,9 +57,16 @@ def key_of_conversation_pk(pk: str) -> str:
     return pk.removeprefix("CONV#")
 
 
+def message_hash(event_id: str) -> str:
+    """What keys name a channel message by: 80 bits of a SHA-256 of its id (ids are long, and a
+    WhatsApp message id encodes the user's number)."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:20]
+
+
 def applied_sk(event_id: str) -> str:
-    """The marker of a channel message applied to its conversation (hashed: ids can be long)."""
-    return f"APPLIED#{hashlib.sha256(event_id.encode()).hexdigest()[:40]}"
+    """The marker of a channel message applied to a conversation whose transcript moved away (a
+    user's id change) or whose step wrote no line."""
+    return f"APPLIED#{message_hash(event_id)}"
 
 
 def report_ref_sk(report_sk: str) -> str:
@@ -66,8 +74,20 @@ def report_ref_sk(report_sk: str) -> str:
     return f"REF#{report_sk}"
 
 
-def transcript_sk(at: datetime, version: int, n: int) -> str:
-    return f"MSG#{stamp(at)}#{version:010d}#{n:03d}"
+def transcript_sk(at: datetime, version: int) -> str:
+    """The transcript item of one step: its lines, in order."""
+    return f"MSG#{stamp(at)}#{version:010d}"
+
+
+def message_transcript_sk(sent_at: datetime, event_id: str) -> str:
+    """The transcript item of the step that applied a channel message: named by the message alone,
+    so that the same message applied again finds it there (it is the step's applied marker)."""
+    return f"MSG#{stamp(sent_at)}#m{message_hash(event_id)}"
+
+
+def transcript_order(sk: str, version: int) -> tuple[str, int]:
+    """Where a transcript item reads: by its time, then by the step that wrote it."""
+    return sk.split("#", 2)[1], version
 
 
 def send_schedule_pk(account: str) -> str:
