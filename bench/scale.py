@@ -437,7 +437,10 @@ class Simulation:
     # --- Lambda instances of the conversation function -----------------------------------------------
 
     def _instance(self) -> Process:
-        schedule = SendSchedule(self.ledger, {CHANNEL: self.scenario.rate})  # its own process: its own guess
+        # its own process: its own guess, and its own part of the rate (the event source's MaximumConcurrency)
+        schedule = SendSchedule(
+            self.ledger, {CHANNEL: self.scenario.rate}, instances=self.scenario.concurrency
+        )
         self.instances += 1
         while True:
             batch = self.queue.take(self.stack.batch_size)
@@ -484,6 +487,7 @@ class Simulation:
                 until=_at(until),
                 attempt=record.receives,
                 comes_back=record.receives < self.stack.max_receives,
+                instance_share=True,
             )
             yield from self._send_paced(message, schedule, sending, record, outcome)
             return
@@ -584,7 +588,9 @@ class Simulation:
         killed_at = started + self.stack.wake_timeout
         pending = sorted((m for m in self.outbox.values() if not m.deleted), key=lambda m: m.user)
         yield self.latencies.query * max(1, math.ceil(len(pending) / 1000))
-        schedule = SendSchedule(self.ledger, {CHANNEL: self.scenario.rate})
+        schedule = SendSchedule(
+            self.ledger, {CHANNEL: self.scenario.rate}, instances=self.scenario.concurrency
+        )
         sending = Sending(until=_at(killed_at - SEND_MARGIN.total_seconds()))
         sent_any = False
         for message in pending:

@@ -200,7 +200,12 @@ class LocalRun:
             graph_api_url = self.external_graph_api_url
         push_url = self.sockets.url if self.sockets is not None else None
         self._set_environment(
-            {**self.stack.environment(graph_api_url, push_url), "POWERTOOLS_LOG_LEVEL": self.log_level}
+            {
+                **self.stack.environment(graph_api_url, push_url),
+                "POWERTOOLS_LOG_LEVEL": self.log_level,
+                # the run plays one instance of the conversation function: its share is all of theirs
+                "CONVERSATION_INSTANCES": "1",
+            }
         )
         logger.setLevel(self.log_level)  # the shared Logger may predate this run's environment
         wiring.reset()

@@ -8,12 +8,12 @@ from bench_process import run_bench
 
 HANDLERS = {"whatsapp_webhook", "conversation", "wake", "live_api"}
 
-# Measured: 4 requests per inbound text (the conversation's GetItem, its TransactWriteItems, the send
-# slot's conditional UpdateItem on the number's schedule, the outbox DeleteItem once Meta accepted the
-# answer) plus the two directory reads each process caches (tenant config, channel account): 4.1 at 20
-# messages. 4.5 leaves room for those one-off reads and a rare wrong guess about the schedule, and
-# fails as soon as any step adds one request per message (5.1).
-DYNAMODB_REQUESTS_PER_MESSAGE_BOUND = 4.5
+# Measured: 3 requests per inbound text (the conversation's GetItem, its TransactWriteItems, the outbox
+# DeleteItem once Meta accepted the answer; the send comes from the instance's own part of the number's
+# rate, with no write) plus the directory reads each process caches (tenant config, channel account):
+# 3.15 at 20 messages. 3.3 leaves room for those one-off reads and a send slot taken now and then,
+# and fails as soon as any step adds one request per message (4.1).
+DYNAMODB_REQUESTS_PER_MESSAGE_BOUND = 3.3
 
 
 def test_a_small_bench_run(tmp_path: Path) -> None:
@@ -29,8 +29,8 @@ def test_a_small_bench_run(tmp_path: Path) -> None:
     assert "Scan" not in figures["aws_requests"]["dynamodb"]
     assert figures["graph_requests_per_message"] == 1
     assert figures["dynamodb_per_message_total"] <= DYNAMODB_REQUESTS_PER_MESSAGE_BOUND
-    # each answer took one slot in the number's schedule, two writes at most (a wrong guess)
-    assert 1 <= figures["dynamodb_per_message"]["UpdateItem (send slot)"] <= 2
+    # steady answers leave from the instance's own part of the number's rate: few shared slots taken
+    assert figures["dynamodb_per_message"].get("UpdateItem (send slot)", 0) <= 0.25
     # and the import-time section has a ratio to `import boto3` for each handler
     handlers = figures["import_time"]["handlers"]
     assert set(handlers) == HANDLERS

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from random import Random
@@ -22,6 +23,7 @@ from handoff.services.pacing import (
     BOOKED_ARRIVAL,
     BOOKED_SLOT_GRACE,
     HORIZON,
+    INSTANCE_SHARE,
     NOT_BEFORE_SLACK,
     PACE_SHARE,
     RETRY_CAP,
@@ -78,7 +80,8 @@ def ledger(request: pytest.FixtureRequest) -> CountedLedger:
 
 
 def schedule(ledger: CountedLedger) -> SendSchedule:
-    return SendSchedule(ledger, RATES)
+    """The shared schedule alone (no instance spends a part of its own): its maths at the whole rate."""
+    return SendSchedule(ledger, RATES, instance_share=0)
 
 
 def at(taken: Slot | Busy) -> datetime:
@@ -96,6 +99,54 @@ def test_slots_are_one_interval_apart_at_95_percent_of_the_rate(ledger: CountedL
 
     assert slots == [T0 + n * INTERVAL for n in range(5)]
     assert 1 / INTERVAL.total_seconds() == pytest.approx(80 * 0.95, rel=1e-4)
+
+
+def test_an_instance_sends_steady_traffic_from_its_own_part_with_no_write(ledger: CountedLedger) -> None:
+    pacing = SendSchedule(ledger, RATES, instances=25)  # half of 76 a second: 1 a second each
+    assert pacing.own_per_second("whatsapp") == 1 == math.floor(80 * PACE_SHARE * INSTANCE_SHARE / 25)
+    own = timedelta(seconds=1)
+
+    # a message a second from this instance: each within its own part
+    sends = [at(pacing.take("whatsapp", NUMBER, T0 + n * own, own_part=True)) for n in range(30)]
+
+    assert sends == [T0 + n * own for n in range(30)]
+    assert ledger.writes == 0 and pacing.own_sends == 30
+    # the shared schedule is only for senders with no part of their own (the sweep, the Live API)
+    assert at(pacing.take("whatsapp", NUMBER, T0 + 30 * own)) == T0 + 30 * own
+    assert ledger.writes == 1
+
+
+def test_sends_closer_than_an_instances_own_part_take_shared_slots(ledger: CountedLedger) -> None:
+    pacing = SendSchedule(ledger, RATES, instances=25)
+    shared = timedelta(microseconds=pacing.interval("whatsapp"))
+    assert 1 / shared.total_seconds() == pytest.approx(80 * PACE_SHARE - 25, rel=1e-4)  # 51 a second
+
+    burst = [at(pacing.take("whatsapp", NUMBER, T0, own_part=True, horizon=None)) for _ in range(4)]
+
+    # the first from the instance's own part; the rest from the account's shared schedule
+    assert burst == [T0, T0, T0 + shared, T0 + 2 * shared]
+    assert pacing.own_sends == 1 and ledger.writes >= 3
+
+
+def test_every_instance_at_full_speed_stays_within_the_accounts_rate() -> None:
+    """25 instances each sending as fast as their part and the shared schedule let them, for 20 s: the
+    account's sends stay at the paced rate (76 a second), the instances' first sends apart."""
+    ledger = MemoryLedger()
+    instances = [SendSchedule(ledger, RATES, instances=25) for _ in range(25)]
+    sends: list[datetime] = []
+    step = timedelta(milliseconds=10)
+    for tick in range(int(20 / step.total_seconds())):
+        now = T0 + tick * step
+        for pacing in instances:
+            taken = pacing.take("whatsapp", NUMBER, now, own_part=True)
+            if isinstance(taken, Slot):  # sent at its slot's time (within the horizon)
+                sends.append(taken.at)
+    seconds = 20
+    # each instance's first send needs no wait: at most one each above the rate
+    assert len([s for s in sends if s < T0 + timedelta(seconds=seconds)]) <= 80 * PACE_SHARE * seconds + 25
+    per_second = Counter(int((s - T0).total_seconds()) for s in sends)
+    assert max(per_second[n] for n in range(1, seconds - 1)) <= 80  # Meta's own count, any whole second
+    assert sum(p.own_sends for p in instances) >= 25 * (seconds - 1)  # one a second each, with no write
 
 
 def test_each_account_and_channel_has_its_own_schedule(ledger: CountedLedger) -> None:
@@ -191,7 +242,7 @@ def test_a_rate_must_be_above_zero() -> None:
 
 
 def test_the_schedule_is_one_small_item_per_account(table: str) -> None:
-    pacing = SendSchedule(ScheduleItems(table), RATES)
+    pacing = SendSchedule(ScheduleItems(table), RATES, instance_share=0)
     for _ in range(50):
         pacing.take("whatsapp", NUMBER, T0)
 
@@ -217,7 +268,7 @@ class Owed:
 
 
 def test_a_slot_within_the_horizon_is_waited_for() -> None:
-    pacing = SendSchedule(MemoryLedger(), RATES)
+    pacing = SendSchedule(MemoryLedger(), RATES, instance_share=0)
     pacing.take("whatsapp", NUMBER, T0)
 
     slot = send_slot(pacing, Owed(), Sending(), T0, LONGEST_CALL, Random(1))
@@ -226,7 +277,7 @@ def test_a_slot_within_the_horizon_is_waited_for() -> None:
 
 
 def test_a_record_that_can_come_back_books_a_far_slot_and_is_told_to_come_back_for_it() -> None:
-    pacing = SendSchedule(MemoryLedger(), RATES)
+    pacing = SendSchedule(MemoryLedger(), RATES, instance_share=0)
     for _ in range(400):  # 5.3 s booked
         pacing.take("whatsapp", NUMBER, T0, horizon=None)
 
@@ -246,7 +297,7 @@ def test_a_record_that_can_come_back_books_a_far_slot_and_is_told_to_come_back_f
 
 
 def test_a_sender_whose_record_cannot_come_back_books_nothing_far() -> None:
-    pacing = SendSchedule(MemoryLedger(), RATES)
+    pacing = SendSchedule(MemoryLedger(), RATES, instance_share=0)
     for _ in range(400):
         pacing.take("whatsapp", NUMBER, T0, horizon=None)
 
@@ -259,7 +310,7 @@ def test_a_sender_whose_record_cannot_come_back_books_nothing_far() -> None:
 
 
 def test_a_booked_slot_missed_by_more_than_the_grace_is_given_up_for_the_next() -> None:
-    pacing = SendSchedule(MemoryLedger(), RATES)
+    pacing = SendSchedule(MemoryLedger(), RATES, instance_share=0)
     missed = T0 - BOOKED_SLOT_GRACE - timedelta(milliseconds=1)
 
     assert send_slot(pacing, Owed(missed), Sending(), T0, LONGEST_CALL, Random(1)) == T0
@@ -271,7 +322,7 @@ def test_a_booked_slot_missed_by_more_than_the_grace_is_given_up_for_the_next() 
 
 
 def test_no_send_starts_that_could_not_end_before_the_deadline() -> None:
-    pacing = SendSchedule(MemoryLedger(), RATES)
+    pacing = SendSchedule(MemoryLedger(), RATES, instance_share=0)
     until = T0 + LONGEST_CALL + timedelta(milliseconds=5)
     for _ in range(3):  # the next slot is 39 ms away: after the latest start
         pacing.take("whatsapp", NUMBER, T0)
@@ -292,7 +343,12 @@ def test_out_of_time_a_booked_slot_is_kept_for_the_next_try() -> None:
 
     with pytest.raises(DeliveryDeferred) as out:
         send_slot(
-            SendSchedule(MemoryLedger(), RATES), Owed(booked), Sending(until=T0), T0, LONGEST_CALL, Random(1)
+            SendSchedule(MemoryLedger(), RATES, instance_share=0),
+            Owed(booked),
+            Sending(until=T0),
+            T0,
+            LONGEST_CALL,
+            Random(1),
         )
 
     assert out.value.out_of_time and out.value.slot == booked

@@ -36,6 +36,10 @@ class Settings(BaseModel):
     instagram_sends_per_second: float = Field(alias="INSTAGRAM_SENDS_PER_SECOND", default=300, gt=0)
     """Meta's Send API limit per Instagram professional account for text (300 calls a second)."""
 
+    conversation_instances: int = Field(alias="CONVERSATION_INSTANCES", default=25, ge=1)
+    """How many instances of the conversation function may run at once (its event source's
+    MaximumConcurrency): each spends its own part of every account's rate (`services.pacing`)."""
+
     @property
     def send_rates(self) -> dict[str, float]:
         """Each channel's rate per sending account, in sends a second (paced a little below)."""

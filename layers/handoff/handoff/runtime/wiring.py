@@ -54,7 +54,9 @@ def directory() -> Directory:
 def send_schedule() -> SendSchedule:
     """Each sending account's send slots, shared by every sender of the stack through the table."""
     config = settings()
-    return SendSchedule(ScheduleItems(config.table_name), config.send_rates)
+    return SendSchedule(
+        ScheduleItems(config.table_name), config.send_rates, instances=config.conversation_instances
+    )
 
 
 @cache

@@ -3,18 +3,30 @@
 Meta limits how fast each sending account sends: a WhatsApp phone number 80 messages a second by
 default (`130429` past it), a Facebook page or an Instagram account 300 calls a second for text
 (codes 4, 17, 32, 613). Every sender of the app (each instance of the conversation function, the
-outbox sweep, the Live API) takes a slot from the account's one schedule before each send, so all of
-them together stay under the account's rate, however many instances run.
+outbox sweep, the Live API) keeps to its part of the account's rate, so all of them together stay
+under it, however many instances run. The rate (times `PACE_SHARE`) is split in two:
 
-The schedule is the generic cell rate algorithm without a burst: an item per account holds the time
-of its next free slot; taking one moves it on by one interval (`1 / (rate × PACE_SHARE)`), and a
-schedule left behind by idle time starts again from now. One conditional `UpdateItem` per send, two
-when a guess about the schedule (kept per process) was wrong. A sender waits for its slot in its
-invocation when the slot is at most `HORIZON` away. Farther (more senders at once than the rate
-serves), a sender whose record can come back books the slot anyway and its record comes back just
-before it (the slot is kept on the outbox message); the others (the sweep, the Live API) take none
-(`Busy`) and leave the message for later. So however many instances run, each message takes one
-slot, and the sends leave at the account's rate in the order they booked.
+- **each instance's own part**: with `instances` the conversation function's event source's
+  MaximumConcurrency, each instance may send `own_per_second` messages of an account in any second
+  (`INSTANCE_SHARE` of the paced rate split evenly among the instances, in whole sends) with no
+  write at all. However many instances run, never more than `instances` do, so together they send
+  at most `instances × own_per_second` in any second. Steady traffic goes this way: a message costs
+  no pacing write.
+- **the shared schedule**: the rest of the paced rate, taken by the senders of any function when
+  their own part is spent (a wake-up's burst) or when they have none (the sweep, the Live API).
+
+Both are counted in any second, as Meta counts: the instances' parts and the schedule's slots
+together never pass the paced rate in a second (one slot more at most, where the seconds fall).
+
+The shared schedule is the generic cell rate algorithm without a burst: an item per account holds
+the time of its next free slot; taking one moves it on by one interval, and a schedule left behind by
+idle time starts again from now. One conditional `UpdateItem` per send, two when a guess about the
+schedule (kept per process) was wrong. A sender waits for its slot in its invocation when the slot is
+at most `HORIZON` away. Farther (more senders at once than the rate serves), a sender whose record can
+come back books the slot anyway and its record comes back just before it (the slot is kept on the
+outbox message); the others (the sweep, the Live API) take none (`Busy`) and leave the message for
+later. So however many instances run, each message takes one slot, and the sends leave at the
+account's rate in the order they booked.
 
 A send that must wait (throttled by Meta, a 5xx or no answer, the schedule full, no time left in the
 invocation) is tried again at `retry_at`: exponential, with jitter, in whole seconds since the
@@ -36,6 +48,14 @@ PACE_SHARE = 0.95
 number's throughput, and calls reach Meta tens of milliseconds apart from when they leave: paced at
 exactly the rate, 3.7% of the calls were throttled in `make bench-scale`'s model of Meta (10,000
 users), 1.5% at 97%, 0.23% at 95%, for a time to tell them all within 1% of each other."""
+INSTANCE_SHARE = 0.5
+"""At most this part of each account's paced rate is spent by the conversation function's instances on
+their own, each an even part in whole sends a second, with no write; the shared schedule has the rest.
+With 25 instances and a WhatsApp number at 80 (76 paced): one send a second each, 25 in all, and 51 a
+second in the schedule. A wake-up that keeps every instance busy sends at the whole paced rate, and an
+instance sends steady traffic up to its part without a write."""
+OWN_WINDOW = 1_000_000
+"""A second in microseconds: what an instance's own part is counted in, as Meta counts."""
 HORIZON = timedelta(seconds=2)
 """The longest a sender waits in its invocation for a slot; a later one is left for the record's return."""
 BOOKED_SLOT_GRACE = timedelta(seconds=1)
@@ -134,31 +154,72 @@ def schedule_key(channel: str, account_id: str) -> str:
 class SendSchedule:
     """Takes send slots from each sending account's schedule, at the account's channel's rate."""
 
-    def __init__(self, ledger: ScheduleLedger, rates: dict[str, float], *, share: float = PACE_SHARE) -> None:
+    def __init__(
+        self,
+        ledger: ScheduleLedger,
+        rates: dict[str, float],
+        *,
+        share: float = PACE_SHARE,
+        instances: int = 1,
+        instance_share: float = INSTANCE_SHARE,
+    ) -> None:
         if not rates or any(rate <= 0 for rate in rates.values()):
             raise ValueError("every channel needs a rate above 0 sends per second")
+        if instances < 1 or not 0 <= instance_share < 1:
+            raise ValueError("instances must be 1 or more, and their share at least 0 and below 1")
         self.ledger = ledger
         self.rates = dict(rates)
         self.share = share
+        self.instances = instances
+        self.instance_share = instance_share
         self._busy_at: dict[str, int] = {}  # per account, when this process last found it busy
         self._left_at: dict[str, int] = {}  # per account, its next free slot as this process left it
+        self._own_last: dict[str, int] = {}  # per account, this instance's last send from its own part
+        self.own_sends = 0  # sends taken from this instance's own part (no write)
+
+    def own_per_second(self, channel: str) -> int:
+        """How many sends of one account an instance may make in any second from its own part."""
+        return math.floor(self.rates[channel] * self.share * self.instance_share / self.instances)
 
     def interval(self, channel: str) -> int:
-        """Microseconds between two sends of one account of this channel."""
-        return max(1, round(1_000_000 / (self.rates[channel] * self.share)))
+        """Microseconds between two slots of the shared schedule of one account of this channel: the
+        paced rate less what the instances' own parts may send in a second."""
+        shared = self.rates[channel] * self.share - self.instances * self.own_per_second(channel)
+        return max(1, round(1_000_000 / shared))
 
     def take(
-        self, channel: str, account_id: str, now: datetime, *, horizon: timedelta | None = HORIZON
+        self,
+        channel: str,
+        account_id: str,
+        now: datetime,
+        *,
+        horizon: timedelta | None = HORIZON,
+        own_part: bool = False,
     ) -> Slot | Busy:
         """A slot at most `horizon` from `now` (None: the next, however far), or when one will be free.
-        A channel with no rate is not paced (only Meta's channels send through the Graph API, and each
-        has one)."""
+        `own_part`: the sender is an instance of the conversation function, which spends its own part
+        of the rate first. A channel with no rate is not paced (only Meta's channels send through the
+        Graph API, and each has one)."""
         if channel not in self.rates:
             return Slot(at=now)
         key = schedule_key(channel, account_id)
-        interval = self.interval(channel)
         start = _micros(now)
+        per_second = self.own_per_second(channel) if own_part else 0
+        if self._own_free_at(key, per_second, start) == start:
+            return Slot(at=_datetime(self._own_take(key, start)))
         latest = None if horizon is None else start + max(0, _span(horizon))
+        own_at = self._own_free_at(key, per_second, start)
+        if own_at is not None and (latest is None or own_at <= latest) and own_at - start <= _span(HORIZON):
+            # whichever comes first: a slot of the schedule before this instance's own next send, or
+            # that send (a busy instance spends its own part every second, the schedule between)
+            sooner = self._shared(key, self.interval(channel), start, own_at)
+            if isinstance(sooner, Slot):
+                return sooner
+            return Slot(at=_datetime(self._own_take(key, own_at)))
+        return self._shared(key, self.interval(channel), start, latest)
+
+    def _shared(self, key: str, interval: int, start: int, latest: int | None) -> Slot | Busy:
+        """A slot of the account's shared schedule from `start` to `latest` (None: however far)."""
         seen_busy = self._busy_at.get(key)
         # the guess: busy when another sender kept it ahead lately, or when this process's own last
         # slot is not past yet (sends of one process a few milliseconds apart: one write each)
@@ -180,10 +241,24 @@ class SendSchedule:
                 if taken:
                     self._busy_at.pop(key, None)
                     self._left_at[key] = start + interval
-                    return Slot(at=now)
+                    return Slot(at=_datetime(start))
             busy = seen is not None and seen >= start  # what the write that lost saw
         # other senders moved the schedule at each try: one interval on, it will have settled
         return Busy(free_at=_datetime(start + interval))
+
+    def _own_free_at(self, key: str, per_second: int, start: int) -> int | None:
+        """When this instance's own part of the account has a send free, from `start` on: its own
+        sends are a `per_second`th of a second apart, so never more than `per_second` in any second
+        and never in a burst (None: the instance has no part)."""
+        if per_second < 1:
+            return None
+        last = self._own_last.get(key)
+        return start if last is None else max(start, last + OWN_WINDOW // per_second)
+
+    def _own_take(self, key: str, at: int) -> int:
+        self._own_last[key] = at
+        self.own_sends += 1
+        return at
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +270,8 @@ class Sending:
     until: datetime | None = None
     attempt: int = 1
     comes_back: bool = False
+    instance_share: bool = False
+    """The sender is an instance of the conversation function: it spends its own part of the rate first."""
 
     def latest_start(self, longest_call: timedelta) -> datetime | None:
         return None if self.until is None else self.until - longest_call
@@ -224,7 +301,11 @@ def send_slot(
     slot = booked
     if slot is None:
         taken = schedule.take(
-            message.channel, message.account_id, now, horizon=None if sending.comes_back else horizon
+            message.channel,
+            message.account_id,
+            now,
+            horizon=None if sending.comes_back else horizon,
+            own_part=sending.instance_share,
         )
         if isinstance(taken, Busy):
             # spread over a second: the messages told the same time do not all come back at once

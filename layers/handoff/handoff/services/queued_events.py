@@ -47,6 +47,7 @@ class QueuedEvents:
             until=send_deadline(self.now(), remaining),
             attempt=receive_count,
             comes_back=receive_count < self.max_receives,
+            instance_share=True,
         )
         applied = self.conversations.apply(
             event, last_try=receive_count >= self.bot_attempts, sending=sending
