@@ -707,7 +707,7 @@ def embedded_run(users: int, rate: int, progress: Callable[[str], None]) -> Embe
         started = time.perf_counter()
         run.users_wait_at_night(wa_ids, NUMBER, "America/Bogota")
         result.setup_seconds = round(time.perf_counter() - started, 1)
-        waiting = len(wiring.conversation_store().waiting("acme"))
+        waiting = len(wiring.conversation_store().to_tell("acme", limit=None)[0])
         if waiting != users:
             raise SystemExit(f"bench-scale: {waiting} users wait instead of {users}: the flow changed")
         progress(f"embedded run: {users} users wait; an agent comes online at 9:00, {rate} msg/s")

@@ -13,6 +13,7 @@ from handoff.adapters.lambda_events import WakeEvent
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import conversations, wake_pass
 from handoff.services.pacing import send_deadline
+from handoff.services.wake import pass_until
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -21,7 +22,9 @@ from handoff.services.pacing import send_deadline
 def handler(event: WakeEvent, context: LambdaContext) -> dict[str, Any]:
     # an AgentAvailable event names its tenant; the schedule's event passes every tenant
     tenant_id = event.detail.tenant_id
-    summary = wake_pass().run([tenant_id] if tenant_id else None)
+    remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
+    until = pass_until(clock.now(), remaining, sweep_after=tenant_id is None)
+    summary = wake_pass().run([tenant_id] if tenant_id else None, until=until)
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
     swept = (
         conversations().sweep_outbox(until=send_deadline(clock.now(), remaining)) if tenant_id is None else 0

@@ -261,7 +261,7 @@ def shop_story() -> None:
         run.advance(24 * 3600)
         story.heading("24 hours later: the minute schedule runs")
         summary = run.tick()
-        print(f"  wake pass: {summary['waiting']} waiting, {summary['to_expire']} expired")
+        print(f"  wake pass: {summary['to_expire']} wait over, {summary['to_wake']} told")
         story.live_list("carla")
 
         story.heading("Carla follows up with Iván, two days after his last message")

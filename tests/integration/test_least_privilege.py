@@ -89,6 +89,21 @@ NOT_IN_THE_STORY: dict[tuple[str, str, str, str | None], str] = {
     ("WakeFunction", "dynamodb:UpdateItem", "AppTable", "OUTBOX#*"): (
         "the outbox sweep's leases (ConversationStore.claim): messages left in the outbox"
     ),
+    ("ConversationFunction", "dynamodb:UpdateItem", "AppTable", "PACE#*"): (
+        "SendSchedule.take past an instance's own part of the rate: a wake-up's burst "
+        "(tests/integration/test_paced_sends.py)"
+    ),
+    ("WakeFunction", "dynamodb:GetItem", "AppTable", "WAKE#*"): (
+        "ConversationStore.wake_cursor: where a pass cut short by its time stopped "
+        "(tests/integration/test_wake_pass.py)"
+    ),
+    ("WakeFunction", "dynamodb:PutItem", "AppTable", "WAKE#*"): (
+        "ConversationStore.keep_wake_cursor: a pass cut short by its time "
+        "(tests/integration/test_wake_pass.py)"
+    ),
+    ("WakeFunction", "dynamodb:DeleteItem", "AppTable", "WAKE#*"): (
+        "ConversationStore.keep_wake_cursor: a pass that went to the end after one cut short"
+    ),
     ("WakeFunction", "dynamodb:UpdateItem", "AppTable", "PACE#*"): (
         "the outbox sweep taking a send slot (SendSchedule.take) for a message left in the outbox"
     ),

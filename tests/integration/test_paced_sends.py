@@ -24,7 +24,7 @@ def users_waiting(run: LocalRun, count: int) -> list[str]:
     wiring.directory().save_tenant(acme.model_copy(update={"wake_mode": "everyone"}))
     wa_ids = [f"5732{n:08d}" for n in range(count)]
     run.users_wait_at_night(wa_ids, ACME_NUMBER, BOGOTA)
-    assert len(wiring.conversation_store().waiting("acme")) == count
+    assert len(wiring.conversation_store().to_tell("acme", limit=None)[0]) == count
     return wa_ids
 
 

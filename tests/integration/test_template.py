@@ -122,10 +122,14 @@ def test_app_table_has_keys_both_sparse_indexes_and_ttl(stack: LocalStack) -> No
         ("sk", "RANGE"),
     }
     indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
-    assert set(indexes) == {"waiting", "live", "sessions"}
-    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["waiting"]["KeySchema"]] == [
-        ("waiting_tenant", "HASH"),
-        ("waiting_since", "RANGE"),
+    assert set(indexes) == {"wake", "wait_expiry", "live", "sessions"}
+    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["wake"]["KeySchema"]] == [
+        ("wake_tenant", "HASH"),
+        ("wake_sort", "RANGE"),
+    ]
+    assert [(k["AttributeName"], k["KeyType"]) for k in indexes["wait_expiry"]["KeySchema"]] == [
+        ("expiry_tenant", "HASH"),
+        ("wait_expires", "RANGE"),
     ]
     assert [(k["AttributeName"], k["KeyType"]) for k in indexes["live"]["KeySchema"]] == [
         ("live_tenant", "HASH"),
@@ -135,7 +139,9 @@ def test_app_table_has_keys_both_sparse_indexes_and_ttl(stack: LocalStack) -> No
         ("session_tenant", "HASH"),
         ("session_last", "RANGE"),
     ]
-    assert indexes["waiting"]["Projection"]["ProjectionType"] == "ALL"
+    # the wake pass reads keys only: whom to tell, whose wait is over
+    assert indexes["wake"]["Projection"]["ProjectionType"] == "KEYS_ONLY"
+    assert indexes["wait_expiry"]["Projection"]["ProjectionType"] == "KEYS_ONLY"
     assert indexes["live"]["Projection"]["ProjectionType"] == "ALL"
     assert indexes["sessions"]["Projection"]["ProjectionType"] == "KEYS_ONLY"  # the key is all it needs
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
@@ -143,8 +149,9 @@ def test_app_table_has_keys_both_sparse_indexes_and_ttl(stack: LocalStack) -> No
 
 
 def test_the_stack_has_one_table(template: dict[str, Any]) -> None:
-    # a redelivered event is recognised by the conversation's own items (the APPLIED# marker in its
-    # step's transaction, its recent event ids): there is no idempotency table to keep or erase
+    # a redelivered event is recognised by the conversation's own items (the transcript item its
+    # step wrote on the condition that it was not there, its recent event ids): there is no
+    # idempotency table to keep or erase
     tables = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table"]
     assert tables == ["AppTable"]
 
@@ -359,10 +366,15 @@ def test_the_three_webhooks_have_the_same_least_privilege(template: dict[str, An
 
 
 def test_wake_writes_only_the_outbox_and_reads_only_access_tokens(template: dict[str, Any]) -> None:
-    # the wake pass only reads; its outbox sweep leases, paces, sends and removes outbox items, and
-    # marks the transcript line of a message Meta refused for good
+    # the wake pass reads, and keeps where it stopped for want of time (its cursor); its outbox sweep
+    # leases, paces, sends and removes outbox items, and marks the transcript line of a message Meta
+    # refused for good
     writing = [s for s in statements(template, "WakeFunction") if set(as_list(s["Action"])) & DYNAMODB_WRITES]
     assert [(s["Action"], s["Condition"]) for s in writing] == [
+        (
+            ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+            {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WAKE#*"]}},
+        ),
         (
             "dynamodb:UpdateItem",
             {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONV#*", "OUTBOX#*"]}},

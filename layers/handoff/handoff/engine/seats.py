@@ -34,9 +34,17 @@ def chats_by_agent(in_live: Iterable[Conversation]) -> Counter[str]:
 def free_seats(online: Iterable[OnlineAgent], in_live: Iterable[Conversation], tenant_seats: int) -> int:
     """Seats of online agents not taken by a chat, less the waiting users already told and not taken."""
     live = list(in_live)
-    chats = chats_by_agent(live)
-    free = sum(max(0, seats_of(a.seats, tenant_seats) - chats[a.agent_id]) for a in online)
     promised = sum(1 for c in live if c.state == "queued" and c.on_hold and c.notified_available)
+    return seats_left(online, live, promised, tenant_seats)
+
+
+def seats_left(
+    online: Iterable[OnlineAgent], chats: Iterable[Conversation], promised: int, tenant_seats: int
+) -> int:
+    """Seats of online agents not taken by one of the `chats`, less `promised` (users told and not
+    taken yet, each holding a seat)."""
+    held = chats_by_agent(chats)
+    free = sum(max(0, seats_of(a.seats, tenant_seats) - held[a.agent_id]) for a in online)
     return max(0, free - promised)
 
 

@@ -32,6 +32,7 @@ from handoff.engine.model import (
     TranscriptEntry,
     WaitEnded,
 )
+from handoff.engine.windows import wait_expires_at
 from handoff.observability import pseudonym
 from handoff.reports.chat import ChatRecord, WaitRecord
 from handoff.store import keys
@@ -40,6 +41,9 @@ from handoff.store.keys import item_key as _key
 TRANSCRIPT_RETENTION = timedelta(days=30)
 REPORT_RETENTION = timedelta(days=400)
 """The default; the stack's ReportRetentionDays parameter sets it (REPORT_RETENTION_DAYS)."""
+WAKE_CURSOR_KEPT = timedelta(minutes=10)
+"""How long a wake pass's place is gone on from: passes run every minute, and a place older than this
+starts again from the first user to tell (a user passed over by a pass cut short is then told)."""
 IDLE_CONVERSATION_RETENTION = timedelta(days=30)
 QUEUED_CONVERSATION_RETENTION = timedelta(hours=48)
 ID_LOOKUP_MARGIN = timedelta(days=30)
@@ -111,6 +115,17 @@ class Applying(Frozen):
 
     event_id: str
     sent_at: datetime
+
+
+class Waiting(Frozen):
+    """A waiting conversation as a keys-only index names it: enough to queue an event for it."""
+
+    ref: ConversationRef
+    id: str
+    at: str
+    """The instant its index sorts it by (when it began to wait, or when its wait expires)."""
+    place: str
+    """Where it is in its index, for a pass that goes on from it."""
 
 
 class ConversationStore:
@@ -554,27 +569,104 @@ class ConversationStore:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return lines[::-1][:most]
 
-    def waiting(self, tenant_id: str) -> list[Conversation]:
-        """Queued conversations of a tenant, the longest waiting first (the `waiting` index)."""
+    def to_tell(
+        self, tenant_id: str, *, limit: int | None, after: str | None = None
+    ) -> tuple[list[Waiting], str | None]:
+        """Users on hold not told yet, the longest waiting first, from the `wake` index (keys only):
+        at most `limit` (None: all), after the place `after` (a `Waiting.place`). Returns them and the
+        place to go on from, None once there are no more."""
+        start = {"ExclusiveStartKey": self._wake_key(tenant_id, after)} if after else {}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": "wake",
+            "KeyConditionExpression": "wake_tenant = :t AND begins_with(wake_sort, :to_tell)",
+            "ExpressionAttributeValues": {":t": {"S": tenant_id}, ":to_tell": {"S": "0#"}},
+            **start,
+        }
+        found: list[Waiting] = []
+        while limit is None or len(found) < limit:
+            page = self._db.query(**request, **({"Limit": limit - len(found)} if limit is not None else {}))
+            found += [_waiting(item, "wake_sort") for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return found, None
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found, found[-1].place if found else None
+
+    def _wake_key(self, tenant_id: str, place: str) -> dict[str, Any]:
+        """The `wake` index's key of the item at `place` (where a pass left off)."""
+        sort, pk = place.split("|", 1)
+        return {
+            "wake_tenant": {"S": tenant_id},
+            "wake_sort": {"S": sort},
+            "pk": {"S": pk},
+            "sk": {"S": keys.STATE},
+        }
+
+    def wake_cursor(self, tenant_id: str, now: datetime) -> str | None:
+        """Where the last pass over a tenant's users to tell stopped for want of time, if it did
+        lately (`WAKE_CURSOR_KEPT`): the next pass goes on from there."""
+        item = self._db.get_item(
+            TableName=self.table_name, Key=_key(keys.wake_cursor_pk(tenant_id), keys.WAKE_CURSOR)
+        ).get("Item")
+        if item is None or int(item["expires_at"]["N"]) <= now.timestamp():
+            return None
+        return str(item["place"]["S"])
+
+    def keep_wake_cursor(self, tenant_id: str, place: str | None, now: datetime) -> None:
+        """Keep where a pass stopped (None: it went to the end, and the next starts from the first)."""
+        key = _key(keys.wake_cursor_pk(tenant_id), keys.WAKE_CURSOR)
+        if place is None:
+            self._db.delete_item(TableName=self.table_name, Key=key)
+            return
+        item = {**key, "place": {"S": place}, "expires_at": _epoch(now + WAKE_CURSOR_KEPT)}
+        self._db.put_item(TableName=self.table_name, Item=item)
+
+    def told_not_taken(self, tenant_id: str) -> int:
+        """How many users on hold were told an agent is available and are not taken yet (each holds
+        a seat for the agent who takes them)."""
+        return self._count(
+            IndexName="wake",
+            KeyConditionExpression="wake_tenant = :t AND begins_with(wake_sort, :told)",
+            ExpressionAttributeValues={":t": {"S": tenant_id}, ":told": {"S": "1#"}},
+        )
+
+    def expired_waits(self, tenant_id: str, now: datetime) -> list[Waiting]:
+        """Waits whose 24 hours without activity are over by `now` (the `wait_expiry` index, keys only)."""
+        return [
+            _waiting(item, "wait_expires")
+            for item in self._query(
+                IndexName="wait_expiry",
+                KeyConditionExpression="expiry_tenant = :t AND wait_expires < :now",
+                ExpressionAttributeValues={":t": {"S": tenant_id}, ":now": {"S": keys.stamp(now)}},
+            )
+        ]
+
+    def with_agents(self, tenant_id: str) -> list[Conversation]:
+        """The conversations of a tenant agents hold now (the `live` index past its queue)."""
         return [
             _conversation(item)
             for item in self._query(
-                IndexName="waiting",
-                KeyConditionExpression="waiting_tenant = :t",
-                ExpressionAttributeValues={":t": {"S": tenant_id}},
+                IndexName="live",
+                KeyConditionExpression="live_tenant = :t AND begins_with(live_sort, :taken)",
+                ExpressionAttributeValues={":t": {"S": tenant_id}, ":taken": {"S": "1#"}},
             )
         ]
 
     def waiting_ahead(self, tenant_id: str, since: datetime) -> int:
-        """How many conversations of a tenant began waiting before `since` and still wait."""
+        """How many conversations of a tenant began waiting before `since` and still wait in Live's queue."""
+        return self._count(
+            IndexName="live",
+            KeyConditionExpression="live_tenant = :t AND live_sort BETWEEN :first AND :since",
+            ExpressionAttributeValues={
+                ":t": {"S": tenant_id},
+                ":first": {"S": "0#"},
+                ":since": {"S": f"0#{keys.stamp(since)}"},
+            },
+        )
+
+    def _count(self, **kwargs: Any) -> int:
+        request: dict[str, Any] = {"TableName": self.table_name, "Select": "COUNT", **kwargs}
         count = 0
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": "waiting",
-            "KeyConditionExpression": "waiting_tenant = :t AND waiting_since < :since",
-            "ExpressionAttributeValues": {":t": {"S": tenant_id}, ":since": {"S": keys.stamp(since)}},
-            "Select": "COUNT",
-        }
         while True:
             page = self._db.query(**request)
             count += page["Count"]
@@ -791,10 +883,16 @@ def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, A
         item["expires_at"] = _epoch(expiry)
     if conversation.state == "queued" and conversation.queued_at is not None:
         since = f"{keys.stamp(conversation.queued_at)}#{conversation_id}"
-        item["waiting_tenant"] = {"S": tenant}
-        item["waiting_since"] = {"S": since}
         item["live_tenant"] = {"S": tenant}
         item["live_sort"] = {"S": f"0#{since}"}
+        if conversation.on_hold:
+            # on hold: to tell (0#) in the order they began to wait, or told and not taken yet (1#)
+            item["wake_tenant"] = {"S": tenant}
+            item["wake_sort"] = {"S": f"{1 if conversation.notified_available else 0}#{since}"}
+        expires = wait_expires_at(conversation)
+        if expires is not None:
+            item["expiry_tenant"] = {"S": tenant}
+            item["wait_expires"] = {"S": f"{keys.stamp(expires)}#{conversation_id}"}
     elif conversation.state == "with_agent" and conversation.taken_at is not None:
         item["live_tenant"] = {"S": tenant}
         item["live_sort"] = {"S": f"1#{keys.stamp(conversation.taken_at)}#{conversation_id}"}
@@ -807,6 +905,18 @@ def _conversation_item(conversation: Conversation, now: datetime) -> dict[str, A
         item["session_tenant"] = {"S": tenant}
         item["session_last"] = {"S": f"{keys.stamp(session_last)}#{conversation_id}"}
     return item
+
+
+def _waiting(item: dict[str, Any], sort: str) -> Waiting:
+    """A keys-only index item: its sort key is `[{n}#]{instant}#{conversation id}`."""
+    value = item[sort]["S"]
+    at, conversation_id = value.rsplit("#", 2)[-2:]
+    return Waiting(
+        ref=ConversationRef.from_key(keys.key_of_conversation_pk(item["pk"]["S"])),
+        id=conversation_id,
+        at=at,
+        place=f"{value}|{item['pk']['S']}",
+    )
 
 
 def _hour_after(at: datetime) -> datetime:

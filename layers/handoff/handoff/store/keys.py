@@ -5,7 +5,7 @@
 | conversation      | CONV#{conversation key}     | STATE                               |
 | conversation id   | ID#{conversation id}        | KEY                                 |
 | transcript step   | CONV#{conversation key}     | MSG#{at}#{version}                  |
-| (applying a message)| CONV#{conversation key}   | MSG#{sent at}#m{hash of its id}     |
+|  (applying a msg) | CONV#{conversation key}     | MSG#{sent at}#m{hash of its id}     |
 | applied marker    | CONV#{conversation key}     | APPLIED#{hash of the message id}    |
 | report pointer    | CONV#{conversation key}     | REF#{the report record's sk}        |
 | outbox message    | OUTBOX#{shard}              | {conversation key}#{created}#{n}    |
@@ -19,6 +19,7 @@
 | push ticket       | PUSHTICKET#{sha256(ticket)} | TICKET                              |
 | push connection   | PUSH#{tenant}               | CONN#{connection id}                |
 | send schedule     | PACE#{channel}#{account}    | SCHEDULE                            |
+| wake cursor       | WAKE#{tenant}               | CURSOR                              |
 
 The conversation key (`tenant#channel#account#user`) holds the user's channel id (a phone number
 on WhatsApp), so it stays in the conversation's own items and the outbox that sends to it. Everything
@@ -26,10 +27,11 @@ that leaves the table, or stays after the conversation (report rows, bus events,
 the conversation by its id: random, given when the conversation is first stored, and looked up
 through its `ID#` item.
 
-Sparse indexes: `waiting` (waiting_tenant, waiting_since) holds queued conversations ordered by
-when they began to wait; `live` (live_tenant, live_sort) holds every conversation in Live;
-`sessions` (session_tenant, session_last; keys only) holds conversations with an open bot session,
-by its last activity.
+Sparse indexes: `wake` (wake_tenant, wake_sort; keys only) holds queued users on hold, to tell
+(`0#`) or told and not taken (`1#`), in the order they began to wait; `wait_expiry` (expiry_tenant,
+wait_expires; keys only) holds queued conversations by when their wait expires; `live` (live_tenant,
+live_sort) holds every conversation in Live; `sessions` (session_tenant, session_last; keys only)
+holds conversations with an open bot session, by the hour its last activity ends in.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from datetime import UTC, datetime
 OUTBOX_SHARDS = 4
 STATE = "STATE"
 SEND_SCHEDULE = "SCHEDULE"
+WAKE_CURSOR = "CURSOR"
 
 
 def item_key(pk: str, sk: str) -> dict[str, dict[str, str]]:
@@ -88,6 +91,11 @@ def message_transcript_sk(sent_at: datetime, event_id: str) -> str:
 def transcript_order(sk: str, version: int) -> tuple[str, int]:
     """Where a transcript item reads: by its time, then by the step that wrote it."""
     return sk.split("#", 2)[1], version
+
+
+def wake_cursor_pk(tenant_id: str) -> str:
+    """Where a tenant's last wake pass stopped for want of time (its users to tell go on from there)."""
+    return f"WAKE#{tenant_id}"
 
 
 def send_schedule_pk(account: str) -> str:
