@@ -64,9 +64,14 @@ generate: $(STAMP)
 	$(PY) -m handoff_tools.openapi
 	$(PY) -m handoff_tools.config schema
 
+# requests, DynamoDB capacity units and the cost per 1,000 messages; the console (its figures also
+# in test-artifacts/, for the next step); the wake pass and Live's list at 10,000 waiting, and the
+# console's cost per agent-hour
 bench: $(STAMP)
 	$(PY) -m bench.throughput
-	$(PY) -m bench.console_push
+	@mkdir -p test-artifacts
+	$(PY) -m bench.console_push --json test-artifacts/console_push.json
+	$(PY) -m bench.wake_pass --console-json test-artifacts/console_push.json
 
 # waiting users told at scale against Meta's rate: a simulation of 10,000 and 100,000 driving the
 # pacing and backoff code, before and after, then a real run of 1,000 on the embedded stack

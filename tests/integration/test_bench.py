@@ -1,9 +1,11 @@
-"""The throughput bench on a small run: no Scan, one Graph request per message, DynamoDB requests bounded."""
+"""The benches on small runs: throughput (no Scan, one Graph request per message, DynamoDB requests
+bounded, capacity units and cost per message), bench-scale, and Live with users waiting."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from bench_process import run_bench
 
 HANDLERS = {"whatsapp_webhook", "conversation", "wake", "live_api"}
@@ -17,8 +19,12 @@ DYNAMODB_REQUESTS_PER_MESSAGE_BOUND = 3.3
 
 
 def test_a_small_bench_run(tmp_path: Path) -> None:
-    # Given a bench of 20 texts from 4 users, one import-time repetition per module
-    arguments = ["--messages", "20", "--users", "4", "--import-repetitions", "1", "--bot-messages", "8"]
+    # Given a bench of 20 texts from 4 users, one import-time repetition per module, 4 status
+    # deliveries of each kind
+    arguments = [
+        "--messages", "20", "--users", "4", "--import-repetitions", "1", "--bot-messages", "8",
+        "--status-deliveries", "4",
+    ]  # fmt: skip
 
     # When it runs as `make bench` runs it (its own process: it patches botocore and starts moto)
     result, figures = run_bench("bench.throughput", arguments, tmp_path / "bench.json")
@@ -46,6 +52,53 @@ def test_a_small_bench_run(tmp_path: Path) -> None:
     assert own_bot["http"]["dynamodb_per_message"] == own_bot["intents"]["dynamodb_per_message"]
     assert own_bot["http"]["graph_per_message"] == own_bot["intents"]["graph_per_message"] == 1
     assert "added by the HTTP bot" in result.stdout
+    # and DynamoDB's capacity units, per message and in the steady state, against issue 14's goals
+    units = figures["dynamodb_units"]
+    assert units["write_units_per_message"] == pytest.approx(
+        units["write_units_per_message_table"] + units["write_units_per_message_indexes"]
+    )
+    writes = sum(n for op, n in figures["dynamodb_per_message"].items() if op not in ("GetItem", "Query"))
+    assert units["write_units_per_message_table"] >= writes  # a unit at least per write request
+    assert units["read_units_per_message"] > 0 and units["unmeasured_requests"] == 0
+    steady = units["steady_state"]
+    assert steady["messages"] == 16 and steady["write_units_goal"] == 7
+    assert steady["dynamodb_requests_per_message"] <= DYNAMODB_REQUESTS_PER_MESSAGE_BOUND
+    assert "DynamoDB write units per message" in result.stdout and "goal <= 7" in result.stdout
+    # and the cost per 1,000 messages, status webhooks included, against the issue's $0.025
+    cost = figures["costs"]
+    assert cost["status_deliveries_measured"] == 3 * 4 and cost["status_deliveries_per_1000"] == 3000
+    assert 0 < cost["status_webhooks"] < cost["per_1000_messages"]
+    services = {row["service"]: row["dollars"] for row in cost["per_1000_messages_by_service"]}
+    assert services["DynamoDB writes"] > 0 and services["HTTP API requests"] > 0
+    assert services["Lambda duration"] > 0 and services["CloudWatch Logs ingestion"] > 0
+    assert sum(services.values()) == pytest.approx(cost["per_1000_messages"])
+    assert "before $0.025" in result.stdout
+
+
+def test_a_small_wake_pass_bench_run(tmp_path: Path) -> None:
+    # Given Live at a small size: 40 users waiting, the console's figures from docs/console.md
+    arguments = ["--conversations", "40"]
+
+    # When it runs as `make bench` runs it (its own process: it starts moto)
+    result, figures = run_bench("bench.wake_pass", arguments, tmp_path / "wake.json")
+
+    # Then both passes read the waiting users, and the list answered whole, then 304 with its ETag
+    assert figures["ok"] and figures["conversations"] == 40
+    for name in ("agent_online", "schedule"):
+        wake = figures["wake_pass"][name]
+        assert wake["invocations"] == 1 and wake["read_units"] > 0 and wake["dynamodb_requests"] > 0
+        assert wake["read_units_by_index"]["wake"] > 0
+    assert figures["listed"] == {"answered": 40, "total": 40}
+    listing, unchanged = figures["live_api"]["list"], figures["live_api"]["list_304"]
+    assert (listing["status"], unchanged["status"], unchanged["response_bytes"]) == (200, 304, 0)
+    assert listing["read_units"] > 0 and listing["dollars"] > listing["dollars_without_aws_time"] > 0
+    # and the console's cost per agent-hour, against the issue's $0.94
+    hour = figures["agent_hour"]
+    assert hour["before"] == 0.94 and "docs/console.md" in hour["requests_source"]
+    assert (
+        0 < hour["quiet"] <= hour["quiet_upper_bound"] and 0 < hour["writing"] <= hour["writing_upper_bound"]
+    )
+    assert "before: $0.94" in result.stdout and "Result: ok" in result.stdout
 
 
 def test_a_small_scale_bench_run(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ record comes back through SQS's visibility timeout (`retry_delay`).
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from random import Random
@@ -174,7 +175,7 @@ class SendSchedule:
         self.instance_share = instance_share
         self._busy_at: dict[str, int] = {}  # per account, when this process last found it busy
         self._left_at: dict[str, int] = {}  # per account, its next free slot as this process left it
-        self._own_last: dict[str, int] = {}  # per account, this instance's last send from its own part
+        self._own_sent: dict[str, deque[int]] = {}  # per account, its own sends in the last second
         self.own_sends = 0  # sends taken from this instance's own part (no write)
 
     def own_per_second(self, channel: str) -> int:
@@ -247,16 +248,18 @@ class SendSchedule:
         return Busy(free_at=_datetime(start + interval))
 
     def _own_free_at(self, key: str, per_second: int, start: int) -> int | None:
-        """When this instance's own part of the account has a send free, from `start` on: its own
-        sends are a `per_second`th of a second apart, so never more than `per_second` in any second
-        and never in a burst (None: the instance has no part)."""
+        """When this instance's own part of the account has a send free, from `start` on: the first
+        instant with fewer than `per_second` of its own sends in the second before it, so never more
+        than `per_second` in any second (None: the instance has no part)."""
         if per_second < 1:
             return None
-        last = self._own_last.get(key)
-        return start if last is None else max(start, last + OWN_WINDOW // per_second)
+        sent = self._own_sent.setdefault(key, deque())
+        while sent and sent[0] <= start - OWN_WINDOW:
+            sent.popleft()
+        return start if len(sent) < per_second else max(start, sent[len(sent) - per_second] + OWN_WINDOW)
 
     def _own_take(self, key: str, at: int) -> int:
-        self._own_last[key] = at
+        self._own_sent[key].append(at)
         self.own_sends += 1
         return at
 
