@@ -28,9 +28,10 @@ Two parts, each printed against the goals of issue 14 with the ratio to each goa
    comes online, the fake Graph API refusing with 130429 whatever passes a scaled-down rate; next to
    the simulation of the same run (its measured costs per record), to check the simulation.
 
-100,000 users need several wake passes (one pass cannot read and queue them all within the wake
-function's 30 s); the pass's cursor is not built (issue 14 names it), so the simulation assumes
-passes of `--pass-size` users, one a minute, and says so.
+100,000 users need several wake passes: a pass queues a page at a time until its time is out, keeps
+its place, and the minute's next pass goes on from there (services/wake.py). The simulation takes
+passes one a minute of as many users as the embedded run's own pass queues in a pass's time (or
+`--pass-size`), and says so.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -63,6 +64,7 @@ from handoff.services.pacing import (
     send_slot,
     told_to_wait,
 )
+from handoff.services.wake import pass_until
 from handoff_local.aws import load_template
 from handoff_tools.functions import ROOT, TEMPLATE
 
@@ -753,6 +755,8 @@ def embedded_run(users: int, rate: int, progress: Callable[[str], None]) -> Embe
 # --- the report ---------------------------------------------------------------------------------------------
 
 
+FALLBACK_PASS_SIZE = 5_000
+"""Users a pass queues when no embedded run measured it (about the embedded run's pass on moto)."""
 BEFORE_DEFAULT_CONCURRENCY = 10
 """ConversationMaxConcurrency's default before this change."""
 AGREEMENT = (0.85, 1.15)
@@ -851,7 +855,7 @@ def report(result: dict[str, Any]) -> str:
                 "schedule writes a send"
             )
     if result.get("big_users_note"):
-        lines.append(f"  {result['big_users_note']}")
+        lines.append(f"  over several passes: {result['big_users_note']}")
     embedded = result.get("embedded")
     if embedded:
         real, model = embedded["run"], embedded["simulated"]
@@ -900,7 +904,10 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--big-users", type=int, default=100_000, help="the run over several passes (0: none)"
     )
     parser.add_argument(
-        "--pass-size", type=int, default=10_000, help="users a wake pass queues, one pass a minute"
+        "--pass-size",
+        type=int,
+        default=0,
+        help="users a wake pass queues, one pass a minute (0: as fast as the embedded run's pass)",
     )
     parser.add_argument(
         "--embedded-users", type=int, default=1_000, help="users of the embedded run (0: none)"
@@ -920,17 +927,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     stack = Stack.from_template()
     result: dict[str, Any] = {"stack": asdict(stack), "simulation": []}
+    real = embedded_run(args.embedded_users, args.embedded_rate, progress) if args.embedded_users else None
+    if args.big_users:
+        args.pass_size, result["big_users_note"] = pass_size(args, stack, real)
     for scenario, goal in scenarios(args, stack):
         progress(f"simulating {scenario.name}, {scenario.users:,} users")
         result["simulation"].append({**simulate(scenario, stack), "goal": goal})
-    if args.big_users:
-        result["big_users_note"] = (
-            f"{args.big_users:,} users: one wake pass cannot queue them within its 30 s, and the pass's "
-            f"cursor is not built: simulated as passes of {args.pass_size:,}, one a minute."
-        )
     ok = all(all(verdict(f).values()) for f in result["simulation"] if f["goal"])
-    if args.embedded_users:
-        real = embedded_run(args.embedded_users, args.embedded_rate, progress)
+    if real is not None:
         latencies = Latencies().scaled(real.per_record_seconds)
         model = simulate(
             Scenario(
@@ -972,6 +976,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0 if ok else 1
+
+
+def pass_size(args: argparse.Namespace, stack: Stack, real: EmbeddedRun | None) -> tuple[int, str]:
+    """How many users a wake pass queues before its time is out (`services.wake.pass_until`: a
+    scheduled pass, the sweep after it), and how that was found: from the embedded run's own pass
+    (users it queued a second, on moto: slower than SQS) unless `--pass-size` says."""
+    budget = pass_until(
+        datetime.fromtimestamp(0, UTC), timedelta(seconds=stack.wake_timeout), sweep_after=True
+    ).timestamp()
+    if args.pass_size:
+        return args.pass_size, f"passes of {args.pass_size:,} users (--pass-size), one a minute"
+    if real is None or not real.wake_pass_seconds:
+        return FALLBACK_PASS_SIZE, (
+            f"passes of {FALLBACK_PASS_SIZE:,} users, one a minute (no embedded run to measure a pass)"
+        )
+    per_second = real.users / real.wake_pass_seconds
+    size = max(1, math.floor(per_second * budget))
+    return size, (
+        f"passes of {size:,} users, one a minute: the embedded run's pass queued {per_second:,.0f} "
+        f"users a second, and a scheduled pass has {budget:.1f} s of the wake function's "
+        f"{stack.wake_timeout:.0f} s before it keeps its place for the next (services/wake.py)"
+    )
 
 
 if __name__ == "__main__":
