@@ -102,13 +102,19 @@ def test_a_small_wake_pass_bench_run(tmp_path: Path) -> None:
 
 
 def test_a_small_scale_bench_run(tmp_path: Path) -> None:
-    # Given `make bench-scale` at a small size: 6,000 users (the goal's time has a few seconds of
-    # start-up in it: fewer users could not meet it), 20,000 over passes of 5,000, and 30 on the
-    # embedded stack with the fake Graph API refusing past 10 a second
+    # Given `make bench-scale` with the 10,000 users (simulated: seconds), 20,000 over passes
+    # as large as the embedded run's own pass queues in its time, and 40 users on the embedded stack
+    # with the fake Graph API refusing past 20 a second (at 10, a 5% margin is half a message)
     arguments = [
-        "--users", "6000", "--big-users", "20000", "--pass-size", "5000",
-        "--embedded-users", "30", "--embedded-rate", "10",
-    ]  # fmt: skip
+        "--users",
+        "10000",
+        "--big-users",
+        "20000",
+        "--embedded-users",
+        "40",
+        "--embedded-rate",
+        "20",
+    ]
 
     # When it runs as `make bench-scale` runs it (its own process: it starts moto)
     result, figures = run_bench("bench.scale", arguments, tmp_path / "scale.json")
@@ -129,5 +135,7 @@ def test_a_small_scale_bench_run(tmp_path: Path) -> None:
     # and the embedded run told each of its users once, as the simulation of it predicts
     embedded = figures["embedded"]
     assert embedded["checks"] == {"real run": True, "agreement": True}
-    assert embedded["run"]["told"] == 30 and embedded["run"]["sent_twice"] == 0
+    assert embedded["run"]["told"] == 40 and embedded["run"]["sent_twice"] == 0
+    # and the passes of the 20,000 are as large as the embedded run's pass queued in a pass's time
+    assert "the embedded run's pass queued" in figures["big_users_note"]
     assert "told in" in result.stdout and "all goals met" in result.stdout
