@@ -30,8 +30,8 @@ Two parts, each printed against the goals of issue 14 with the ratio to each goa
 
 100,000 users need several wake passes: a pass queues a page at a time until its time is out, keeps
 its place, and the minute's next pass goes on from there (services/wake.py). The simulation takes
-passes one a minute of as many users as the embedded run's own pass queues in a pass's time (or
-`--pass-size`), and says so.
+passes of as many users as the embedded run's own pass queues in a pass's time (or `--pass-size`),
+each starting as the one before ends (a pass cut short announces that it goes on), and says so.
 """
 
 from __future__ import annotations
@@ -155,7 +155,8 @@ class Scenario:
     users: int
     concurrency: int
     rate: float = 80.0
-    pass_size: int | None = None  # users queued per wake pass, one pass a minute (None: all at once)
+    pass_size: int | None = None  # users queued per wake pass (None: all at once)
+    pass_every: float = 60.0  # seconds from one pass's start to the next's
     wake_pass_seconds: float | None = None  # a pass's events all queued at its end (None: as they go)
     seed: int = 1
     latencies: Latencies = field(default_factory=Latencies)
@@ -374,7 +375,8 @@ class Simulation:
         pass_size = scenario.pass_size or scenario.users
         for first in range(0, scenario.users, pass_size):
             users = range(first, min(first + pass_size, scenario.users))
-            self.clock.at(60.0 * (first // pass_size), lambda users=users: self._wake_pass(users))
+            start = scenario.pass_every * (first // pass_size)
+            self.clock.at(start, lambda users=users: self._wake_pass(users))
         for n in range(scenario.concurrency):
             # the event source's scaling: five batches at once at first, then 300 more a minute
             delay = max(0.0, (n - 4) / 5.0) + self.latencies.cold_start
@@ -778,7 +780,8 @@ def scenarios(args: argparse.Namespace, stack: Stack) -> list[tuple[Scenario, bo
     ]
     if big:
         name = f"after, {big:,} in passes of {args.pass_size:,}"
-        found.append((Scenario(name, "after", big, default, pass_size=args.pass_size), True))
+        big_run = Scenario(name, "after", big, default, pass_size=args.pass_size, pass_every=args.pass_every)
+        found.append((big_run, True))
     return [(replace(scenario, seed=args.seed), goal) for scenario, goal in found]
 
 
@@ -907,7 +910,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--pass-size",
         type=int,
         default=0,
-        help="users a wake pass queues, one pass a minute (0: as fast as the embedded run's pass)",
+        help="users a wake pass queues (0: as many as the embedded run's pass queues in a pass's time)",
     )
     parser.add_argument(
         "--embedded-users", type=int, default=1_000, help="users of the embedded run (0: none)"
@@ -929,7 +932,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {"stack": asdict(stack), "simulation": []}
     real = embedded_run(args.embedded_users, args.embedded_rate, progress) if args.embedded_users else None
     if args.big_users:
-        args.pass_size, result["big_users_note"] = pass_size(args, stack, real)
+        args.pass_size, args.pass_every, result["big_users_note"] = pass_size(args, stack, real)
     for scenario, goal in scenarios(args, stack):
         progress(f"simulating {scenario.name}, {scenario.users:,} users")
         result["simulation"].append({**simulate(scenario, stack), "goal": goal})
@@ -978,25 +981,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def pass_size(args: argparse.Namespace, stack: Stack, real: EmbeddedRun | None) -> tuple[int, str]:
-    """How many users a wake pass queues before its time is out (`services.wake.pass_until`: a
-    scheduled pass, the sweep after it), and how that was found: from the embedded run's own pass
-    (users it queued a second, on moto: slower than SQS) unless `--pass-size` says."""
+def pass_size(args: argparse.Namespace, stack: Stack, real: EmbeddedRun | None) -> tuple[int, float, str]:
+    """How many users a wake pass queues before its time is out, how long a pass lasts, and how that
+    was found. A pass cut short keeps its place and announces that it goes on (`WakePassContinues`),
+    so the next starts as it ends, with a whole invocation's time (`services.wake.pass_until`, no
+    sweep after it). Its size: what the embedded run's own pass queued a second (on moto: slower than
+    SQS), unless `--pass-size` says."""
     budget = pass_until(
-        datetime.fromtimestamp(0, UTC), timedelta(seconds=stack.wake_timeout), sweep_after=True
+        datetime.fromtimestamp(0, UTC), timedelta(seconds=stack.wake_timeout), sweep_after=False
     ).timestamp()
     if args.pass_size:
-        return args.pass_size, f"passes of {args.pass_size:,} users (--pass-size), one a minute"
-    if real is None or not real.wake_pass_seconds:
-        return FALLBACK_PASS_SIZE, (
-            f"passes of {FALLBACK_PASS_SIZE:,} users, one a minute (no embedded run to measure a pass)"
-        )
-    per_second = real.users / real.wake_pass_seconds
-    size = max(1, math.floor(per_second * budget))
-    return size, (
-        f"passes of {size:,} users, one a minute: the embedded run's pass queued {per_second:,.0f} "
-        f"users a second, and a scheduled pass has {budget:.1f} s of the wake function's "
-        f"{stack.wake_timeout:.0f} s before it keeps its place for the next (services/wake.py)"
+        size, how = args.pass_size, "(--pass-size)"
+    elif real is None or not real.wake_pass_seconds:
+        size, how = FALLBACK_PASS_SIZE, "(no embedded run measured a pass)"
+    else:
+        per_second = real.users / real.wake_pass_seconds
+        size = max(1, math.floor(per_second * budget))
+        how = f"(the embedded run's pass queued {per_second:,.0f} users a second)"
+    return (
+        size,
+        budget,
+        (
+            f"passes of {size:,} users {how}, each {budget:.0f} s of the wake function's "
+            f"{stack.wake_timeout:.0f} s, the next starting as one ends (services/wake.py)"
+        ),
     )
 
 

@@ -20,7 +20,8 @@ from handoff.services.wake import pass_until
 @metrics.log_metrics
 @event_parser(model=WakeEvent)
 def handler(event: WakeEvent, context: LambdaContext) -> dict[str, Any]:
-    # an AgentAvailable event names its tenant; the schedule's event passes every tenant
+    # an AgentAvailable or WakePassContinues event names its tenant; the schedule's event passes every
+    # tenant (and the outbox sweep runs after its pass)
     tenant_id = event.detail.tenant_id
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
     until = pass_until(clock.now(), remaining, sweep_after=tenant_id is None)

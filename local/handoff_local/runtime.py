@@ -210,6 +210,7 @@ class LocalRun:
         logger.setLevel(self.log_level)  # the shared Logger may predate this run's environment
         wiring.reset()
         wiring.announce_agent_available = self._agent_available  # EventBridge's rule, played here
+        wiring.continue_wake_pass = self._wake_pass_continues
         self.published.clear()
         self._publish_to_bus = publish_to_bus = wiring.publish_event
 
@@ -485,6 +486,10 @@ class LocalRun:
     def _agent_available(self, tenant_id: str) -> None:
         detail = {"tenant_id": tenant_id}
         self.invoke("WakeFunction", _eventbridge_event("async-handoff.live", "AgentAvailable", detail))
+
+    def _wake_pass_continues(self, tenant_id: str) -> None:
+        detail = {"tenant_id": tenant_id}
+        self.invoke("WakeFunction", _eventbridge_event("async-handoff.wake", "WakePassContinues", detail))
 
     def advance(self, seconds: float) -> None:
         from handoff import clock

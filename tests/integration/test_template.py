@@ -306,6 +306,8 @@ def test_handlers_and_triggers_follow_the_template() -> None:
     assert rule.source == "HandoffBus"
     assert rule.matches({"source": "async-handoff.live", "detail-type": "AgentAvailable", "detail": {}})
     assert not rule.matches({"source": "async-handoff.live", "detail-type": "AgentAway"})
+    # and a pass cut short by its time going on at once from its place
+    assert rule.matches({"source": "async-handoff.wake", "detail-type": "WakePassContinues", "detail": {}})
     # every conversation event, and nothing else, reaches the push function (Live updates)
     push = triggers[("LivePushFunction", "eventbridge")]
     assert push.source == "HandoffBus"

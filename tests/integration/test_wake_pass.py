@@ -82,16 +82,58 @@ def test_a_pass_cut_short_keeps_its_place_and_the_next_goes_on(
     monkeypatch.setattr(wake, "PAGE", 50)
     sent: list[Any] = []
     monkeypatch.setattr(wake, "enqueue", lambda url, events: sent.extend(events) or 0)
+    announced: list[str] = []  # each pass cut short announces that it goes on (kept here, not run)
+    monkeypatch.setattr(wiring, "continue_wake_pass", announced.append)
 
     # each pass has no time left after its first page (its invocation's end is past)
     passes = [wiring.wake_pass().run(["acme"], until=clock.now() - timedelta(seconds=1)) for _ in range(3)]
 
     assert [(p.to_wake, p.cut_short) for p in passes] == [(50, 1), (50, 1), (20, 0)]
+    assert announced == ["acme", "acme"]
     told = Counter(event.ref.user_id for event in sent)
     assert told == Counter(dict.fromkeys(wa_ids, 1))  # everyone once, in the order they began to wait
     assert [event.ref.user_id for event in sent] == wa_ids
     # gone to the end: the next pass starts from the first user still to tell
     assert wiring.conversation_store().wake_cursor("acme", clock.now()) is None
+
+
+def test_a_pass_cut_short_goes_on_at_once_in_the_next_invocation(
+    night_run: LocalRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handoff.services import wake
+
+    run = night_run
+    wa_ids = users_waiting(run, 120, wake_mode="everyone")
+    monkeypatch.setattr(wake, "PAGE", 50)
+    # each invocation's time is out after its first page: three invocations, one after the other
+    invocations: list[Any] = []
+    invoke = run.invoke
+
+    def counted(function: str, event: Any) -> Any:
+        if function == "WakeFunction":
+            invocations.append(event["detail-type"])
+        return invoke(function, event)
+
+    monkeypatch.setattr(run, "invoke", counted)
+    passes = []
+    original_run = wake.WakePass.run
+
+    def recorded(self: Any, tenant_ids: Any = None, *, until: Any = None) -> Any:
+        summary = original_run(self, tenant_ids, until=self.now())  # no time left after a page
+        passes.append(summary)
+        return summary
+
+    monkeypatch.setattr(wake.WakePass, "run", recorded)
+    run.advance_to(9, BOGOTA, weekday=True)
+    run.graph.clear()  # the night's answers: what follows is each user told an agent is available
+    online = run.http("PUT", "/live/presence", headers=run.as_agent("acme", "carla"), body={"online": True})
+    assert online.status == 200, online.body
+    run.drain()
+
+    assert invocations == ["AgentAvailable", "WakePassContinues", "WakePassContinues"]
+    assert sorted(p.to_wake for p in passes) == [20, 50, 50]
+    told = Counter(request.json["to"].lstrip("+") for request in run.graph.requests if request.json)
+    assert {wa_id: told[wa_id] for wa_id in wa_ids} == dict.fromkeys(wa_ids, 1)
 
 
 def test_a_place_left_long_ago_is_not_gone_on_from(night_run: LocalRun) -> None:

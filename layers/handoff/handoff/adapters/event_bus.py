@@ -13,6 +13,7 @@ CONVERSATIONS_SOURCE = "async-handoff.conversations"
 """Source of the events other systems subscribe to: ConversationTaken, ConversationClosed, WaitExpired."""
 
 LIVE_SOURCE = "async-handoff.live"
+WAKE_SOURCE = "async-handoff.wake"
 """Source of AgentAvailable, which the wake function's rule listens for."""
 
 

@@ -22,13 +22,14 @@ class QueuedEvent(SqsRecordModel):
 
 
 class WakeDetail(BaseModel):
-    """An AgentAvailable event names its tenant; the schedule's event (`{}`) stands for every tenant."""
+    """An AgentAvailable or WakePassContinues event names its tenant; the schedule's event (`{}`)
+    stands for every tenant."""
 
     tenant_id: str | None = None
 
 
 class WakeEvent(EventBridgeModel):
-    """What starts a wake pass: the minute's schedule or an AgentAvailable event."""
+    """What starts a wake pass: the minute's schedule, an AgentAvailable or a WakePassContinues event."""
 
     detail: WakeDetail
 

@@ -30,6 +30,7 @@ from handoff.store.push_connections import PushConnections
 from handoff.store.send_schedule import ScheduleItems
 
 AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
+WAKE_PASS_CONTINUES_DETAIL_TYPE = "WakePassContinues"
 
 
 @cache
@@ -110,7 +111,23 @@ def webhooks() -> Webhooks:
 
 @cache
 def wake_pass() -> WakePass:
-    return WakePass(conversation_store(), directory(), settings().inbound_queue_url, now=clock.now)
+    return WakePass(
+        conversation_store(),
+        directory(),
+        settings().inbound_queue_url,
+        now=clock.now,
+        go_on=lambda tenant_id: continue_wake_pass(tenant_id),  # looked up at each call (the local run)
+    )
+
+
+def continue_wake_pass(tenant_id: str) -> None:
+    """A pass cut short by its time: the wake function's rule starts the next at once, from its place."""
+    event_bus.publish(
+        settings().event_bus_name,
+        event_bus.WAKE_SOURCE,
+        WAKE_PASS_CONTINUES_DETAIL_TYPE,
+        {"tenant_id": tenant_id},
+    )
 
 
 def announce_agent_available(tenant_id: str) -> None:

@@ -9,7 +9,8 @@ there are free seats (`wake`; the seats from the chats agents hold and the users
 yet). It queues an event for each into its FIFO group; the engine decides, in order with the user's
 own messages, so a user is told once and an expiry never races a message that just arrived. Told
 all at once, a pass queues a page at a time until its invocation's time is nearly out, keeps where it
-stopped, and the next pass (a minute later) goes on from there: 100,000 users take several passes.
+stopped and announces that it goes on (`WakePassContinues`): the next pass starts at once from there,
+so 100,000 users take several passes, one after the other.
 """
 
 from __future__ import annotations
@@ -56,12 +57,19 @@ def pass_until(now: datetime, remaining: timedelta, *, sweep_after: bool) -> dat
 
 class WakePass:
     def __init__(
-        self, store: ConversationStore, directory: Directory, queue_url: str, now: Callable[[], datetime]
+        self,
+        store: ConversationStore,
+        directory: Directory,
+        queue_url: str,
+        now: Callable[[], datetime],
+        go_on: Callable[[str], None] = lambda tenant_id: None,
     ) -> None:
         self.store = store
         self.directory = directory
         self.queue_url = queue_url
         self.now = now
+        self.go_on = go_on
+        """Announces that a tenant's pass was cut short, so that the next starts at once."""
 
     def run(self, tenant_ids: list[str] | None = None, *, until: datetime | None = None) -> WakeSummary:
         """A pass over the given tenants (an agent came online), or over every tenant (the minute's
@@ -131,6 +139,7 @@ class WakePass:
                 break
             if wanted is None and until is not None and self.now() >= until:
                 self.store.keep_wake_cursor(tenant_id, place, now)  # the next pass goes on from here
+                self.go_on(tenant_id)
                 return told, read, True
         if resumed:  # gone to the end: the next pass starts from the first user still to tell
             self.store.keep_wake_cursor(tenant_id, None, now)
