@@ -66,12 +66,14 @@ generate: $(STAMP)
 
 # requests, DynamoDB capacity units and the cost per 1,000 messages; the console (its figures also
 # in test-artifacts/, for the next step); the wake pass and Live's list at 10,000 waiting, and the
-# console's cost per agent-hour
+# console's cost per agent-hour; last, the handlers' import times in .venv-layer, a venv of the
+# layer's requirements alone (built, and rebuilt when layers/handoff/requirements.txt changes)
 bench: $(STAMP)
 	$(PY) -m bench.throughput
 	@mkdir -p test-artifacts
 	$(PY) -m bench.console_push --json test-artifacts/console_push.json
 	$(PY) -m bench.wake_pass --console-json test-artifacts/console_push.json
+	$(PY) -m bench.imports
 
 # waiting users told at scale against Meta's rate: a simulation of 10,000 and 100,000 driving the
 # pacing and backoff code, before and after, then a real run of 1,000 on the embedded stack
@@ -85,4 +87,4 @@ deploy: build
 	$(VENV)/bin/sam deploy --guided
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) $(CHECKOV_VENV) .venv-layer .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts

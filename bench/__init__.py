@@ -1,1 +1,2 @@
-"""Benchmarks: `make bench` runs `python -m bench.throughput` from the project root."""
+"""Benchmarks: `make bench` runs `python -m bench.throughput`, `bench.imports` and `bench.console_push`
+from the project root."""

@@ -1,12 +1,10 @@
-"""`make bench`: AWS and Graph API requests per inbound message on moto, and the handlers' import time."""
+"""`make bench`: AWS and Graph API requests per inbound message on moto (the handlers' import time:
+`bench/imports.py`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +20,7 @@ import botocore.client
 from bench import costs
 from bench.capacity import TABLE, Capacity, table_schemas
 from handoff_local import payloads
-from handoff_local.aws import LOCAL_AWS_ENVIRONMENT, function_handlers, function_routes, load_template
+from handoff_local.aws import function_handlers, function_routes
 from handoff_local.runtime import HttpResult, LocalRun
 from handoff_tools.functions import ROOT, TEMPLATE
 
@@ -43,11 +41,6 @@ POLLER = "sqs poller"
 """Who makes the requests of Lambda's SQS event source mapping, which `LocalRun.drain` plays."""
 
 HANDLER_MODULES = ("whatsapp_webhook", "conversation", "wake", "live_api")
-BASELINE_MODULE = "boto3"
-IMPORT_PROBE = (
-    "import importlib, sys, time; t = time.perf_counter(); "
-    "importlib.import_module(sys.argv[1]); print(time.perf_counter() - t)"
-)
 
 
 # --- counting requests ------------------------------------------------------------------------------
@@ -585,97 +578,6 @@ def check_run(run: LocalRun, traffic: Traffic, requests: AwsRequests) -> list[Ch
     ]
 
 
-# --- import time (cold-start proxy) -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ImportTarget:
-    name: str
-    module: str
-    folder: Path | None  # the function's code folder, put first on PYTHONPATH
-
-
-def import_targets() -> list[ImportTarget]:
-    folders = {
-        code_uri.name: (code_uri, handler) for code_uri, handler in function_handlers(TEMPLATE).values()
-    }
-    targets = [ImportTarget(BASELINE_MODULE, BASELINE_MODULE, None)]
-    for name in HANDLER_MODULES:
-        code_uri, handler = folders[name]
-        targets.append(ImportTarget(name, handler.rpartition(".")[0], code_uri))
-    return targets
-
-
-def function_environment() -> dict[str, str]:
-    """The Globals variables of template.yaml: parameters at their defaults, resources as dummy names."""
-    template = load_template(TEMPLATE)
-    declared = template.get("Parameters", {})
-    variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    environment: dict[str, str] = {}
-    for name, node in variables.items():
-        if isinstance(node, dict) and isinstance(node.get("Ref"), str):
-            parameter = declared.get(node["Ref"], {})
-            environment[name] = str(parameter.get("Default", f"bench-{node['Ref']}"))
-        else:
-            environment[name] = str(node)
-    return environment
-
-
-def probe_environment(target: ImportTarget, function_variables: Mapping[str, str]) -> dict[str, str]:
-    # a region, fake credentials and no config files or instance metadata: nothing reaches AWS
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "PYTHON", "POWERTOOLS_"))
-    }
-    environment.update(LOCAL_AWS_ENVIRONMENT)
-    environment.update(
-        {
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            **function_variables,
-        }
-    )
-    path = [str(ROOT / "layers" / "handoff")]
-    if target.folder is not None:
-        path.insert(0, str(target.folder))
-    environment["PYTHONPATH"] = os.pathsep.join(path)
-    return environment
-
-
-def time_import(target: ImportTarget, environment: Mapping[str, str]) -> float:
-    result = subprocess.run(
-        [sys.executable, "-c", IMPORT_PROBE, target.module],
-        cwd=target.folder or ROOT,
-        env=dict(environment),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"importing {target.name} failed:\n{result.stderr}")
-    return float(result.stdout.strip().splitlines()[-1])
-
-
-def measure_imports(repetitions: int, progress: Callable[[str], None]) -> dict[str, list[float]]:
-    """Seconds per import, in fresh interpreters; rounds interleave the targets so drift hits all alike.
-
-    A first round is thrown away: it writes the bytecode caches the later ones read.
-    """
-    targets = import_targets()
-    variables = function_environment()
-    environments = {t.name: probe_environment(t, variables) for t in targets}
-    samples: dict[str, list[float]] = {t.name: [] for t in targets}
-    for round_number in range(repetitions + 1):
-        progress(f"import timing: round {round_number}/{repetitions}")
-        for target in targets:
-            seconds = time_import(target, environments[target.name])
-            if round_number > 0:
-                samples[target.name].append(seconds)
-    return samples
-
-
 # --- the figures ------------------------------------------------------------------------------------
 
 
@@ -683,12 +585,10 @@ def figures(
     traffic: Traffic,
     requests: AwsRequests,
     graph: Sequence[Any],
-    imports: Mapping[str, list[float]],
     checks: list[Check],
 ) -> dict[str, Any]:
     n = traffic.messages
     dynamodb = requests.by_operation("dynamodb")
-    baseline = statistics.median(imports[BASELINE_MODULE])
     return {
         "messages": n,
         "users": traffic.users,
@@ -702,22 +602,6 @@ def figures(
         "graph_requests": len(graph),
         "graph_requests_per_message": len(graph) / n,
         "graph_requests_by_route": dict(sorted(Counter(f"{r.method} {r.path}" for r in graph).items())),
-        "import_time": {
-            "repetitions": len(imports[BASELINE_MODULE]),
-            "baseline": {
-                "module": BASELINE_MODULE,
-                "median_seconds": baseline,
-                "samples": imports[BASELINE_MODULE],
-            },
-            "handlers": {
-                name: {
-                    "median_seconds": statistics.median(imports[name]),
-                    "ratio_to_boto3": statistics.median(imports[name]) / baseline,
-                    "samples": imports[name],
-                }
-                for name in HANDLER_MODULES
-            },
-        },
         "wall_seconds": traffic.wall_seconds,
         "messages_per_second": n / traffic.wall_seconds if traffic.wall_seconds else None,
         "messages_per_second_first_round": _rate(traffic.rounds[0]),
@@ -764,22 +648,7 @@ def report(traffic: Traffic, requests: AwsRequests, result: Mapping[str, Any]) -
         f"  [{'ok' if c['ok'] else 'FAIL':>4}] {name:<32}{c['detail']}"
         for name, c in result["checks"].items()
     ]
-    imports = result["import_time"]
-    baseline = imports["baseline"]
     lines += [
-        "",
-        f"Import time of each handler module in a fresh interpreter (cold-start proxy), "
-        f"median of {imports['repetitions']} after a warm-up run",
-        f"  {'module':<36}{'median s':>10}{'x import boto3':>16}",
-        f"  {'import boto3 (baseline)':<36}{baseline['median_seconds']:>10.3f}{1:>16.2f}",
-    ]
-    lines += [
-        f"  {'functions/' + name + '/app.py':<36}{h['median_seconds']:>10.3f}{h['ratio_to_boto3']:>16.2f}"
-        for name, h in imports["handlers"].items()
-    ]
-    lines += [
-        "  Warning: ratios measured on a shared, noisy machine: compare them with each other and across",
-        "  runs, not as Lambda cold-start times (Lambda's CPU, the layer's location and INIT differ).",
         "",
         f"Wall time: {traffic.wall_seconds:.1f} s for the deliveries and drains, "
         f"{_number(result['messages_per_second'])} messages/s (first round "
@@ -818,9 +687,6 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "--per-delivery", type=int, default=5, help="messages per webhook delivery (default 5)"
     )
     parser.add_argument(
-        "--import-repetitions", type=int, default=7, help="fresh interpreters per module (default 7)"
-    )
-    parser.add_argument(
         "--bot-messages",
         type=int,
         default=200,
@@ -838,7 +704,6 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         "messages",
         "users",
         "per_delivery",
-        "import_repetitions",
         "bot_messages",
         "status_deliveries",
     ):
@@ -874,8 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench import bot
 
     own_bot = bot.measure(args.bot_messages, users=min(args.users, args.bot_messages))
-    imports = measure_imports(args.import_repetitions, progress)
-    result = figures(traffic, requests, graph, imports, checks)
+    result = figures(traffic, requests, graph, checks)
     result["dynamodb_units"] = unit_figures(traffic, requests, steady)
     result["costs"] = cost_figures(
         traffic, messages, statuses, result["graph_requests_per_message"], functions

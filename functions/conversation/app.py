@@ -11,8 +11,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handoff.adapters.inbound_queue import with_returns
-from handoff.adapters.lambda_events import QueuedEvent
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import queued_events
 
@@ -30,6 +28,10 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> bool:
     written in its step's own transaction, and every other event is recognised by the
     conversation's recent event ids or is a check whose answer does not change (docs/data-model.md,
     "Duplicates")."""
+    # the queue's record model (every engine event) is loaded with the first record, as the
+    # services that apply it are (runtime.wiring)
+    from handoff.adapters.inbound_queue import QueuedEvent
+
     # a body that is not an event fails its record only (ValidationError)
     queued = parse(record.raw_event, model=QueuedEvent)
     remaining = timedelta(milliseconds=lambda_context.get_remaining_time_in_millis())
@@ -44,6 +46,8 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> bool:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    from handoff.adapters.inbound_queue import with_returns
+
     with processor(records=event["Records"], handler=record_handler, lambda_context=context):
         outcomes = processor.process()
     return with_returns(processor.response(), outcomes)

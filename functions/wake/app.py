@@ -13,7 +13,6 @@ from handoff.adapters.lambda_events import WakeEvent
 from handoff.observability import logger, metrics
 from handoff.runtime.wiring import conversations, wake_pass
 from handoff.services.pacing import send_deadline
-from handoff.services.wake import pass_until
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -22,6 +21,8 @@ from handoff.services.wake import pass_until
 def handler(event: WakeEvent, context: LambdaContext) -> dict[str, Any]:
     # an AgentAvailable or WakePassContinues event names its tenant; the schedule's event passes every
     # tenant (and the outbox sweep runs after its pass)
+    from handoff.services.wake import pass_until  # with the pass's first call, not at import
+
     tenant_id = event.detail.tenant_id
     remaining = timedelta(milliseconds=context.get_remaining_time_in_millis())
     until = pass_until(clock.now(), remaining, sweep_after=tenant_id is None)

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import TypeAdapter
+from pydantic import Json, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
 from handoff.adapters.clients import client
 from handoff.engine.model import Event
 from handoff.observability import logger, pseudonym
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
 
 _events: TypeAdapter[Event] = TypeAdapter(Event)
 BATCH = 10  # SQS SendMessageBatch's limit
@@ -56,6 +59,18 @@ def encode(event: Event) -> str:
     except PydanticSerializationError as exc:
         raise UnencodableEvent("the event is not valid Unicode") from exc
     return body.translate(_SQS_ESCAPES)
+
+
+class QueuedEvent(SqsRecordModel):
+    """A record of the inbound queue, as Lambda hands it to the consumer: its body is one engine
+    event, as `encode` wrote it."""
+
+    body: Json[Event]
+
+    @property
+    def receive_count(self) -> int:
+        """How many times SQS has handed this message out, this time included."""
+        return int(self.attributes.ApproximateReceiveCount)
 
 
 class UnencodableEvent(ValueError):

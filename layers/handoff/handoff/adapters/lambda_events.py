@@ -1,24 +1,15 @@
-"""The events Lambda hands to the functions, as Powertools parser models (pydantic)."""
+"""The events Lambda hands to the functions, as Powertools parser models (pydantic).
+
+The inbound queue's records, whose bodies are engine events, are read by `inbound_queue.QueuedEvent`:
+the functions that take no queued event do not load the engine's models to read their own.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsRecordModel
-from pydantic import BaseModel, Field, Json
-
-from handoff.engine.model import Event
-
-
-class QueuedEvent(SqsRecordModel):
-    """A record of the inbound queue: its body is one engine event, as `inbound_queue.encode` wrote it."""
-
-    body: Json[Event]
-
-    @property
-    def receive_count(self) -> int:
-        """How many times SQS has handed this message out, this time included."""
-        return int(self.attributes.ApproximateReceiveCount)
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, Field
 
 
 class WakeDetail(BaseModel):

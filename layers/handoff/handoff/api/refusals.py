@@ -25,7 +25,7 @@ from handoff.services.errors import (
     describe,
     field_problems,
 )
-from handoff.store.conversation_store import StaleConversation
+from handoff.store.outcomes import StaleConversation
 
 CONVERSATION_CONTENDED = "ConversationContended"
 """Counted when an agent's action found the conversation changed at every try (answered 409)."""

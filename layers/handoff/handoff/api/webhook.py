@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from handoff.config.models import Channel
 from handoff.runtime.wiring import webhooks
-from handoff.services.webhooks import SignatureInvalid, UnreadableDelivery, VerificationRefused
+from handoff.services.errors import SignatureInvalid, UnreadableDelivery, VerificationRefused
+
+if TYPE_CHECKING:
+    from handoff.config.models import Channel
 
 SIGNATURE_HEADER = "x-hub-signature-256"  # API Gateway HTTP APIs lower-case header names
 

@@ -1,46 +1,65 @@
-"""Builds the application's parts from the settings, once per process (the composition root)."""
+"""Builds the application's parts from the settings, once per process (the composition root).
+
+Each factory imports what it builds when it is first called, so a function loads the services its
+handler asks for and no others (the wake function never loads the admin API's, the webhooks never
+Live's), and pays for them with the first invocation that needs them, not at import.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 from handoff import clock
-from handoff.adapters import clients, connections, event_bus
-from handoff.adapters.graph import GraphClient
-from handoff.adapters.parameters import forget, generated_secret, secret
-from handoff.observability import use_pseudonym_key
-from handoff.runtime.settings import settings
-from handoff.services.admin import Administration
-from handoff.services.bots import Bots
-from handoff.services.conversations import Conversations
-from handoff.services.erasure import Erasure
-from handoff.services.live import Live
-from handoff.services.live_views import LiveViews
-from handoff.services.media import READ_TIMEOUT as MEDIA_READ_TIMEOUT
-from handoff.services.media import MediaFiles
-from handoff.services.pacing import SendSchedule
-from handoff.services.push import Push
-from handoff.services.queued_events import QueuedEvents
-from handoff.services.wake import WakePass
-from handoff.services.webhooks import Webhooks
-from handoff.store.conversation_store import BusEvent, ConversationStore
-from handoff.store.directory import Directory
-from handoff.store.push_connections import PushConnections
-from handoff.store.send_schedule import ScheduleItems
+
+if TYPE_CHECKING:
+    from handoff.runtime.settings import Settings
+    from handoff.services.admin import Administration
+    from handoff.services.conversations import Conversations
+    from handoff.services.erasure import Erasure
+    from handoff.services.live import Live
+    from handoff.services.live_views import LiveViews
+    from handoff.services.media import MediaFiles
+    from handoff.services.pacing import SendSchedule
+    from handoff.services.push import Push
+    from handoff.services.queued_events import QueuedEvents
+    from handoff.services.wake import WakePass
+    from handoff.services.webhooks import Webhooks
+    from handoff.store.conversation_store import BusEvent, ConversationStore
+    from handoff.store.directory import Directory
 
 AGENT_AVAILABLE_DETAIL_TYPE = "AgentAvailable"
 WAKE_PASS_CONTINUES_DETAIL_TYPE = "WakePassContinues"
 
 
+def settings() -> Settings:
+    """The functions' settings, read from the environment once (`runtime.settings`)."""
+    from handoff.runtime.settings import settings
+
+    return settings()
+
+
+def secret(name: str) -> str:
+    """A SecureString parameter's value, cached a few minutes (`adapters.parameters`)."""
+    from handoff.adapters.parameters import secret
+
+    return secret(name)
+
+
 @cache
 def pseudonyms() -> None:
     """Key this process's pseudonyms with the stack's secret (before any part logs or queues)."""
+    from handoff.adapters.parameters import generated_secret
+    from handoff.observability import use_pseudonym_key
+
     use_pseudonym_key(generated_secret(settings().pseudonym_key_secret))
 
 
 @cache
 def conversation_store() -> ConversationStore:
+    from handoff.store.conversation_store import ConversationStore
+
     pseudonyms()
     config = settings()
     return ConversationStore(config.table_name, report_retention=timedelta(days=config.report_retention_days))
@@ -48,12 +67,17 @@ def conversation_store() -> ConversationStore:
 
 @cache
 def directory() -> Directory:
+    from handoff.store.directory import Directory
+
     return Directory(settings().table_name)
 
 
 @cache
 def send_schedule() -> SendSchedule:
     """Each sending account's send slots, shared by every sender of the stack through the table."""
+    from handoff.services.pacing import SendSchedule
+    from handoff.store.send_schedule import ScheduleItems
+
     config = settings()
     return SendSchedule(
         ScheduleItems(config.table_name), config.send_rates, instances=config.conversation_instances
@@ -62,6 +86,10 @@ def send_schedule() -> SendSchedule:
 
 @cache
 def conversations() -> Conversations:
+    from handoff.adapters.graph import GraphClient
+    from handoff.services.bots import Bots
+    from handoff.services.conversations import Conversations
+
     config = settings()
     return Conversations(
         conversation_store(),
@@ -80,6 +108,8 @@ def conversations() -> Conversations:
 
 @cache
 def queued_events() -> QueuedEvents:
+    from handoff.services.queued_events import QueuedEvents
+
     config = settings()
     return QueuedEvents(
         conversations(),
@@ -92,6 +122,8 @@ def queued_events() -> QueuedEvents:
 
 def publish_event(event: BusEvent) -> None:
     """A conversation's event for other systems (docs/events.md)."""
+    from handoff.adapters import event_bus
+
     event_bus.publish(
         settings().event_bus_name, event_bus.CONVERSATIONS_SOURCE, event.detail_type, event.detail
     )
@@ -99,6 +131,8 @@ def publish_event(event: BusEvent) -> None:
 
 @cache
 def webhooks() -> Webhooks:
+    from handoff.services.webhooks import Webhooks
+
     pseudonyms()
     config = settings()
     return Webhooks(
@@ -111,6 +145,8 @@ def webhooks() -> Webhooks:
 
 @cache
 def wake_pass() -> WakePass:
+    from handoff.services.wake import WakePass
+
     return WakePass(
         conversation_store(),
         directory(),
@@ -122,6 +158,8 @@ def wake_pass() -> WakePass:
 
 def continue_wake_pass(tenant_id: str) -> None:
     """A pass cut short by its time: the wake function's rule starts the next at once, from its place."""
+    from handoff.adapters import event_bus
+
     event_bus.publish(
         settings().event_bus_name,
         event_bus.WAKE_SOURCE,
@@ -132,6 +170,8 @@ def continue_wake_pass(tenant_id: str) -> None:
 
 def announce_agent_available(tenant_id: str) -> None:
     """Publish the event the wake function's EventBridge rule listens for."""
+    from handoff.adapters import event_bus
+
     event_bus.publish(
         settings().event_bus_name,
         event_bus.LIVE_SOURCE,
@@ -142,17 +182,25 @@ def announce_agent_available(tenant_id: str) -> None:
 
 @cache
 def live() -> Live:
+    from handoff.services.live import Live
+
     return Live(conversations(), conversation_store(), directory(), announce_agent_available, now=clock.now)
 
 
 @cache
 def live_views() -> LiveViews:
+    from handoff.services.live_views import LiveViews
+
     return LiveViews(conversation_store(), directory(), now=clock.now)
 
 
 @cache
 def media_files() -> MediaFiles:
     """What the user sent, fetched from Meta with the channel account's token for Live."""
+    from handoff.adapters.graph import GraphClient
+    from handoff.services.media import READ_TIMEOUT as MEDIA_READ_TIMEOUT
+    from handoff.services.media import MediaFiles
+
     config = settings()
     return MediaFiles(
         conversation_store(),
@@ -163,22 +211,34 @@ def media_files() -> MediaFiles:
 
 @cache
 def administration() -> Administration:
+    from handoff.services.admin import Administration
+
     return Administration(directory(), conversation_store())
 
 
 @cache
 def erasure() -> Erasure:
+    from handoff.services.erasure import Erasure
+
     return Erasure(conversation_store(), directory())
 
 
 @cache
 def push() -> Push:
+    from handoff.adapters import connections
+    from handoff.services.push import Push
+    from handoff.store.push_connections import PushConnections
+
     config = settings()
     return Push(PushConnections(config.table_name), config.push_url, connections.post, now=clock.now)
 
 
 def reset() -> None:
     """Forget every part, client and cached secret (tests and the local run restart moto)."""
+    from handoff.adapters import clients
+    from handoff.adapters.parameters import forget
+    from handoff.runtime.settings import settings as read_settings
+
     parts = (
         pseudonyms,
         conversation_store,
@@ -197,6 +257,6 @@ def reset() -> None:
     )
     for part in parts:
         part.cache_clear()
-    settings.cache_clear()
+    read_settings.cache_clear()
     clients.reset()
     forget()

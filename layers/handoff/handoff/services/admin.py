@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -39,8 +39,10 @@ from handoff.services.errors import (
     StaleVersion,
     field_problems,
 )
-from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import Directory, StaleConfig
+
+if TYPE_CHECKING:
+    from handoff.store.conversation_store import ConversationStore
 
 
 class VersionedConfig(BaseModel):

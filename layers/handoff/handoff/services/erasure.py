@@ -13,14 +13,18 @@ The erasure is logged with its counts, never with the user's id or the conversat
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from handoff.config.models import Channel
 from handoff.engine.model import ConversationRef
 from handoff.observability import logger
-from handoff.store.conversation_store import ConversationStore, Erased
-from handoff.store.directory import Directory
+from handoff.store.outcomes import Erased
+
+if TYPE_CHECKING:
+    from handoff.store.conversation_store import ConversationStore
+    from handoff.store.directory import Directory
 
 _USER_ID = re.compile(r"[^#\s]{1,256}")
 

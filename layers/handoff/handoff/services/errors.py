@@ -42,6 +42,18 @@ class UnknownTenant(Exception):
     """An event names a tenant with no configuration."""
 
 
+class VerificationRefused(Exception):
+    """Meta's subscription check named another verify token."""
+
+
+class SignatureInvalid(Exception):
+    """The delivery's X-Hub-Signature-256 is missing or is not the app secret's signature of the body."""
+
+
+class UnreadableDelivery(Exception):
+    """The delivery is signed but is not a JSON object."""
+
+
 def describe(problems: Iterable[FieldProblem]) -> str:
     return "; ".join(f"{path(p.loc)}: {p.msg}" if p.loc else p.msg for p in problems)
 

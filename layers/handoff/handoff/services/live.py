@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
@@ -42,13 +42,15 @@ from handoff.engine.windows import (
     wait_expires_at,
     window_closes_at,
 )
-from handoff.services.conversations import Conversations
 from handoff.services.errors import NotFound
 from handoff.services.media import TranscriptLine, transcript_line
 from handoff.services.pacing import Sending
 from handoff.services.people import OnlineAgents, online, online_agents
-from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import AgentPresence, Directory
+
+if TYPE_CHECKING:
+    from handoff.services.conversations import Conversations
+    from handoff.store.conversation_store import ConversationStore
 
 SEND_WINDOW = timedelta(seconds=8)
 """How long an agent's action may take to send what it owes: the Live API function's timeout (10 s)

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,8 +23,10 @@ from handoff.config.models import TenantConfig
 from handoff.engine.model import Conversation
 from handoff.reports.chat import ChatRecord
 from handoff.services.live import ConversationSummary, summarize
-from handoff.store.conversation_store import ConversationStore
-from handoff.store.directory import Directory
+
+if TYPE_CHECKING:
+    from handoff.store.conversation_store import ConversationStore
+    from handoff.store.directory import Directory
 
 LiveView = Literal["queue", "mine", "all", "closed"]
 LiveChannel = Literal["whatsapp", "messenger", "instagram"]

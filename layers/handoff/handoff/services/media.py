@@ -27,17 +27,19 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from handoff.adapters.graph import FileTooLarge, GraphClient, GraphError, NotMetaUrl
 from handoff.engine.model import Conversation, Media, TranscriptEntry
 from handoff.observability import logger as log
 from handoff.observability import metrics
-from handoff.services.conversations import TOKEN_REJECTED
 from handoff.services.errors import NotFound
-from handoff.store.conversation_store import ConversationStore
+
+if TYPE_CHECKING:
+    from handoff.adapters.graph import GraphClient, GraphError
+    from handoff.store.conversation_store import ConversationStore
 
 MEDIA_LIMIT = 4 * 1024 * 1024
 """The largest file Live answers: base64-encoded it must fit a Lambda function's 6 MB answer."""
@@ -233,6 +235,8 @@ class MediaFiles:
     ) -> tuple[bytes, str]:
         """WhatsApp: `GET /{media-id}` (only if the account's number holds it), then its URL, both
         with the account's token; the declared size and type are checked before the download."""
+        from handoff.adapters.graph import FileTooLarge, GraphError, NotMetaUrl
+
         account_id = conversation.ref.account_id
         token = self.access_token(account_id)
         try:
@@ -264,6 +268,8 @@ class MediaFiles:
 
     def _from_cdn(self, media: Media, deadline: float) -> tuple[bytes, str]:
         """Messenger and Instagram: the stored CDN link, only if it is Meta's (no token: it needs none)."""
+        from handoff.adapters.graph import FileTooLarge, GraphError, NotMetaUrl
+
         assert media.url is not None
         try:
             download = self.graph.download(media.url, limit=self.limit, deadline=deadline)
@@ -295,6 +301,8 @@ def _meta_refused(error: GraphError) -> MediaRefused:
         # "Object with ID ... does not exist" (code 100, subcode 33): asking again will not bring it back
         return MediaGone("the file is no longer available at Meta (deleted, or its link expired)")
     if error.is_token_error:
+        from handoff.services.conversations import TOKEN_REJECTED
+
         metrics.add_metric(name=TOKEN_REJECTED, unit="Count", value=1)
         return MetaUnavailable(
             "Meta refused the channel account's access token; the operator must replace it"

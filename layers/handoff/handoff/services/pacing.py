@@ -40,9 +40,10 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from random import Random
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from handoff.adapters.graph import GraphError
+if TYPE_CHECKING:
+    from handoff.adapters.graph import GraphError
 
 PACE_SHARE = 0.95
 """The share of Meta's rate the schedule uses. Meta counts the users' own messages in a WhatsApp

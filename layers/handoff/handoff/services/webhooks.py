@@ -26,23 +26,12 @@ from handoff.channels.meta import sent_in_range, verify_handshake, verify_signat
 from handoff.config.models import Channel
 from handoff.engine.model import ConversationRef, Event
 from handoff.observability import logger, metrics
+from handoff.services.errors import SignatureInvalid, UnreadableDelivery, VerificationRefused
 from handoff.services.json_body import read_json
 from handoff.store.directory import Directory
 
 STATUS_UPDATES = "StatusUpdates"
 """Meta's statuses of the messages sent (sent, delivered, read, failed), one metric for them all."""
-
-
-class VerificationRefused(Exception):
-    """Meta's subscription check named another verify token."""
-
-
-class SignatureInvalid(Exception):
-    """The delivery's X-Hub-Signature-256 is missing or is not the app secret's signature of the body."""
-
-
-class UnreadableDelivery(Exception):
-    """The delivery is signed but is not a JSON object."""
 
 
 class Webhooks:

@@ -37,6 +37,7 @@ from handoff.observability import pseudonym
 from handoff.reports.chat import ChatRecord, WaitRecord
 from handoff.store import keys
 from handoff.store.keys import item_key as _key
+from handoff.store.outcomes import Erased, StaleConversation
 
 TRANSCRIPT_RETENTION = timedelta(days=30)
 REPORT_RETENTION = timedelta(days=400)
@@ -57,26 +58,6 @@ within 7 days, docs/deployment.md): a day more than the longest of Meta's window
 
 class EventAlreadyApplied(Exception):
     """A marker says this channel message was applied before: applying it again would double it."""
-
-
-class StaleConversation(Exception):
-    """Someone else committed this conversation since it was read: read again and redo the step.
-
-    Carries the conversation's pseudonym, never its key (which holds the user's channel id)."""
-
-
-class Erased(Frozen):
-    """What an erasure removed, by kind (report records are kept, under an id that leads nowhere)."""
-
-    conversations: int = 0
-    transcript_lines: int = 0
-    applied_markers: int = 0
-    outbox_messages: int = 0
-    report_records: int = 0
-    id_lookups: int = 0
-
-    def __add__(self, other: Erased) -> Erased:
-        return Erased(**{name: getattr(self, name) + getattr(other, name) for name in Erased.model_fields})
 
 
 class BusEvent(Frozen):

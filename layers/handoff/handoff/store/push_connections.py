@@ -11,14 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from handoff.adapters.clients import client
-from handoff.engine.model import Frozen
 from handoff.store import keys
 from handoff.store.keys import item_key as _key
 
 
-class Admission(Frozen):
-    """Whom a ticket was issued to: the socket it opens is theirs."""
+class Admission(BaseModel):
+    """Whom a ticket was issued to: the socket it opens is theirs. (Frozen as the engine's models
+    are, without loading them: the push function needs none of the engine.)"""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     tenant_id: str
     agent_id: str
