@@ -222,8 +222,9 @@ class Traffic:
 
 
 def send(run: LocalRun, traffic: Traffic, after_round: Callable[[int], None] | None = None) -> None:
-    """Rounds of one message per user, a few users' messages per signed delivery, each round drained
-    (`after_round`: called with each round's number once it is drained)."""
+    """Rounds of one message per user, a few users' messages per signed delivery, each delivery
+    drained and the round's time spread over its deliveries: steady traffic, as the users of a round
+    write over its half minute (`after_round`: called with each round's number once it is done)."""
     from handoff import clock
 
     started = time.perf_counter()
@@ -232,7 +233,8 @@ def send(run: LocalRun, traffic: Traffic, after_round: Callable[[int], None] | N
     while sent < traffic.messages:
         round_started = time.perf_counter()
         in_round = min(traffic.users, traffic.messages - sent)
-        for first in range(0, in_round, traffic.per_delivery):
+        deliveries = range(0, in_round, traffic.per_delivery)
+        for first in deliveries:
             users = range(first, min(first + traffic.per_delivery, in_round))
             body = payloads.whatsapp_delivery(
                 PHONE_NUMBER_ID,
@@ -246,12 +248,12 @@ def send(run: LocalRun, traffic: Traffic, after_round: Callable[[int], None] | N
             )
             traffic.statuses[run.webhook("whatsapp", body).status] += 1
             traffic.deliveries += 1
+            traffic.processed += run.drain()
+            run.advance(SECONDS_BETWEEN_ROUNDS / len(deliveries))
         sent += in_round
-        traffic.processed += run.drain()
         traffic.rounds.append((in_round, time.perf_counter() - round_started))
         if after_round is not None:
             after_round(round_number)
-        run.advance(SECONDS_BETWEEN_ROUNDS)
         round_number += 1
     traffic.wall_seconds = time.perf_counter() - started
 
