@@ -9,7 +9,7 @@ from flow_support import REF, START
 
 from handoff.engine.errors import AtCapacity
 from handoff.engine.model import Conversation
-from handoff.engine.seats import OnlineAgent, check_can_take, free_seats
+from handoff.engine.seats import OnlineAgent, check_can_take, seats_left
 from handoff.engine.windows import (
     agent_may_send,
     chat_closes_at,
@@ -25,24 +25,20 @@ def with_agent(agent_id: str) -> Conversation:
     return Conversation(ref=REF, state="with_agent", agent_id=agent_id, taken_at=START)
 
 
-def told() -> Conversation:
-    return Conversation(ref=REF, state="queued", on_hold=True, notified_available=True, queued_at=START)
-
-
 def waiting() -> Conversation:
     return Conversation(ref=REF, state="queued", on_hold=True, queued_at=START)
 
 
 def test_free_seats_are_the_online_agents_seats_less_their_chats_and_the_users_told():
     online = [OnlineAgent(agent_id="ana", seats=3), OnlineAgent(agent_id="bo")]  # bo: the tenant's 2
-    in_live = [with_agent("ana"), with_agent("bo"), with_agent("bo"), told(), waiting()]
-    assert free_seats(online, in_live, tenant_seats=2) == (3 - 1) + (2 - 2) - 1
+    chats = [with_agent("ana"), with_agent("bo"), with_agent("bo")]
+    assert seats_left(online, chats, promised=1, tenant_seats=2) == (3 - 1) + (2 - 2) - 1
 
 
 def test_an_agent_over_their_seats_frees_none_for_others_and_nothing_goes_negative():
     online = [OnlineAgent(agent_id="ana", seats=1)]
-    assert free_seats(online, [with_agent("ana"), with_agent("ana"), told()], tenant_seats=5) == 0
-    assert free_seats([], [waiting()], tenant_seats=5) == 0
+    assert seats_left(online, [with_agent("ana"), with_agent("ana")], promised=1, tenant_seats=5) == 0
+    assert seats_left([], [], promised=0, tenant_seats=5) == 0
 
 
 def test_a_take_is_refused_at_the_agents_own_seats_before_the_tenants():

@@ -31,13 +31,6 @@ def chats_by_agent(in_live: Iterable[Conversation]) -> Counter[str]:
     return Counter(c.agent_id for c in in_live if c.state == "with_agent" and c.agent_id is not None)
 
 
-def free_seats(online: Iterable[OnlineAgent], in_live: Iterable[Conversation], tenant_seats: int) -> int:
-    """Seats of online agents not taken by a chat, less the waiting users already told and not taken."""
-    live = list(in_live)
-    promised = sum(1 for c in live if c.state == "queued" and c.on_hold and c.notified_available)
-    return seats_left(online, live, promised, tenant_seats)
-
-
 def seats_left(
     online: Iterable[OnlineAgent], chats: Iterable[Conversation], promised: int, tenant_seats: int
 ) -> int:

@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import get_args
 
 from handoff.adapters.inbound_queue import enqueue
-from handoff.config.models import TenantConfig
+from handoff.config.models import Channel, TenantConfig
 from handoff.engine.flow import in_business_hours
 from handoff.engine.model import AgentsAvailable, Event, ExpiryCheck, Frozen, SessionCheck
 from handoff.engine.seats import OnlineAgent, seats_left
@@ -113,7 +114,7 @@ class WakePass:
             return 0, 0, False
         open_channels = {
             channel
-            for channel in ("whatsapp", "messenger", "instagram", "web")
+            for channel in get_args(Channel)
             if (rule := tenant.rule_for(channel)) is not None and in_business_hours(rule, now)
         }
         if not open_channels:
