@@ -53,11 +53,11 @@ ACTION_ERRORS = {
 }
 
 
-class PresenceBody(BaseModel):
+class PresenceBody(BaseModel, defer_build=True):
     online: bool
 
 
-class ReplyBody(BaseModel):
+class ReplyBody(BaseModel, defer_build=True):
     text: str = Field(min_length=1, max_length=4096)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from handoff.api.callers import NotAuthorized, admin_from_claims, groups_from_claims
-from handoff.reports.chat import SessionRecord, WaitRecord, build_report, nearest_rank, to_csv
+from handoff.reports.chat import SessionRecord, WaitRecord, build_report, median, nearest_rank, to_csv
 
 NIGHT = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 22:00 in Bogotá
 
@@ -122,6 +123,11 @@ def test_percentiles_median_and_nearest_rank_p90() -> None:
     assert totals.median_seconds_to_agent == 5.5 * 60
     assert totals.p90_seconds_to_agent == 9 * 60
     assert nearest_rank([7], 0.9) == 7
+
+
+@pytest.mark.parametrize("ordered", [[7], [1, 2], [1, 2, 9], [3, 3, 4, 10], [0, 1, 1, 2, 5, 8, 13]])
+def test_the_median_is_the_middle_value_or_the_mean_of_the_two(ordered: list[int]) -> None:
+    assert median(ordered) == statistics.median(ordered)
 
 
 def test_csv_has_a_header_and_a_line_per_session() -> None:

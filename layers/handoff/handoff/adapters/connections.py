@@ -1,10 +1,12 @@
-"""API Gateway's @connections API: a message to one socket of the push channel's WebSocket API."""
+"""API Gateway's @connections API: a message to one socket of the push channel's WebSocket API.
+
+botocore's errors are imported with the first message, as boto3 is with the first client
+(`adapters.clients`): the Live API and the push function load this module at import.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from handoff.adapters.clients import endpoint_client
 
@@ -27,6 +29,8 @@ def callback_url(push_url: str) -> str:
 
 def post(push_url: str, connection_id: str, data: bytes) -> bool:
     """Send `data` to one socket; False when it is gone (closed, or never opened)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     api = endpoint_client("apigatewaymanagementapi", callback_url(push_url))
     try:
         api.post_to_connection(ConnectionId=connection_id, Data=data)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Json, TypeAdapter
+from pydantic import ConfigDict, Json, TypeAdapter
 from pydantic_core import PydanticSerializationError
 
 from handoff.adapters.clients import client
@@ -31,7 +31,7 @@ from handoff.observability import logger, pseudonym
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
 
-_events: TypeAdapter[Event] = TypeAdapter(Event)
+_events: TypeAdapter[Event] = TypeAdapter(Event, config=ConfigDict(defer_build=True))
 BATCH = 10  # SQS SendMessageBatch's limit
 MAX_BATCH_BYTES = 256 * 1024
 """The most bytes of message bodies in one SendMessageBatch (and so in one message)."""
@@ -61,7 +61,7 @@ def encode(event: Event) -> str:
     return body.translate(_SQS_ESCAPES)
 
 
-class QueuedEvent(SqsRecordModel):
+class QueuedEvent(SqsRecordModel, defer_build=True):
     """A record of the inbound queue, as Lambda hands it to the consumer: its body is one engine
     event, as `encode` wrote it."""
 

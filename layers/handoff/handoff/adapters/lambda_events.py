@@ -12,14 +12,14 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, Field
 
 
-class WakeDetail(BaseModel):
+class WakeDetail(BaseModel, defer_build=True):
     """An AgentAvailable or WakePassContinues event names its tenant; the schedule's event (`{}`)
     stands for every tenant."""
 
     tenant_id: str | None = None
 
 
-class WakeEvent(EventBridgeModel):
+class WakeEvent(EventBridgeModel, defer_build=True):
     """What starts a wake pass: the minute's schedule, an AgentAvailable or a WakePassContinues event."""
 
     detail: WakeDetail
@@ -28,7 +28,7 @@ class WakeEvent(EventBridgeModel):
 # --- the push channel's WebSocket API (API Gateway) -----------------------------------------------
 
 
-class PushRequestContext(BaseModel):
+class PushRequestContext(BaseModel, defer_build=True):
     """What the push function reads of a WebSocket event's `requestContext`."""
 
     connection_id: str = Field(alias="connectionId")
@@ -37,7 +37,7 @@ class PushRequestContext(BaseModel):
     """What the authorizer answered for this connection at `$connect` (tenant_id, agent_id)."""
 
 
-class PushAuthorization(BaseModel):
+class PushAuthorization(BaseModel, defer_build=True):
     """The `$connect` authorizer's event (a Lambda REQUEST authorizer): the ticket is in the query."""
 
     type: Literal["REQUEST"]
@@ -46,13 +46,13 @@ class PushAuthorization(BaseModel):
     context: PushRequestContext = Field(alias="requestContext")
 
 
-class PushRoute(BaseModel):
+class PushRoute(BaseModel, defer_build=True):
     """A route of the WebSocket API: `$connect` once authorized, `$disconnect`, `$default` (a ping)."""
 
     context: PushRequestContext = Field(alias="requestContext")
 
 
-class ConversationBusEvent(EventBridgeModel):
+class ConversationBusEvent(EventBridgeModel, defer_build=True):
     """A conversation event of the bus (docs/events.md), as the push function's rule hands it over."""
 
     detail: dict[str, Any]

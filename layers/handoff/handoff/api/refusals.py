@@ -31,11 +31,11 @@ CONVERSATION_CONTENDED = "ConversationContended"
 """Counted when an agent's action found the conversation changed at every try (answered 409)."""
 
 
-class Refusal(BaseModel):
+class Refusal(BaseModel, defer_build=True):
     message: str
 
 
-class Invalid(BaseModel):
+class Invalid(BaseModel, defer_build=True):
     statusCode: Literal[422] = 422
     message: str
     detail: list[FieldProblem]

@@ -10,12 +10,10 @@ Saturday, while a Friday holiday drops it altogether. Overlapping or touching ra
 How a range meets a daylight-saving change is explained in `_occurrence`.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -40,7 +38,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 def _hh_mm(value: time) -> str:
@@ -73,7 +71,7 @@ class TimeRange(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _not_empty(self) -> TimeRange:
+    def _not_empty(self) -> Self:
         if self.start == self.end:
             raise ValueError(f"time range {self.start:%H:%M}-{self.end:%H:%M} is empty")
         return self
@@ -104,7 +102,7 @@ class BusinessHoursConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_rule_per_date(self) -> BusinessHoursConfig:
+    def _one_rule_per_date(self) -> Self:
         counts = Counter(exception.date for exception in self.exceptions)
         repeated = sorted(day for day, count in counts.items() if count > 1)
         if repeated:

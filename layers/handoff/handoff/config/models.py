@@ -7,11 +7,9 @@ two tenants) are in handoff_tools.config_file; a rule whose channel has no accou
 `rules_without_account`, for the file and for the admin API alike.
 """
 
-from __future__ import annotations
-
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal, get_args
+from typing import Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -47,7 +45,7 @@ TEMPLATE_PURPOSES = ("agent_available",)
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 def _channel_text(field: str, value: str | None, *, has_default: bool = True) -> str | None:
@@ -156,7 +154,7 @@ class AgentTemplate(Strict):
         return labels
 
     @model_validator(mode="after")
-    def _text_matches_parameters(self) -> AgentTemplate:
+    def _text_matches_parameters(self) -> Self:
         if self.text is None:
             return self
         if not self.text.strip():
@@ -237,7 +235,7 @@ class HandoffRule(Strict):
         return templates
 
     @model_validator(mode="after")
-    def _after_hours_rules(self) -> HandoffRule:
+    def _after_hours_rules(self) -> Self:
         if self.after_hours and self.channel == "web":
             raise ValueError("web channel: the after-hours mode is not available on the web channel")
         if self.after_hours and self.type != "live":
@@ -383,7 +381,7 @@ class Intent(Strict):
     handoff: bool = False
 
     @model_validator(mode="after")
-    def _usable(self) -> Intent:
+    def _usable(self) -> Self:
         if not any(self.keywords.values()):
             raise ValueError(f"intent {self.name!r}: give it at least one keyword")
         for language, phrases in self.keywords.items():
@@ -471,7 +469,7 @@ class BedrockBot(Strict):
     max_tokens: int = Field(default=512, ge=16, le=4096, description="the longest answer")
 
     @model_validator(mode="after")
-    def _complete(self) -> BedrockBot:
+    def _complete(self) -> Self:
         if not self.system_prompt:
             raise ValueError("system_prompt: give the prompt of at least one language")
         if (self.guardrail_id is None) != (self.guardrail_version is None):
@@ -489,7 +487,7 @@ class BotConfig(Strict):
     bedrock: BedrockBot | None = None
 
     @model_validator(mode="after")
-    def _unique_names(self) -> BotConfig:
+    def _unique_names(self) -> Self:
         seen: set[str] = set()
         for intent in self.intents:
             if intent.name in seen:
@@ -498,7 +496,7 @@ class BotConfig(Strict):
         return self
 
     @model_validator(mode="after")
-    def _settings_of_its_kind(self) -> BotConfig:
+    def _settings_of_its_kind(self) -> Self:
         given = [kind for kind in ("http", "lex", "bedrock") if getattr(self, kind) is not None]
         if self.kind != "intents" and self.kind not in given:
             raise ValueError(f"bot: kind {self.kind} needs its settings under {self.kind}:")
@@ -517,7 +515,7 @@ class ChannelAccount(Strict):
     name: str = ""
 
     @model_validator(mode="after")
-    def _id_shape(self) -> ChannelAccount:
+    def _id_shape(self) -> Self:
         if self.channel in ASYNC_CHANNELS and not (self.account_id.isascii() and self.account_id.isdigit()):
             raise ValueError(
                 f"{self.channel} account: account_id {self.account_id!r} must be the numeric id Meta gives "
@@ -590,7 +588,7 @@ class TenantConfig(Strict):
         return value
 
     @model_validator(mode="after")
-    def _one_rule_per_channel(self) -> TenantConfig:
+    def _one_rule_per_channel(self) -> Self:
         seen: dict[str, int] = {}
         for index, rule in enumerate(self.rules):
             if rule.channel in seen:
@@ -602,7 +600,7 @@ class TenantConfig(Strict):
         return self
 
     @model_validator(mode="after")
-    def _distinct_offer_titles(self) -> TenantConfig:
+    def _distinct_offer_titles(self) -> Self:
         for language, messages in self.messages.items():
             default = DEFAULT_MESSAGES[language]
             yes = messages.offer_yes or default.offer_yes
@@ -615,7 +613,7 @@ class TenantConfig(Strict):
         return self
 
     @model_validator(mode="after")
-    def _agent_templates_usable(self) -> TenantConfig:
+    def _agent_templates_usable(self) -> Self:
         seen: set[tuple[str, str]] = set()
         for template in self.agent_templates:
             key = (template.name, template.language)
@@ -633,7 +631,7 @@ class TenantConfig(Strict):
         return self
 
     @model_validator(mode="after")
-    def _canned_answers_usable(self) -> TenantConfig:
+    def _canned_answers_usable(self) -> Self:
         for language, answers in self.canned_answers.items():
             if len(answers) > MAX_CANNED_ANSWERS:
                 raise ValueError(

@@ -19,7 +19,7 @@ from handoff.config.models import DEFAULT_MESSAGES, HandoffRule, Language, Tenan
 class ResolvedTexts(BaseModel):
     """The texts one conversation gets, every one of them decided."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     handoff_unavailable: str
     attention: str

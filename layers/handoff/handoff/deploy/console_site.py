@@ -51,7 +51,11 @@ class Response(BaseModel):
     """The answer CloudFormation waits for on the request's presigned URL (its response object)."""
 
     model_config = ConfigDict(
-        frozen=True, alias_generator=to_pascal, validate_by_name=True, serialize_by_alias=True
+        defer_build=True,
+        frozen=True,
+        alias_generator=to_pascal,
+        validate_by_name=True,
+        serialize_by_alias=True,
     )
 
     status: Literal["SUCCESS", "FAILED"]

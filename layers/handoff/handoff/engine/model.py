@@ -4,10 +4,8 @@ Everything here is plain data (pydantic, frozen): the engine reads these and ret
 and the shell around it turns effects into DynamoDB writes and Graph API requests.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +21,7 @@ business in their own story; `share` is a shared post, reel or link (Messenger, 
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class ConversationRef(Frozen):
@@ -39,7 +37,7 @@ class ConversationRef(Frozen):
         return f"{self.tenant_id}#{self.channel}#{self.account_id}#{self.user_id}"
 
     @classmethod
-    def from_key(cls, key: str) -> ConversationRef:
+    def from_key(cls, key: str) -> Self:
         """The reverse of `key`; ValueError for anything that is not one."""
         parts = key.split("#", 3)
         if len(parts) != 4:
@@ -357,7 +355,7 @@ class SessionRecord(Frozen):
     @classmethod
     def closing(
         cls, session: BotSession, channel: Channel, ended_at: datetime, resolution: Resolution
-    ) -> SessionRecord:
+    ) -> Self:
         flags = session.model_dump(exclude={"number", "started_at", "last_activity_at"})
         return cls(
             channel=channel,

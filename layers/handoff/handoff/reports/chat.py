@@ -23,10 +23,8 @@ the bot silent for 24 hours is closed by the minute's schedule, so its row is th
 
 from __future__ import annotations
 
-import csv
 import io
 import math
-import statistics
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -48,7 +46,7 @@ MAX_REPORT_DAYS = 366
 class WaitRecord(BaseModel):
     """A stored wait record (`REPORT#{tenant}` / `WAIT#...`): a stretch in Live's queue that ended."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     conversation_id: str
     queued_at: datetime
@@ -64,7 +62,7 @@ class WaitRecord(BaseModel):
 class ChatRecord(BaseModel):
     """A stored chat record (`REPORT#{tenant}` / `CHAT#...`): a chat an agent took, that ended."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
 
     conversation_id: str
     taken_at: datetime
@@ -77,7 +75,7 @@ class ChatRecord(BaseModel):
     """That agent's display name when the chat ended (None in records stored before names were kept)."""
 
 
-class ReportRow(BaseModel):
+class ReportRow(BaseModel, defer_build=True):
     channel: Channel
     conversation_id: str
     session: int = Field(description="the bot session's number within its conversation (1, 2, ...)")
@@ -105,7 +103,7 @@ class ReportRow(BaseModel):
     )
 
 
-class ReportTotals(BaseModel):
+class ReportTotals(BaseModel, defer_build=True):
     sessions: int
     transferred: int
     offered: int = Field(description="sessions offered to wait")
@@ -119,7 +117,7 @@ class ReportTotals(BaseModel):
     p90_seconds_to_agent: float | None = Field(description="90th percentile, nearest rank")
 
 
-class ChatReport(BaseModel):
+class ChatReport(BaseModel, defer_build=True):
     tenant_id: str
     from_date: date = Field(serialization_alias="from", description="first day (UTC), included")
     to_date: date = Field(serialization_alias="to", description="last day (UTC), included")
@@ -212,9 +210,15 @@ def _totals(rows: list[ReportRow]) -> ReportTotals:
         expired=sum(row.wait_outcome == "expired" for row in rows),
         taken=sum(row.wait_outcome == "taken" for row in rows),
         closed_idle=sum(row.chat_outcome == "closed_idle" for row in rows),
-        median_seconds_to_agent=float(statistics.median(waits)) if waits else None,
+        median_seconds_to_agent=median(waits) if waits else None,
         p90_seconds_to_agent=float(nearest_rank(waits, 0.9)) if waits else None,
     )
+
+
+def median(ordered: list[int]) -> float:
+    """The middle value, or the mean of the two middle ones."""
+    middle = len(ordered) // 2
+    return float(ordered[middle]) if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def nearest_rank(ordered: list[int], fraction: float) -> int:
@@ -227,6 +231,8 @@ CSV_COLUMNS = tuple(ReportRow.model_fields)
 
 def to_csv(report: ChatReport) -> str:
     """The rows as CSV (one header line, then a line per session); the totals are in the JSON only."""
+    import csv  # with the first CSV asked for: the admin API loads this module at import
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)

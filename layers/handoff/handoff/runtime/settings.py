@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     table_name: str = Field(alias="TABLE_NAME")
     inbound_queue_url: str = Field(alias="INBOUND_QUEUE_URL")

@@ -45,38 +45,38 @@ if TYPE_CHECKING:
     from handoff.store.conversation_store import ConversationStore
 
 
-class VersionedConfig(BaseModel):
+class VersionedConfig(BaseModel, defer_build=True):
     version: int = Field(description="send it back with your edit; an edit of an older version is a 409")
     config: TenantConfig
 
 
-class VersionedRule(BaseModel):
+class VersionedRule(BaseModel, defer_build=True):
     version: int
     rule: HandoffRule
 
 
-class VersionedMessages(BaseModel):
+class VersionedMessages(BaseModel, defer_build=True):
     version: int
     language: Language
     messages: Messages
 
 
-class VersionedIntents(BaseModel):
+class VersionedIntents(BaseModel, defer_build=True):
     version: int
     intents: list[Intent]
 
 
-class VersionedAgentSeats(BaseModel):
+class VersionedAgentSeats(BaseModel, defer_build=True):
     version: int
     agent_seats: int
 
 
-class VersionedAgentTemplates(BaseModel):
+class VersionedAgentTemplates(BaseModel, defer_build=True):
     version: int
     agent_templates: list[AgentTemplate]
 
 
-class VersionedCannedAnswers(BaseModel):
+class VersionedCannedAnswers(BaseModel, defer_build=True):
     version: int
     canned_answers: dict[Language, list[CannedAnswer]]
 
@@ -86,44 +86,44 @@ class VersionedCannedAnswers(BaseModel):
 Version = Annotated[int, Field(ge=0, description="the version you read; a write of an older one is a 409")]
 
 
-class ConfigWrite(BaseModel):
+class ConfigWrite(BaseModel, defer_build=True):
     version: Version
     config: TenantConfig
 
 
-class RuleWrite(BaseModel):
+class RuleWrite(BaseModel, defer_build=True):
     version: Version
     rule: HandoffRule
 
 
-class MessagesWrite(BaseModel):
+class MessagesWrite(BaseModel, defer_build=True):
     version: Version
     messages: Messages
 
 
-class IntentsWrite(BaseModel):
+class IntentsWrite(BaseModel, defer_build=True):
     version: Version
     intents: list[Intent]
 
 
-class VersionedBots(BaseModel):
+class VersionedBots(BaseModel, defer_build=True):
     version: int
     bot: BotConfig = Field(description="who answers the tenant's users")
     channel_bots: dict[Channel, BotConfig] = Field(description="a channel's own bot, in place of `bot`")
 
 
-class BotsWrite(BaseModel):
+class BotsWrite(BaseModel, defer_build=True):
     version: Version
     bot: BotConfig
     channel_bots: dict[Channel, BotConfig] = Field(default_factory=dict)
 
 
-class AgentSeatsWrite(BaseModel):
+class AgentSeatsWrite(BaseModel, defer_build=True):
     version: Version
     agent_seats: int = Field(ge=1, le=100, description="concurrent chats per agent")
 
 
-class AgentTemplatesWrite(BaseModel):
+class AgentTemplatesWrite(BaseModel, defer_build=True):
     version: Version
     agent_templates: list[AgentTemplate] = Field(
         description="the approved WhatsApp templates agents may send from Live (all of them: the list "
@@ -131,7 +131,7 @@ class AgentTemplatesWrite(BaseModel):
     )
 
 
-class CannedAnswersWrite(BaseModel):
+class CannedAnswersWrite(BaseModel, defer_build=True):
     version: Version
     canned_answers: dict[Language, list[CannedAnswer]] = Field(
         description="the canned answers agents insert in Live's reply box, per language (all of them: "

@@ -32,7 +32,7 @@ _USER_ID = re.compile(r"[^#\s]{1,256}")
 class ErasureRequest(BaseModel):
     """Whom to erase: `channel` and `user_id`, or `conversation_id`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     channel: Channel | None = None
     user_id: str | None = Field(
@@ -53,7 +53,7 @@ class ErasureRequest(BaseModel):
         return self
 
 
-class ErasureAnswer(BaseModel):
+class ErasureAnswer(BaseModel, defer_build=True):
     conversations_found: int = Field(description="conversations of the user that held anything")
     erased: Erased
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 Location = tuple[str | int, ...]
 
 
-class FieldProblem(BaseModel):
+class FieldProblem(BaseModel, defer_build=True):
     """One thing wrong with a request: where (`["body", "rule", "after_hours"]`), what kind, and why."""
 
     loc: list[str | int]

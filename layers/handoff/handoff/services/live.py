@@ -58,7 +58,7 @@ less pacing's SEND_MARGIN (a test holds it to template.yaml). A send that cannot
 (its account's schedule booked more than that ahead) waits in the outbox for the sweep."""
 
 
-class ConversationSummary(BaseModel):
+class ConversationSummary(BaseModel, defer_build=True):
     id: str
     channel: str
     state: str
@@ -87,13 +87,13 @@ class ConversationDetail(ConversationSummary):
     transcript: list[TranscriptLine]  # a user's file or place shown without its link (services/media.py)
 
 
-class AgentTemplates(BaseModel):
+class AgentTemplates(BaseModel, defer_build=True):
     templates: list[AgentTemplate] = Field(
         description="the approved WhatsApp templates the tenant lets agents send (its agent_templates)"
     )
 
 
-class CannedAnswers(BaseModel):
+class CannedAnswers(BaseModel, defer_build=True):
     language: Language = Field(description="the language asked for, else the tenant's language")
     canned_answers: list[CannedAnswer] = Field(
         description="the tenant's canned answers in that language (its canned_answers), for the "
@@ -109,7 +109,7 @@ def _sendable(value: str) -> str:
     return value
 
 
-class TemplateSend(BaseModel):
+class TemplateSend(BaseModel, defer_build=True):
     """An agent's request to send one of the tenant's templates, filled in."""
 
     name: str = Field(pattern=TEMPLATE_NAME, description="a template of GET /live/templates")

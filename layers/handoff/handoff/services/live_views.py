@@ -73,13 +73,13 @@ DEFAULT_LISTED = 100
 """Conversations a list answers when the request names no `limit`: the queue's first, then the rest."""
 
 
-class LiveCounts(BaseModel):
+class LiveCounts(BaseModel, defer_build=True):
     queue: int = Field(description="users waiting in Live's queue (whatever the view, channel or search)")
     mine: int = Field(description="the calling agent's chats")
     all: int = Field(description="conversations in Live: waiting or with an agent")
 
 
-class ConversationList(BaseModel):
+class ConversationList(BaseModel, defer_build=True):
     conversations: list[ListedConversation] = Field(
         description="the view's first `limit` conversations, in its order (queue, all: the queue "
         "first, the longest waiting first; closed: the latest closed first)"

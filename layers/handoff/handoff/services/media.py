@@ -86,7 +86,7 @@ FILE_NAME_LENGTH = 100
 # --- what Live shows ---------------------------------------------------------------------------------
 
 
-class MediaView(BaseModel):
+class MediaView(BaseModel, defer_build=True):
     """A user's file or place as Live shows it: never the CDN link nor Meta's media id."""
 
     mime_type: str | None = Field(

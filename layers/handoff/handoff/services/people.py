@@ -13,7 +13,7 @@ from handoff.engine.seats import OnlineAgent, chats_by_agent, seats_of
 from handoff.store.directory import AgentPresence
 
 
-class OnlineAgentSummary(BaseModel):
+class OnlineAgentSummary(BaseModel, defer_build=True):
     agent_id: str = Field(description="the agent's id: what a handover's `to` names")
     name: str = Field(
         description="what people call the agent: the display name of their last presence report (their "
@@ -26,13 +26,13 @@ class OnlineAgentSummary(BaseModel):
     )
 
 
-class OnlineAgents(BaseModel):
+class OnlineAgents(BaseModel, defer_build=True):
     agents: list[OnlineAgentSummary] = Field(
         description="the tenant's agents online now (the caller too, if online), by name"
     )
 
 
-class Handover(BaseModel):
+class Handover(BaseModel, defer_build=True):
     """An agent's request to hand the conversation they have to another agent, or back to the queue."""
 
     to: str | None = Field(

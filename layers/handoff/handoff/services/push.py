@@ -33,13 +33,13 @@ CONNECTION_LIFETIME = timedelta(hours=3)
 TICKET_BYTES = 32
 
 
-class PushTicket(BaseModel):
+class PushTicket(BaseModel, defer_build=True):
     url: str = Field(description="the WebSocket address to open, with `?ticket=` and the ticket appended")
     ticket: str = Field(description="opens one socket, once, within a minute; bound to the agent who asked")
     expires_at: datetime = Field(description="after this the ticket opens nothing: ask for another")
 
 
-class PushMessage(BaseModel):
+class PushMessage(BaseModel, defer_build=True):
     """What a console is told: which conversation changed, how and when; it reads the rest itself."""
 
     type: str
@@ -47,7 +47,7 @@ class PushMessage(BaseModel):
     at: str
 
 
-class Announced(BaseModel):
+class Announced(BaseModel, defer_build=True):
     """What one announcement came to: sockets sent to, found gone, and failed (left for next time)."""
 
     sockets: int = 0
@@ -56,7 +56,7 @@ class Announced(BaseModel):
     failed: int = 0
 
 
-class _Detail(BaseModel):
+class _Detail(BaseModel, defer_build=True):
     """The part of a conversation event's detail the push channel reads."""
 
     tenant_id: str = Field(min_length=1)

@@ -22,7 +22,7 @@ class Admission(BaseModel):
     """Whom a ticket was issued to: the socket it opens is theirs. (Frozen as the engine's models
     are, without loading them: the push function needs none of the engine.)"""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     tenant_id: str
     agent_id: str

@@ -71,7 +71,7 @@ MAX_ANSWER_BYTES = 1024 * 1024
 
 
 class _Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", strict=True, frozen=True)
 
 
 class RasaButton(_Answer):
@@ -88,7 +88,9 @@ class RasaMessage(_Answer):
     custom: dict[str, Any] | None = None
 
 
-RASA_ANSWER: TypeAdapter[list[RasaMessage]] = TypeAdapter(list[RasaMessage])
+RASA_ANSWER: TypeAdapter[list[RasaMessage]] = TypeAdapter(
+    list[RasaMessage], config=ConfigDict(defer_build=True)
+)
 
 
 # --- the bot -----------------------------------------------------------------------------------------
