@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,8 +34,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from handoff_local import payloads
+from handoff_local.server_process import server_process, wait_until_healthy
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -110,46 +108,11 @@ class Server:
         self.request("POST", "/webhooks/whatsapp", raw, headers)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def local_server(log: Path) -> Iterator[Server]:
-    port = free_port()
-    path = [str(ROOT / folder) for folder in ("layers/handoff", "tools", "local")]
-    environment = {**os.environ, "PORT": str(port), "PYTHONPATH": os.pathsep.join(path)}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "handoff_local.server"],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=output,
-        )
-    server = Server(port, process)
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the local server exited:\n{log.read_text(errors='replace')}")
-            try:
-                if server.request("GET", "/_local/health") == {"status": "ok"}:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the local server did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with server_process(log) as (port, process):
+        wait_until_healthy(port, process, log, STARTUP_SECONDS)
+        yield Server(port, process)
 
 
 def next_opening(now: datetime) -> datetime:

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +22,7 @@ from handoff.config.texts import texts_for
 from handoff.engine.flow import in_business_hours
 from handoff_local import payloads
 from handoff_local.fake_graph import FakeGraphApi, shown_text, whatsapp_sent_to
+from handoff_local.server_process import ServerNotHealthy, server_process, wait_until_healthy
 from handoff_tools.config_file import load_config
 from handoff_tools.functions import ROOT
 
@@ -34,7 +31,6 @@ ACME = load_config(CONFIG)[0]
 ACME_NUMBER = "200000000000001"  # acme's WhatsApp phone_number_id in examples/config.yaml
 APP_SECRET = "local-app-secret"  # the local run's: every delivery is signed with it
 BOGOTA = ZoneInfo("America/Bogota")
-STARTUP_TIMEOUT_SECONDS = 60.0
 
 
 def _whatsapp_rule() -> HandoffRule:
@@ -45,42 +41,6 @@ def _whatsapp_rule() -> HandoffRule:
 
 WHATSAPP_RULE = _whatsapp_rule()
 TEXTS = texts_for(ACME, WHATSAPP_RULE, "es")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def local_server_process(log_path: Path, **environment: str) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """Start the local server (`environment` adds to this process's); stopped however the block ends.
-
-    Its output goes to `log_path`, a file rather than a pipe: a full pipe would block the server.
-    """
-    port = free_port()
-    python_path = [str(ROOT / "layers" / "handoff"), str(ROOT / "tools"), str(ROOT / "local")]
-    if os.environ.get("PYTHONPATH"):
-        python_path.append(os.environ["PYTHONPATH"])
-    variables = {**os.environ, **environment, "PORT": str(port), "PYTHONPATH": os.pathsep.join(python_path)}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "handoff_local.server"],
-            cwd=ROOT,
-            env=variables,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield port, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @dataclass
@@ -186,23 +146,12 @@ def running_local_server(
     """The local server on `config` (examples/config.yaml), sending to `graph`, once it answers its
     health check; `environment` adds to its variables."""
     variables = {"HANDOFF_CONFIG": str(config), "GRAPH_API_URL": graph.url, **environment}
-    with local_server_process(log_path, **variables) as (port, process):
-        server = LocalServerProcess(port, process, log_path)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the local server exited with {process.returncode}:\n{server.log()}")
-            try:
-                if server.request("GET", "/_local/health").json() == {"status": "ok"}:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the local server was not healthy in {STARTUP_TIMEOUT_SECONDS:.0f} s:\n{server.log()}"
-                )
-            time.sleep(0.1)
-        yield server
+    with server_process(log_path, **variables) as (port, process):
+        try:
+            wait_until_healthy(port, process, log_path)
+        except ServerNotHealthy as error:
+            pytest.fail(str(error))
+        yield LocalServerProcess(port, process, log_path)
 
 
 @dataclass

@@ -24,7 +24,6 @@ from local_server_process import (
     LocalServerProcess,
     Phone,
     Response,
-    free_port,
     http_request,
     next_night,
     running_local_server,
@@ -44,6 +43,7 @@ from handoff_local.server import (
     example_bot,
     start_example_bot,
 )
+from handoff_local.server_process import free_port
 
 VERIFY_TOKEN = "local-verify-token"
 YES = "HANDOFF_WAIT_YES"

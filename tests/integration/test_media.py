@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from local_server_process import LocalServerProcess, Phone, local_server_process, next_night
+from local_server_process import LocalServerProcess, Phone, next_night
 
 from conftest import ACME_PAGE, BOGOTA, CONFIG, Agent, MetaPlatformUser, WhatsAppUser
 from handoff.adapters.graph import GraphClient, GraphError, NotMetaUrl
@@ -29,6 +29,7 @@ from handoff.services.media import MEDIA_LIMIT
 from handoff_local import payloads
 from handoff_local.fake_graph import FakeGraphApi, RecordedRequest
 from handoff_local.runtime import HttpResult, LocalRun
+from handoff_local.server_process import server_process, wait_until_healthy
 from meta_openapi import DOWNLOAD_PATH, MEDIA_PATH, get_request_errors
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # binary, not UTF-8: it must arrive byte for byte
@@ -306,12 +307,9 @@ def test_under_make_local_a_users_file_travels_byte_for_byte_over_http(tmp_path:
     a signed delivery by a user waiting overnight, read by an agent through the server's HTTP API
     (base64 in the Lambda answer, bytes on the wire)."""
     log = tmp_path / "server.log"
-    with local_server_process(log, HANDOFF_CONFIG=str(CONFIG)) as (port, process):
+    with server_process(log, HANDOFF_CONFIG=str(CONFIG)) as (port, process):
+        wait_until_healthy(port, process, log)
         server = LocalServerProcess(port, process, log)
-        deadline = time.monotonic() + 60
-        while not healthy(server):
-            assert process.poll() is None and time.monotonic() < deadline, server.log()
-            time.sleep(0.2)
         file = {"mime_type": "image/png", "content_base64": base64.b64encode(PNG).decode()}
         kept = server.post("/_local/media", file)
         server.advance_to(next_night(server.now()))
@@ -338,13 +336,6 @@ def test_under_make_local_a_users_file_travels_byte_for_byte_over_http(tmp_path:
     assert answer.headers["content-type"] == "image/png"
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert bad.status == 400 and "base64" in bad.json()["message"]
-
-
-def healthy(server: LocalServerProcess) -> bool:
-    try:
-        return server.request("GET", "/_local/health").status == 200
-    except OSError:
-        return False
 
 
 # --- the Graph client's downloads: Meta's CDN or the Graph API only, no redirect, on time ----------

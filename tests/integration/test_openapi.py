@@ -10,14 +10,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from local_server_process import local_server_process
 
+from handoff_local.server_process import server_process, wait_until_healthy
 from handoff_tools import openapi, tokens
 
 EXAMPLES_PER_OPERATION = 8
@@ -34,18 +32,9 @@ def test_the_committed_description_is_generated_from_the_code(api: str) -> None:
 @pytest.fixture(scope="module")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("schemathesis") / "server.log"
-    with local_server_process(log_path) as (port, process):
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_local/health", timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the local server did not start:\n{log_path.read_text(errors='replace')}")
-                time.sleep(0.2)
-        yield url
+    with server_process(log_path) as (port, process):
+        wait_until_healthy(port, process, log_path)
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize("api", sorted(openapi.APIS))
