@@ -109,6 +109,21 @@ class Waiting(Frozen):
     """Where it is in its index, for a pass that goes on from it."""
 
 
+WAIT_INDEX_ATTRIBUTES = ("wake_tenant", "wake_sort", "expiry_tenant", "wait_expires")
+"""What puts a queued conversation in the wake pass's indexes (`wake`, `wait_expiry`)."""
+
+
+class IndexedWaits(Frozen):
+    """What `ConversationStore.index_waits` found in a tenant's queue."""
+
+    indexed: int = 0
+    """Conversations given the wake pass's index attributes (or that would be, in a dry run)."""
+    already: int = 0
+    """Conversations that had them."""
+    written_since: int = 0
+    """Conversations written between the read and the write: the write that moved them on set them."""
+
+
 class ConversationStore:
     def __init__(self, table_name: str, *, report_retention: timedelta = REPORT_RETENTION) -> None:
         self.table_name = table_name
@@ -632,6 +647,45 @@ class ConversationStore:
                 ExpressionAttributeValues={":t": {"S": tenant_id}, ":taken": {"S": "1#"}},
             )
         ]
+
+    def index_waits(self, tenant_id: str, now: datetime, *, dry_run: bool = False) -> IndexedWaits:
+        """Put a tenant's conversations in Live's queue into the wake pass's indexes where they are
+        missing. A stack deployed before `wake` and `wait_expiry` existed holds waiting
+        conversations without their attributes: the pass would neither tell those users nor end
+        their waits until something wrote them again. Each is written on the condition that its
+        version is still the one read (the `live` index, projecting all attributes); running it
+        again changes nothing."""
+        found = {"indexed": 0, "already": 0, "written_since": 0}
+        for item in self._query(
+            IndexName="live",
+            KeyConditionExpression="live_tenant = :t AND begins_with(live_sort, :queued)",
+            ExpressionAttributeValues={":t": {"S": tenant_id}, ":queued": {"S": "0#"}},
+        ):
+            wanted = {
+                name: value
+                for name, value in _conversation_item(_conversation(item), now).items()
+                if name in WAIT_INDEX_ATTRIBUTES
+            }
+            if all(item.get(name) == value for name, value in wanted.items()):
+                found["already"] += 1
+                continue
+            if not dry_run:
+                try:
+                    self._db.update_item(
+                        TableName=self.table_name,
+                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in wanted),
+                        ConditionExpression="version = :version",
+                        ExpressionAttributeValues={
+                            **{f":{name}": value for name, value in wanted.items()},
+                            ":version": item["version"],
+                        },
+                    )
+                except self._db.exceptions.ConditionalCheckFailedException:
+                    found["written_since"] += 1
+                    continue
+            found["indexed"] += 1
+        return IndexedWaits(**found)
 
     def waiting_ahead(self, tenant_id: str, since: datetime) -> int:
         """How many conversations of a tenant began waiting before `since` and still wait in Live's queue."""
