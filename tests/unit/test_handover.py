@@ -34,7 +34,8 @@ from handoff.engine.model import (
 )
 from handoff.engine.seats import OnlineAgent, check_can_receive
 from handoff.engine.windows import chat_closes_at, wait_expires_at
-from handoff.reports.chat import ChatRecord, WaitRecord, build_report
+from handoff.reports.chat import build_report
+from handoff.reports.records import ChatRecord, WaitRecord
 
 _ids = count(1)
 

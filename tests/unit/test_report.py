@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from handoff.api.callers import NotAuthorized, admin_from_claims, groups_from_claims
-from handoff.reports.chat import SessionRecord, WaitRecord, build_report, median, nearest_rank, to_csv
+from handoff.reports.chat import SessionRecord, build_report, median, nearest_rank, to_csv
+from handoff.reports.records import WaitRecord
 
 NIGHT = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)  # 22:00 in Bogotá
 

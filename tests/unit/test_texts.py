@@ -27,6 +27,13 @@ def tenant(**config: Any) -> TenantConfig:
     return TenantConfig.model_validate({"tenant_id": "acme", **config})
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_default_text_passes_the_checks_a_tenants_text_passes(language: str) -> None:
+    # the defaults are constructed without validation as config.models loads
+    defaults = DEFAULT_MESSAGES[language]  # type: ignore[index]
+    assert Messages.model_validate(defaults.model_dump()) == defaults
+
+
 def test_every_default_text_is_filled_in_every_language() -> None:
     assert set(DEFAULT_MESSAGES) == set(LANGUAGES)
     assert set(FIELDS) == set(ResolvedTexts.model_fields)

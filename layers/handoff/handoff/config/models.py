@@ -280,8 +280,10 @@ class Messages(Strict):
         return _channel_text(field, value)
 
 
+# constructed, not validated, as the module loads (a cold start builds no validator it does not use):
+# tests/unit/test_texts.py validates every default
 DEFAULT_MESSAGES: dict[Language, Messages] = {
-    "es": Messages(
+    "es": Messages.model_construct(
         handoff_unavailable=(
             "Lo siento, por este canal no puedo comunicarte con una persona. "
             "Sigo aquí para ayudarte con lo que necesites."
@@ -312,7 +314,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
             "unos minutos."
         ),
     ),
-    "pt": Messages(
+    "pt": Messages.model_construct(
         handoff_unavailable=(
             "Desculpe, por este canal não consigo transferir você para uma pessoa. "
             "Continuo aqui para ajudar no que você precisar."
@@ -344,7 +346,7 @@ DEFAULT_MESSAGES: dict[Language, Messages] = {
             "alguns minutos."
         ),
     ),
-    "en": Messages(
+    "en": Messages.model_construct(
         handoff_unavailable=(
             "Sorry, I can't connect you with a person on this channel. "
             "I'm still here to help with anything you need."

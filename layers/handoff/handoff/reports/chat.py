@@ -29,10 +29,11 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from handoff.config.models import Channel
-from handoff.engine.model import ChatOutcome, SessionRecord
+from handoff.engine.model import SessionRecord
+from handoff.reports.records import ChatRecord, WaitRecord
 
 ReportResolution = Literal["transferred", "while_waiting", "declined", "bot"]
 # the engine's WaitOutcome, or "waiting" while the wait goes on
@@ -41,38 +42,6 @@ ReportChatOutcome = Literal["with_agent", "closed", "closed_idle", "handed_over"
 
 MAX_REPORT_DAYS = 366
 """The longest day range one report covers (a year, and a leap day)."""
-
-
-class WaitRecord(BaseModel):
-    """A stored wait record (`REPORT#{tenant}` / `WAIT#...`): a stretch in Live's queue that ended."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
-
-    conversation_id: str
-    queued_at: datetime
-    ended_at: datetime
-    outcome: Literal["taken", "closed", "expired"]
-    on_hold: bool
-    woken: bool = False
-    returned: bool = False
-    """The stretch began when an agent put the conversation back in the queue (`queued_at` is that
-    instant): it follows no bot session's transfer, so no report row joins it."""
-
-
-class ChatRecord(BaseModel):
-    """A stored chat record (`REPORT#{tenant}` / `CHAT#...`): a chat an agent took, that ended."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore")
-
-    conversation_id: str
-    taken_at: datetime
-    ended_at: datetime
-    outcome: ChatOutcome
-    agent_id: str | None = None
-    """Who had the chat and ended it (closed it, handed it over or put it back in the queue); the
-    agent who held it for a chat closed idle. None in records stored before agents were kept."""
-    agent_name: str | None = None
-    """That agent's display name when the chat ended (None in records stored before names were kept)."""
 
 
 class ReportRow(BaseModel, defer_build=True):

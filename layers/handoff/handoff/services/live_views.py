@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from handoff.config.models import TenantConfig
 from handoff.engine.model import Conversation
-from handoff.reports.chat import ChatRecord
+from handoff.reports.records import ChatRecord
 from handoff.services.live import ConversationSummary, summarize
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from handoff.engine.model import (
 )
 from handoff.engine.windows import wait_expires_at
 from handoff.observability import pseudonym
-from handoff.reports.chat import ChatRecord, WaitRecord
+from handoff.reports.records import ChatRecord, WaitRecord
 from handoff.store import keys
 from handoff.store.keys import item_key as _key
 from handoff.store.outcomes import Erased, StaleConversation
