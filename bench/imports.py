@@ -278,8 +278,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repetitions",
         type=int,
-        default=7,
-        help="pairs (a handler beside import boto3) per handler (default 7)",
+        default=15,
+        help="pairs (a handler beside import boto3) per handler (default 15)",
     )
     parser.add_argument(
         "--rebuild", action="store_true", help=f"build {LAYER_VENV.name} afresh even when its stamp matches"
