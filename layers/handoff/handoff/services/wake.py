@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import get_args
+from typing import Any, get_args
 
 from handoff.adapters.inbound_queue import enqueue
 from handoff.config.models import Channel, TenantConfig
@@ -27,7 +27,7 @@ from handoff.engine.model import AgentsAvailable, Event, ExpiryCheck, Frozen, Se
 from handoff.engine.seats import OnlineAgent, seats_left
 from handoff.engine.windows import INACTIVITY_LIMIT, chat_closes_at
 from handoff.observability import logger, pseudonym
-from handoff.services.pacing import SEND_MARGIN
+from handoff.services.pacing import SEND_MARGIN, send_deadline
 from handoff.store.conversation_store import ConversationStore
 from handoff.store.directory import Directory
 
@@ -54,6 +54,24 @@ def pass_until(now: datetime, remaining: timedelta, *, sweep_after: bool) -> dat
     margin, or sooner when the outbox sweep runs after it in the same invocation."""
     usable = remaining - SEND_MARGIN
     return now + (usable * (1 - SWEEP_SHARE) if sweep_after else usable)
+
+
+def wake_and_sweep(
+    wake: WakePass,
+    sweep_outbox: Callable[[datetime], int],
+    tenant_id: str | None,
+    now: Callable[[], datetime],
+    remaining: Callable[[], timedelta],
+) -> dict[str, Any]:
+    """One invocation of the wake function: a pass over the tenant an event names (an agent came
+    online, a pass goes on), or over every tenant on the minute's schedule, which then sweeps the
+    outbox with the time the pass left (`pass_until`, `send_deadline`). `remaining`: the
+    invocation's time left, read before each part."""
+    scheduled = tenant_id is None
+    until = pass_until(now(), remaining(), sweep_after=scheduled)
+    summary = wake.run(None if tenant_id is None else [tenant_id], until=until)
+    swept = sweep_outbox(send_deadline(now(), remaining())) if scheduled else 0
+    return {**summary.model_dump(), "outbox_sent": swept}
 
 
 class WakePass:
